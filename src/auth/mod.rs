@@ -1,0 +1,5 @@
+//! People's sign-in: passwords, the typed session, and the role guards every handler uses.
+
+pub mod guards;
+pub mod password;
+pub mod session;

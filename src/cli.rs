@@ -1,0 +1,146 @@
+//! The command line: `sesame [serve]`, `sesame migrate`, `sesame user add`.
+
+use crate::auth::password;
+use crate::clock::{Clock, SystemClock};
+use crate::config::Settings;
+use crate::db::{self, accounts, users};
+use crate::routes::setup::{check_account_name, check_email, normalise_email};
+use crate::startup::Application;
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use std::io::BufRead;
+use std::sync::Arc;
+
+#[derive(Parser)]
+#[command(
+    name = "sesame",
+    version,
+    about = "Sesame Tokens: create, hand out, monitor and revoke API tokens"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Run the web server (the default).
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Manage people.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum UserCommand {
+    /// Create a user, reading the password from the first line of stdin. Creates the
+    /// account if it does not exist.
+    Add {
+        #[arg(long)]
+        account: String,
+        #[arg(long)]
+        email: String,
+        #[arg(long, value_parser = ["admin", "support", "member"])]
+        role: String,
+    },
+}
+
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    init_tracing();
+    let settings = Settings::from_env()?;
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(settings),
+        Command::Migrate => {
+            std::fs::create_dir_all(&settings.data_dir).ok();
+            db::connect(&settings.database_url)?;
+            println!("migrations applied");
+            Ok(())
+        }
+        Command::User {
+            command:
+                UserCommand::Add {
+                    account,
+                    email,
+                    role,
+                },
+        } => add_user(&settings, &account, &email, &role),
+    }
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("SESAME_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+}
+
+fn serve(settings: Settings) -> anyhow::Result<()> {
+    actix_web::rt::System::new().block_on(async move {
+        let app = Application::build(settings.clone(), Arc::new(SystemClock))?;
+        tracing::info!(bind = %settings.bind, base_url = %settings.base_url, "Sesame Tokens is listening");
+        app.run_until_stopped().await?;
+        Ok(())
+    })
+}
+
+fn add_user(settings: &Settings, account: &str, email: &str, role: &str) -> anyhow::Result<()> {
+    let role = users::Role::parse(role).context("the role must be admin, support or member")?;
+    let account = account.trim();
+    check_account_name(account).map_err(|m| anyhow::anyhow!("--account: {m}"))?;
+    let email = normalise_email(email);
+    check_email(&email).map_err(|m| anyhow::anyhow!("--email: {m}"))?;
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .context("cannot read the password from stdin")?;
+    let new_password = line.trim_end_matches(['\r', '\n']);
+    password::check_new(new_password).map_err(|m| anyhow::anyhow!("password (stdin): {m}"))?;
+    let password_hash = password::hash(new_password);
+
+    std::fs::create_dir_all(&settings.data_dir).ok();
+    let pool = db::connect(&settings.database_url)?;
+    let mut conn = pool.get()?;
+    let now = SystemClock.now();
+    let created_account = db::transaction(&mut conn, |conn| {
+        let (account_id, created) = match accounts::find_by_name(conn, account)? {
+            Some(existing) => (existing.id, false),
+            None => {
+                let id = db::new_id();
+                accounts::insert(conn, &id, account, now)?;
+                (id, true)
+            }
+        };
+        if users::email_exists(conn, &email)? {
+            return Err(crate::error::AppError::Conflict(format!(
+                "a user with the e-mail {email} already exists"
+            )));
+        }
+        let id = db::new_id();
+        users::insert(
+            conn,
+            &users::NewUser {
+                id: &id,
+                account_id: &account_id,
+                email: &email,
+                password_hash: &password_hash,
+                role,
+            },
+            now,
+        )?;
+        Ok(created)
+    })
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
+    if created_account {
+        println!("created account {account}");
+    }
+    println!("created {} {email} in account {account}", role.as_str());
+    Ok(())
+}

@@ -1,0 +1,240 @@
+//! Typed settings from `SESAME_*` environment variables, validated once at start.
+
+use ipnetwork::IpNetwork;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+use url::Url;
+
+/// A configuration problem, naming the variable so the operator knows what to fix.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid {var}: {message}")]
+pub struct ConfigError {
+    pub var: &'static str,
+    pub message: String,
+}
+
+fn bad(var: &'static str, message: impl Into<String>) -> ConfigError {
+    ConfigError {
+        var,
+        message: message.into(),
+    }
+}
+
+/// Which database, chosen by the URL scheme.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DatabaseUrl {
+    Sqlite(PathBuf),
+    Postgres(String),
+}
+
+impl DatabaseUrl {
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        if let Some(path) = raw
+            .strip_prefix("sqlite://")
+            .or_else(|| raw.strip_prefix("sqlite:"))
+        {
+            if path.is_empty() {
+                return Err("an sqlite URL needs a file path, e.g. sqlite://data/sesame.db".into());
+            }
+            return Ok(Self::Sqlite(PathBuf::from(path)));
+        }
+        if raw.starts_with("postgres://") || raw.starts_with("postgresql://") {
+            Url::parse(raw).map_err(|e| format!("not a valid PostgreSQL URL: {e}"))?;
+            return Ok(Self::Postgres(raw.to_string()));
+        }
+        Err("expected sqlite://PATH or postgres://USER@HOST/DATABASE".into())
+    }
+}
+
+/// A secret string that never prints itself.
+#[derive(Clone)]
+pub struct SecretString(String);
+
+impl SecretString {
+    pub fn new(value: String) -> Self {
+        Self(value)
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for SecretString {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SecretString(***)")
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub bind: SocketAddr,
+    pub data_dir: PathBuf,
+    pub database_url: DatabaseUrl,
+    pub base_url: Url,
+    pub secret_key: Option<SecretString>,
+    pub smtp_url: Option<SecretString>,
+    pub mail_from: String,
+    pub trusted_proxies: Vec<IpNetwork>,
+    pub notify_interval: Duration,
+}
+
+impl Settings {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Builds settings from any variable lookup (the environment, or a map in tests).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+
+        let bind: SocketAddr = match get("SESAME_BIND") {
+            Some(raw) => raw.trim().parse().map_err(|_| {
+                bad(
+                    "SESAME_BIND",
+                    format!("{raw:?} is not an address like 127.0.0.1:8080"),
+                )
+            })?,
+            None => SocketAddr::from(([127, 0, 0, 1], 8080)),
+        };
+        let data_dir = PathBuf::from(get("SESAME_DATA_DIR").unwrap_or_else(|| "./data".into()));
+        let database_url = match get("SESAME_DATABASE_URL") {
+            Some(raw) => {
+                DatabaseUrl::parse(raw.trim()).map_err(|m| bad("SESAME_DATABASE_URL", m))?
+            }
+            None => DatabaseUrl::Sqlite(data_dir.join("sesame.db")),
+        };
+        let base_url = match get("SESAME_BASE_URL") {
+            Some(raw) => {
+                let url = Url::parse(raw.trim())
+                    .map_err(|e| bad("SESAME_BASE_URL", format!("{raw:?} is not a URL: {e}")))?;
+                if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+                    return Err(bad(
+                        "SESAME_BASE_URL",
+                        "expected http://HOST[:PORT] or https://HOST",
+                    ));
+                }
+                url
+            }
+            None => Url::parse(&format!("http://{bind}")).expect("a socket address forms a URL"),
+        };
+        let secret_key = match get("SESAME_SECRET_KEY") {
+            Some(raw) if raw.len() < 32 => {
+                return Err(bad(
+                    "SESAME_SECRET_KEY",
+                    "must be at least 32 characters (e.g. `openssl rand -hex 32`)",
+                ))
+            }
+            other => other.map(SecretString::new),
+        };
+        let smtp_url = get("SESAME_SMTP_URL").map(SecretString::new);
+        if let Some(url) = &smtp_url {
+            let parsed = Url::parse(url.expose()).map_err(|_| {
+                bad(
+                    "SESAME_SMTP_URL",
+                    "not a URL (expected smtp://HOST:PORT or smtps://USER:PASS@HOST)",
+                )
+            })?;
+            if !matches!(parsed.scheme(), "smtp" | "smtps") || parsed.host().is_none() {
+                return Err(bad(
+                    "SESAME_SMTP_URL",
+                    "expected smtp://HOST:PORT or smtps://USER:PASS@HOST",
+                ));
+            }
+        }
+        let mail_from =
+            get("SESAME_MAIL_FROM").unwrap_or_else(|| "Sesame Tokens <sesame@localhost>".into());
+        let trusted_proxies = match get("SESAME_TRUSTED_PROXIES") {
+            Some(raw) => parse_proxies(&raw).map_err(|m| bad("SESAME_TRUSTED_PROXIES", m))?,
+            None => Vec::new(),
+        };
+        let notify_interval = match get("SESAME_NOTIFY_INTERVAL_SECS") {
+            Some(raw) => match raw.trim().parse::<u64>() {
+                Ok(secs) if (1..=86_400).contains(&secs) => Duration::from_secs(secs),
+                _ => {
+                    return Err(bad(
+                        "SESAME_NOTIFY_INTERVAL_SECS",
+                        "expected whole seconds from 1 to 86400",
+                    ))
+                }
+            },
+            None => Duration::from_secs(60),
+        };
+        Ok(Self {
+            bind,
+            data_dir,
+            database_url,
+            base_url,
+            secret_key,
+            smtp_url,
+            mail_from,
+            trusted_proxies,
+            notify_interval,
+        })
+    }
+
+    /// Cookies get the Secure flag only when users reach us over https.
+    pub fn https(&self) -> bool {
+        self.base_url.scheme() == "https"
+    }
+}
+
+/// Comma- or space-separated addresses or CIDR networks.
+fn parse_proxies(raw: &str) -> Result<Vec<IpNetwork>, String> {
+    raw.split(|c: char| c == ',' || c.is_whitespace())
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            crate::tokens::networks::parse_network(s)
+                .map_err(|_| format!("{s:?} is not an IP address or CIDR network"))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn settings(vars: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Settings::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_are_sqlite_in_the_data_directory() {
+        let s = settings(&[]).unwrap();
+        assert_eq!(s.bind.to_string(), "127.0.0.1:8080");
+        assert_eq!(
+            s.database_url,
+            DatabaseUrl::Sqlite(PathBuf::from("./data/sesame.db"))
+        );
+        assert_eq!(s.notify_interval, Duration::from_secs(60));
+        assert!(!s.https());
+    }
+
+    #[test]
+    fn each_bad_variable_is_named_in_the_error() {
+        for (var, value) in [
+            ("SESAME_BIND", "localhost"),
+            ("SESAME_DATABASE_URL", "mysql://x"),
+            ("SESAME_BASE_URL", "ftp://x"),
+            ("SESAME_SECRET_KEY", "short"),
+            ("SESAME_SMTP_URL", "http://mail"),
+            ("SESAME_TRUSTED_PROXIES", "10.0.0.0/33"),
+            ("SESAME_NOTIFY_INTERVAL_SECS", "0"),
+        ] {
+            let error = settings(&[(var, value)]).unwrap_err();
+            assert_eq!(error.var, var);
+            assert!(error.to_string().contains(var));
+        }
+    }
+
+    #[test]
+    fn postgres_urls_select_postgres() {
+        let s = settings(&[("SESAME_DATABASE_URL", "postgres://postgres@127.0.0.1/test")]).unwrap();
+        assert!(matches!(s.database_url, DatabaseUrl::Postgres(_)));
+    }
+}

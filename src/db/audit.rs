@@ -1,0 +1,74 @@
+//! The audit log: who did what to which token, when, from which address. Append-only.
+
+use super::schema::{api_tokens, audit_events};
+use super::DbConn;
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+pub struct NewEvent<'a> {
+    pub account_id: Option<&'a str>,
+    pub actor_id: Option<&'a str>,
+    pub actor_email: Option<&'a str>,
+    pub action: &'a str,
+    pub token_id: Option<&'a str>,
+    pub detail: &'a str,
+    pub ip: Option<&'a str>,
+}
+
+#[derive(Debug, Clone, Queryable)]
+pub struct EventRow {
+    pub created_at: NaiveDateTime,
+    pub actor_email: Option<String>,
+    pub action: String,
+    pub token_id: Option<String>,
+    pub token_name: Option<String>,
+    pub detail: String,
+    pub ip: Option<String>,
+}
+
+pub fn insert(conn: &mut DbConn, event: &NewEvent<'_>, now: NaiveDateTime) -> QueryResult<()> {
+    diesel::insert_into(audit_events::table)
+        .values((
+            audit_events::id.eq(super::new_id()),
+            audit_events::account_id.eq(event.account_id),
+            audit_events::actor_id.eq(event.actor_id),
+            audit_events::actor_email.eq(event.actor_email),
+            audit_events::action.eq(event.action),
+            audit_events::token_id.eq(event.token_id),
+            audit_events::detail.eq(event.detail),
+            audit_events::ip.eq(event.ip),
+            audit_events::created_at.eq(now),
+        ))
+        .execute(conn)
+        .map(|_| ())
+}
+
+/// One page of the account's events, newest first, and the total count.
+pub fn list(
+    conn: &mut DbConn,
+    account_id: &str,
+    limit: i64,
+    offset: i64,
+) -> QueryResult<(Vec<EventRow>, i64)> {
+    let total = audit_events::table
+        .filter(audit_events::account_id.eq(account_id))
+        .count()
+        .get_result(conn)?;
+    let rows = audit_events::table
+        .left_join(api_tokens::table.on(api_tokens::id.nullable().eq(audit_events::token_id)))
+        .filter(audit_events::account_id.eq(account_id))
+        .order((audit_events::created_at.desc(), audit_events::id.desc()))
+        .limit(limit)
+        .offset(offset)
+        .select((
+            audit_events::created_at,
+            audit_events::actor_email,
+            audit_events::action,
+            audit_events::token_id,
+            api_tokens::name.nullable(),
+            audit_events::detail,
+            audit_events::ip,
+        ))
+        .load(conn)?;
+    Ok((rows, total))
+}

@@ -1,0 +1,383 @@
+//! API tokens and their allowed networks. Every query takes the account id.
+
+use super::schema::{api_tokens, token_networks, users};
+use super::{lower, DbConn};
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+diesel::alias!(users as revokers: RevokersAlias);
+
+/// A token as the pages show it: with its creator's and revoker's e-mail, never its secret.
+#[derive(Debug, Clone, Queryable)]
+pub struct TokenRow {
+    pub id: String,
+    pub name: String,
+    pub description: String,
+    pub username: String,
+    pub created_by: String,
+    pub created_by_email: String,
+    pub created_at: NaiveDateTime,
+    pub expires_at: NaiveDateTime,
+    pub revoked_at: Option<NaiveDateTime>,
+    pub revoked_by_email: Option<String>,
+    pub revoke_reason: Option<String>,
+    pub last_used_at: Option<NaiveDateTime>,
+    pub last_used_ip: Option<String>,
+}
+
+impl TokenRow {
+    pub fn is_active(&self, now: NaiveDateTime) -> bool {
+        is_active(self.expires_at, self.revoked_at, now)
+    }
+}
+
+/// Active means neither revoked nor past its expiry; the API and the pages share this rule.
+pub fn is_active(
+    expires_at: NaiveDateTime,
+    revoked_at: Option<NaiveDateTime>,
+    now: NaiveDateTime,
+) -> bool {
+    revoked_at.is_none() && expires_at > now
+}
+
+/// The columns of a `TokenRow`, joined with the people it names.
+macro_rules! token_rows {
+    () => {
+        api_tokens::table
+            .inner_join(users::table.on(users::id.eq(api_tokens::created_by)))
+            .left_join(
+                revokers.on(revokers
+                    .field(users::id)
+                    .nullable()
+                    .eq(api_tokens::revoked_by)),
+            )
+            .select((
+                api_tokens::id,
+                api_tokens::name,
+                api_tokens::description,
+                api_tokens::username,
+                api_tokens::created_by,
+                users::email,
+                api_tokens::created_at,
+                api_tokens::expires_at,
+                api_tokens::revoked_at,
+                revokers.field(users::email).nullable(),
+                api_tokens::revoke_reason,
+                api_tokens::last_used_at,
+                api_tokens::last_used_ip,
+            ))
+    };
+}
+
+pub struct NewToken<'a> {
+    pub id: &'a str,
+    pub account_id: &'a str,
+    pub name: &'a str,
+    pub description: &'a str,
+    pub username: &'a str,
+    pub secret_hmac: &'a [u8],
+    pub secret_enc: &'a [u8],
+    pub created_by: &'a str,
+    pub expires_at: NaiveDateTime,
+}
+
+pub fn insert(
+    conn: &mut DbConn,
+    token: &NewToken<'_>,
+    networks: &[String],
+    now: NaiveDateTime,
+) -> QueryResult<()> {
+    diesel::insert_into(api_tokens::table)
+        .values((
+            api_tokens::id.eq(token.id),
+            api_tokens::account_id.eq(token.account_id),
+            api_tokens::name.eq(token.name),
+            api_tokens::description.eq(token.description),
+            api_tokens::username.eq(token.username),
+            api_tokens::secret_hmac.eq(token.secret_hmac),
+            api_tokens::secret_enc.eq(token.secret_enc),
+            api_tokens::created_by.eq(token.created_by),
+            api_tokens::created_at.eq(now),
+            api_tokens::updated_at.eq(now),
+            api_tokens::expires_at.eq(token.expires_at),
+        ))
+        .execute(conn)?;
+    replace_networks(conn, token.id, networks)
+}
+
+fn replace_networks(conn: &mut DbConn, token_id: &str, networks: &[String]) -> QueryResult<()> {
+    diesel::delete(token_networks::table.filter(token_networks::token_id.eq(token_id)))
+        .execute(conn)?;
+    // One row per statement: MultiConnection has no multi-row INSERT (at most 100 rows).
+    for (position, network) in networks.iter().enumerate() {
+        diesel::insert_into(token_networks::table)
+            .values((
+                token_networks::token_id.eq(token_id),
+                token_networks::position.eq(position as i32),
+                token_networks::network.eq(network.as_str()),
+            ))
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+pub fn find(conn: &mut DbConn, account_id: &str, id: &str) -> QueryResult<Option<TokenRow>> {
+    token_rows!()
+        .filter(api_tokens::account_id.eq(account_id))
+        .filter(api_tokens::id.eq(id))
+        .first(conn)
+        .optional()
+}
+
+/// The allowed networks of several tokens in one query, as (token id, network) in order.
+pub fn networks_of(conn: &mut DbConn, token_ids: &[String]) -> QueryResult<Vec<(String, String)>> {
+    if token_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    token_networks::table
+        .filter(token_networks::token_id.eq_any(token_ids))
+        .order((token_networks::token_id, token_networks::position))
+        .select((token_networks::token_id, token_networks::network))
+        .load(conn)
+}
+
+/// The stored (encrypted) password of an account's token, with the state that decides
+/// whether it may be shown.
+#[derive(Debug, Queryable)]
+pub struct StoredSecret {
+    pub username: String,
+    pub secret_enc: Vec<u8>,
+    pub expires_at: NaiveDateTime,
+    pub revoked_at: Option<NaiveDateTime>,
+}
+
+pub fn find_secret(
+    conn: &mut DbConn,
+    account_id: &str,
+    id: &str,
+) -> QueryResult<Option<StoredSecret>> {
+    api_tokens::table
+        .filter(api_tokens::account_id.eq(account_id))
+        .filter(api_tokens::id.eq(id))
+        .select((
+            api_tokens::username,
+            api_tokens::secret_enc,
+            api_tokens::expires_at,
+            api_tokens::revoked_at,
+        ))
+        .first(conn)
+        .optional()
+}
+
+/// Whether another active token of the account already has this name (case-insensitive).
+pub fn name_in_use(
+    conn: &mut DbConn,
+    account_id: &str,
+    name: &str,
+    now: NaiveDateTime,
+    except_id: Option<&str>,
+) -> QueryResult<bool> {
+    let holders: Vec<String> = api_tokens::table
+        .filter(api_tokens::account_id.eq(account_id))
+        .filter(lower(api_tokens::name).eq(name.to_lowercase()))
+        .filter(api_tokens::revoked_at.is_null())
+        .filter(api_tokens::expires_at.gt(now))
+        .select(api_tokens::id)
+        .limit(2)
+        .load(conn)?;
+    Ok(holders.iter().any(|id| Some(id.as_str()) != except_id))
+}
+
+pub fn update_details(
+    conn: &mut DbConn,
+    id: &str,
+    name: &str,
+    description: &str,
+    networks: &[String],
+    now: NaiveDateTime,
+) -> QueryResult<()> {
+    diesel::update(api_tokens::table.find(id))
+        .set((
+            api_tokens::name.eq(name),
+            api_tokens::description.eq(description),
+            api_tokens::updated_at.eq(now),
+        ))
+        .execute(conn)?;
+    replace_networks(conn, id, networks)
+}
+
+/// Revokes an active token; returns false when it was not active (already revoked or expired).
+pub fn revoke(
+    conn: &mut DbConn,
+    id: &str,
+    revoked_by: &str,
+    reason: Option<&str>,
+    now: NaiveDateTime,
+) -> QueryResult<bool> {
+    let changed = diesel::update(
+        api_tokens::table
+            .find(id)
+            .filter(api_tokens::revoked_at.is_null())
+            .filter(api_tokens::expires_at.gt(now)),
+    )
+    .set((
+        api_tokens::revoked_at.eq(now),
+        api_tokens::revoked_by.eq(revoked_by),
+        api_tokens::revoke_reason.eq(reason),
+        api_tokens::updated_at.eq(now),
+    ))
+    .execute(conn)?;
+    Ok(changed == 1)
+}
+
+/// One page of active tokens, soonest expiry first, optionally matching `search`
+/// in the name, username or description; and the total count.
+pub fn list_active(
+    conn: &mut DbConn,
+    account_id: &str,
+    now: NaiveDateTime,
+    search: Option<&str>,
+    limit: i64,
+    offset: i64,
+) -> QueryResult<(Vec<TokenRow>, i64)> {
+    let pattern = search.map(super::like_contains);
+    let mut count = api_tokens::table
+        .filter(api_tokens::account_id.eq(account_id))
+        .filter(api_tokens::revoked_at.is_null())
+        .filter(api_tokens::expires_at.gt(now))
+        .into_boxed();
+    let mut rows = token_rows!()
+        .filter(api_tokens::account_id.eq(account_id))
+        .filter(api_tokens::revoked_at.is_null())
+        .filter(api_tokens::expires_at.gt(now))
+        .into_boxed();
+    if let Some(pattern) = &pattern {
+        count = count.filter(
+            lower(api_tokens::name)
+                .like(pattern)
+                .escape('\\')
+                .or(lower(api_tokens::username).like(pattern).escape('\\'))
+                .or(lower(api_tokens::description).like(pattern).escape('\\')),
+        );
+        rows = rows.filter(
+            lower(api_tokens::name)
+                .like(pattern)
+                .escape('\\')
+                .or(lower(api_tokens::username).like(pattern).escape('\\'))
+                .or(lower(api_tokens::description).like(pattern).escape('\\')),
+        );
+    }
+    let total = count.count().get_result(conn)?;
+    let rows = rows
+        .order((api_tokens::expires_at.asc(), api_tokens::id.asc()))
+        .limit(limit)
+        .offset(offset)
+        .load(conn)?;
+    Ok((rows, total))
+}
+
+/// One page of expired and revoked tokens, most recently ended first; and the total.
+pub fn list_inactive(
+    conn: &mut DbConn,
+    account_id: &str,
+    now: NaiveDateTime,
+    limit: i64,
+    offset: i64,
+) -> QueryResult<(Vec<TokenRow>, i64)> {
+    let inactive = api_tokens::revoked_at
+        .is_not_null()
+        .or(api_tokens::expires_at.le(now));
+    let total = api_tokens::table
+        .filter(api_tokens::account_id.eq(account_id))
+        .filter(inactive)
+        .count()
+        .get_result(conn)?;
+    let rows = token_rows!()
+        .filter(api_tokens::account_id.eq(account_id))
+        .filter(inactive)
+        .order((
+            diesel::dsl::sql::<diesel::sql_types::Timestamp>(
+                "COALESCE(api_tokens.revoked_at, api_tokens.expires_at)",
+            )
+            .desc(),
+            api_tokens::id.asc(),
+        ))
+        .limit(limit)
+        .offset(offset)
+        .load(conn)?;
+    Ok((rows, total))
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Counts {
+    pub active: i64,
+    pub expiring_soon: i64,
+    pub expired: i64,
+    pub revoked: i64,
+}
+
+pub fn counts(
+    conn: &mut DbConn,
+    account_id: &str,
+    now: NaiveDateTime,
+    soon: NaiveDateTime,
+) -> QueryResult<Counts> {
+    let active = api_tokens::table
+        .filter(api_tokens::account_id.eq(account_id))
+        .filter(api_tokens::revoked_at.is_null())
+        .filter(api_tokens::expires_at.gt(now))
+        .count()
+        .get_result(conn)?;
+    let expiring_soon = count_expiring_between(conn, account_id, now, soon)?;
+    let expired = api_tokens::table
+        .filter(api_tokens::account_id.eq(account_id))
+        .filter(api_tokens::revoked_at.is_null())
+        .filter(api_tokens::expires_at.le(now))
+        .count()
+        .get_result(conn)?;
+    let revoked = api_tokens::table
+        .filter(api_tokens::account_id.eq(account_id))
+        .filter(api_tokens::revoked_at.is_not_null())
+        .count()
+        .get_result(conn)?;
+    Ok(Counts {
+        active,
+        expiring_soon,
+        expired,
+        revoked,
+    })
+}
+
+/// Active tokens whose expiry falls in `(from, to]`.
+pub fn count_expiring_between(
+    conn: &mut DbConn,
+    account_id: &str,
+    from: NaiveDateTime,
+    to: NaiveDateTime,
+) -> QueryResult<i64> {
+    api_tokens::table
+        .filter(api_tokens::account_id.eq(account_id))
+        .filter(api_tokens::revoked_at.is_null())
+        .filter(api_tokens::expires_at.gt(from))
+        .filter(api_tokens::expires_at.le(to))
+        .count()
+        .get_result(conn)
+}
+
+/// The active tokens that expire next, up to `to`.
+pub fn expiring_between(
+    conn: &mut DbConn,
+    account_id: &str,
+    from: NaiveDateTime,
+    to: NaiveDateTime,
+    limit: i64,
+) -> QueryResult<Vec<TokenRow>> {
+    token_rows!()
+        .filter(api_tokens::account_id.eq(account_id))
+        .filter(api_tokens::revoked_at.is_null())
+        .filter(api_tokens::expires_at.gt(from))
+        .filter(api_tokens::expires_at.le(to))
+        .order((api_tokens::expires_at.asc(), api_tokens::id.asc()))
+        .limit(limit)
+        .load(conn)
+}

@@ -1,0 +1,129 @@
+//! People who sign in: admins, support staff and members of an account.
+
+use super::schema::{accounts, users};
+use super::DbConn;
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Admin,
+    Support,
+    Member,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Support => "support",
+            Role::Member => "member",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "admin" => Some(Role::Admin),
+            "support" => Some(Role::Support),
+            "member" => Some(Role::Member),
+            _ => None,
+        }
+    }
+}
+
+/// What a signed-in request needs to know about its user, loaded in one query.
+#[derive(Debug, Clone, Queryable)]
+pub struct SessionUser {
+    pub id: String,
+    pub account_id: String,
+    pub email: String,
+    pub role: String,
+    pub disabled: bool,
+    pub session_epoch: i64,
+    pub account_name: String,
+}
+
+#[derive(Debug, Clone, Queryable)]
+pub struct Credentials {
+    pub id: String,
+    pub account_id: String,
+    pub email: String,
+    pub password_hash: String,
+    pub disabled: bool,
+    pub session_epoch: i64,
+}
+
+pub struct NewUser<'a> {
+    pub id: &'a str,
+    pub account_id: &'a str,
+    pub email: &'a str,
+    pub password_hash: &'a str,
+    pub role: Role,
+}
+
+pub fn find_session_user(conn: &mut DbConn, id: &str) -> QueryResult<Option<SessionUser>> {
+    users::table
+        .inner_join(accounts::table.on(accounts::id.eq(users::account_id)))
+        .filter(users::id.eq(id))
+        .select((
+            users::id,
+            users::account_id,
+            users::email,
+            users::role,
+            users::disabled,
+            users::session_epoch,
+            accounts::name,
+        ))
+        .first(conn)
+        .optional()
+}
+
+pub fn find_credentials(conn: &mut DbConn, email: &str) -> QueryResult<Option<Credentials>> {
+    users::table
+        .filter(users::email.eq(email))
+        .select((
+            users::id,
+            users::account_id,
+            users::email,
+            users::password_hash,
+            users::disabled,
+            users::session_epoch,
+        ))
+        .first(conn)
+        .optional()
+}
+
+pub fn email_exists(conn: &mut DbConn, email: &str) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::exists(
+        users::table.filter(users::email.eq(email)),
+    ))
+    .get_result(conn)
+}
+
+pub fn any_exist(conn: &mut DbConn) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::exists(users::table.select(users::id))).get_result(conn)
+}
+
+pub fn insert(conn: &mut DbConn, user: &NewUser<'_>, now: NaiveDateTime) -> QueryResult<()> {
+    diesel::insert_into(users::table)
+        .values((
+            users::id.eq(user.id),
+            users::account_id.eq(user.account_id),
+            users::email.eq(user.email),
+            users::password_hash.eq(user.password_hash),
+            users::role.eq(user.role.as_str()),
+            users::disabled.eq(false),
+            users::session_epoch.eq(0i64),
+            users::created_at.eq(now),
+        ))
+        .execute(conn)
+        .map(|_| ())
+}
+
+/// Ends every session of the user: cookies carry the epoch they were issued under.
+pub fn bump_session_epoch(conn: &mut DbConn, id: &str) -> QueryResult<()> {
+    diesel::update(users::table.find(id))
+        .set(users::session_epoch.eq(users::session_epoch + 1))
+        .execute(conn)
+        .map(|_| ())
+}

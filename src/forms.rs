@@ -1,0 +1,119 @@
+//! Posted HTML forms: size-limited, UTF-8 checked per field, and CSRF-verified before any
+//! handler sees them. Taking a `PostedForm` is how a handler accepts a POST.
+
+use crate::auth::session::TypedSession;
+use crate::error::AppError;
+use actix_web::dev::Payload;
+use actix_web::{FromRequest, HttpRequest};
+use futures_util::future::LocalBoxFuture;
+use futures_util::StreamExt;
+use percent_encoding::percent_decode;
+use std::collections::BTreeSet;
+
+pub const MAX_FORM_BYTES: usize = 64 * 1024;
+pub const CSRF_FIELD: &str = "csrf_token";
+
+#[derive(Debug, Default)]
+pub struct PostedForm {
+    fields: Vec<(String, String)>,
+    invalid_utf8: BTreeSet<String>,
+    /// The body was over `MAX_FORM_BYTES`: only its start was read, and nothing may be saved.
+    pub too_large: bool,
+}
+
+impl PostedForm {
+    /// The field's first value, or "" when absent.
+    pub fn get(&self, name: &str) -> &str {
+        self.fields
+            .iter()
+            .find(|(key, _)| key == name)
+            .map_or("", |(_, value)| value.as_str())
+    }
+
+    /// Whether the field's bytes were not UTF-8 (its value then holds a lossy copy).
+    pub fn invalid_utf8(&self, name: &str) -> bool {
+        self.invalid_utf8.contains(name)
+    }
+
+    pub fn parse(body: &[u8]) -> Self {
+        let mut form = PostedForm::default();
+        for pair in body.split(|b| *b == b'&').filter(|p| !p.is_empty()) {
+            let (key, value) = match pair.iter().position(|b| *b == b'=') {
+                Some(at) => (&pair[..at], &pair[at + 1..]),
+                None => (pair, &[][..]),
+            };
+            let Ok(key) = String::from_utf8(decode(key)) else {
+                continue;
+            };
+            let value = match String::from_utf8(decode(value)) {
+                Ok(value) => value,
+                Err(e) => {
+                    form.invalid_utf8.insert(key.clone());
+                    String::from_utf8_lossy(e.as_bytes()).into_owned()
+                }
+            };
+            form.fields.push((key, value));
+        }
+        form
+    }
+}
+
+fn decode(bytes: &[u8]) -> Vec<u8> {
+    let spaced: Vec<u8> = bytes
+        .iter()
+        .map(|b| if *b == b'+' { b' ' } else { *b })
+        .collect();
+    percent_decode(&spaced).collect()
+}
+
+impl FromRequest for PostedForm {
+    type Error = AppError;
+    type Future = LocalBoxFuture<'static, Result<Self, AppError>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let session = TypedSession::from_request_sync(req);
+        let mut payload = payload.take();
+        Box::pin(async move {
+            let mut body = Vec::new();
+            let mut too_large = false;
+            while let Some(chunk) = payload.next().await {
+                let chunk = chunk.map_err(|_| {
+                    AppError::BadRequest("The request body could not be read.".into())
+                })?;
+                let room = MAX_FORM_BYTES - body.len();
+                if chunk.len() > room {
+                    body.extend_from_slice(&chunk[..room]);
+                    too_large = true;
+                    break;
+                }
+                body.extend_from_slice(&chunk);
+            }
+            let mut form = PostedForm::parse(&body);
+            form.too_large = too_large;
+            // Our forms put the CSRF field first, so it survives even a truncated body.
+            session.verify_csrf(form.get(CSRF_FIELD))?;
+            Ok(form)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fields_are_decoded_and_invalid_utf8_is_flagged() {
+        let form = PostedForm::parse(b"name=a+b%26c&description=%FF%FE&empty=&flag&name=second");
+        assert_eq!(form.get("name"), "a b&c");
+        assert!(form.invalid_utf8("description"));
+        assert!(!form.invalid_utf8("name"));
+        assert_eq!(form.get("empty"), "");
+        assert_eq!(form.get("missing"), "");
+    }
+
+    #[test]
+    fn raw_non_utf8_bytes_are_flagged_too() {
+        let form = PostedForm::parse(b"name=caf\xe9");
+        assert!(form.invalid_utf8("name"));
+    }
+}

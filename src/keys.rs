@@ -1,0 +1,79 @@
+//! The server key: from `SESAME_SECRET_KEY`, or generated once into the data directory (0600).
+//! Every purpose gets its own subkey through HKDF, so no key is used for two things.
+
+use crate::config::Settings;
+use anyhow::Context;
+use hkdf::Hkdf;
+use rand::RngCore;
+use sha2::Sha256;
+use std::io::Write;
+use std::path::Path;
+
+pub const KEY_FILE: &str = "secret.key";
+
+pub struct ServerKey {
+    ikm: Vec<u8>,
+}
+
+impl ServerKey {
+    pub fn load_or_generate(settings: &Settings) -> anyhow::Result<Self> {
+        if let Some(secret) = &settings.secret_key {
+            return Ok(Self::from_secret(secret.expose().as_bytes()));
+        }
+        let path = settings.data_dir.join(KEY_FILE);
+        match std::fs::read_to_string(&path) {
+            Ok(text) => {
+                let bytes = hex::decode(text.trim())
+                    .with_context(|| format!("the key file {} is not hex", path.display()))?;
+                anyhow::ensure!(
+                    bytes.len() >= 32,
+                    "the key file {} is too short",
+                    path.display()
+                );
+                Ok(Self::from_secret(&bytes))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let mut bytes = [0u8; 32];
+                rand::rngs::OsRng.fill_bytes(&mut bytes);
+                write_private(&path, hex::encode(bytes).as_bytes())?;
+                tracing::info!(path = %path.display(), "generated a new server key; back it up: stored token credentials cannot be retrieved without it");
+                Ok(Self::from_secret(&bytes))
+            }
+            Err(e) => {
+                Err(e).with_context(|| format!("cannot read the key file {}", path.display()))
+            }
+        }
+    }
+
+    pub fn from_secret(secret: &[u8]) -> Self {
+        Self {
+            ikm: secret.to_vec(),
+        }
+    }
+
+    /// A subkey of `N` bytes for one named purpose.
+    pub fn derive<const N: usize>(&self, purpose: &str) -> [u8; N] {
+        let mut out = [0u8; N];
+        Hkdf::<Sha256>::new(Some(b"sesame-tokens"), &self.ikm)
+            .expand(purpose.as_bytes(), &mut out)
+            .expect("HKDF output length is small");
+        out
+    }
+}
+
+/// Creates a file readable by its owner only.
+fn write_private(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options
+        .open(path)
+        .with_context(|| format!("cannot create the key file {}", path.display()))?;
+    file.write_all(contents)?;
+    file.sync_all()?;
+    Ok(())
+}

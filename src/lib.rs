@@ -1,0 +1,16 @@
+//! Sesame Tokens: account administrators create, hand out, monitor and revoke API tokens.
+
+pub mod auth;
+pub mod cli;
+pub mod client_ip;
+pub mod clock;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod forms;
+pub mod keys;
+pub mod routes;
+pub mod startup;
+pub mod statics;
+pub mod tokens;
+pub mod views;

@@ -1,0 +1,66 @@
+//! The audit log page: who did what to which token, when, from which address.
+
+use crate::auth::guards::AdminUser;
+use crate::auth::session::TypedSession;
+use crate::db::{self, audit};
+use crate::error::AppError;
+use crate::routes::inactive::PageQuery;
+use crate::startup::AppState;
+use crate::views::{self, Layout, Pagination, TimeView, PAGE_SIZE};
+use actix_web::{web, HttpResponse};
+use askama::Template;
+
+pub struct EventView {
+    pub at: TimeView,
+    pub actor: String,
+    pub action: String,
+    pub token_id: Option<String>,
+    pub token_name: Option<String>,
+    pub detail: String,
+    pub ip: String,
+}
+
+#[derive(Template)]
+#[template(path = "audit.html")]
+pub struct AuditPage {
+    pub layout: Layout,
+    pub events: Vec<EventView>,
+    pub pagination: Pagination,
+}
+
+pub async fn audit_log(
+    AdminUser(user): AdminUser,
+    state: web::Data<AppState>,
+    session: TypedSession,
+    query: web::Query<PageQuery>,
+) -> Result<HttpResponse, AppError> {
+    let now = state.clock.now();
+    let page = Pagination::requested(query.page.as_deref());
+    let account_id = user.account_id.clone();
+    let (rows, total) = db::run(&state.pool, move |conn| {
+        Ok(audit::list(
+            conn,
+            &account_id,
+            PAGE_SIZE,
+            Pagination::offset(page),
+        )?)
+    })
+    .await?;
+    let events = rows
+        .into_iter()
+        .map(|row| EventView {
+            at: TimeView::new(row.created_at, now),
+            actor: row.actor_email.unwrap_or_else(|| "\u{2014}".into()),
+            action: row.action,
+            token_id: row.token_id,
+            token_name: row.token_name,
+            detail: row.detail,
+            ip: row.ip.unwrap_or_else(|| "\u{2014}".into()),
+        })
+        .collect();
+    views::ok(&AuditPage {
+        layout: Layout::new("Audit log", "audit", Some(&user), &session)?,
+        events,
+        pagination: Pagination::new("/audit", "", page, total),
+    })
+}

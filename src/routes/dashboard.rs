@@ -1,0 +1,123 @@
+//! The Dashboard: counts, what expires soon, and a chart of upcoming expirations.
+
+use super::token_view::{views_for, TokenView};
+use crate::auth::guards::ReviewerUser;
+use crate::auth::session::TypedSession;
+use crate::db::{self, tokens};
+use crate::error::AppError;
+use crate::startup::AppState;
+use crate::views::{self, Layout};
+use actix_web::{web, HttpResponse};
+use askama::Template;
+use chrono::{Duration, NaiveDateTime};
+
+pub const SOON_DAYS: i64 = 7;
+const CHART_WEEKS: i64 = 13;
+
+pub async fn index(session: TypedSession) -> HttpResponse {
+    views::see_other(if session.user().is_some() {
+        "/dashboard"
+    } else {
+        "/login"
+    })
+}
+
+#[derive(Template)]
+#[template(path = "dashboard.html")]
+pub struct DashboardPage {
+    pub layout: Layout,
+    pub counts: tokens::Counts,
+    pub expiring: Vec<TokenView>,
+    pub chart: Chart,
+}
+
+/// A bar chart of active tokens expiring in each of the next 13 weeks, drawn as SVG on
+/// the server (no script needed).
+pub struct Chart {
+    pub bars: Vec<Bar>,
+    pub width: i64,
+    pub height: i64,
+    pub max: i64,
+    pub total: i64,
+}
+
+pub struct Bar {
+    pub x: i64,
+    pub y: i64,
+    pub width: i64,
+    pub height: i64,
+    pub label: String,
+    pub label_x: i64,
+    pub count: i64,
+    pub show_label: bool,
+}
+
+impl Chart {
+    const PLOT_HEIGHT: i64 = 120;
+    const BAR_WIDTH: i64 = 40;
+    const GAP: i64 = 8;
+
+    fn new(weeks: Vec<(NaiveDateTime, i64)>) -> Self {
+        let max = weeks.iter().map(|(_, c)| *c).max().unwrap_or(0);
+        let bars = weeks
+            .iter()
+            .enumerate()
+            .map(|(i, (start, count))| {
+                let height = if max == 0 {
+                    0
+                } else {
+                    (count * Self::PLOT_HEIGHT + max - 1) / max
+                };
+                let x = i as i64 * (Self::BAR_WIDTH + Self::GAP) + Self::GAP;
+                Bar {
+                    x,
+                    y: 20 + Self::PLOT_HEIGHT - height,
+                    width: Self::BAR_WIDTH,
+                    height,
+                    label: start.format("%b %-d").to_string(),
+                    label_x: x + Self::BAR_WIDTH / 2,
+                    count: *count,
+                    show_label: i % 2 == 0,
+                }
+            })
+            .collect();
+        Self {
+            bars,
+            width: CHART_WEEKS * (Self::BAR_WIDTH + Self::GAP) + Self::GAP,
+            height: Self::PLOT_HEIGHT + 45,
+            max,
+            total: weeks.iter().map(|(_, c)| c).sum(),
+        }
+    }
+}
+
+pub async fn dashboard(
+    ReviewerUser(user): ReviewerUser,
+    state: web::Data<AppState>,
+    session: TypedSession,
+) -> Result<HttpResponse, AppError> {
+    let now = state.clock.now();
+    let account_id = user.account_id.clone();
+    let (counts, expiring, weeks) = db::run(&state.pool, move |conn| {
+        let soon = now + Duration::days(SOON_DAYS);
+        let counts = tokens::counts(conn, &account_id, now, soon)?;
+        let rows = tokens::expiring_between(conn, &account_id, now, soon, 10)?;
+        let mut weeks = Vec::with_capacity(CHART_WEEKS as usize);
+        for week in 0..CHART_WEEKS {
+            let from = now + Duration::weeks(week);
+            let to = from + Duration::weeks(1);
+            weeks.push((
+                from,
+                tokens::count_expiring_between(conn, &account_id, from, to)?,
+            ));
+        }
+        Ok((counts, views_for(conn, rows, now)?, weeks))
+    })
+    .await?;
+    views::ok(&DashboardPage {
+        layout: Layout::new("Dashboard", "dashboard", Some(&user), &session)?,
+        counts,
+        expiring,
+        chart: Chart::new(weeks),
+    })
+}

@@ -1,0 +1,118 @@
+//! Sign-in and sign-out.
+
+use crate::auth::guards::CurrentUser;
+use crate::auth::password;
+use crate::auth::session::{FlashKind, TypedSession};
+use crate::client_ip::ClientIp;
+use crate::db::{self, audit, users};
+use crate::error::AppError;
+use crate::forms::PostedForm;
+use crate::startup::AppState;
+use crate::views::{self, Layout};
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpResponse};
+use askama::Template;
+
+#[derive(Template)]
+#[template(path = "login.html")]
+pub struct LoginPage {
+    pub layout: Layout,
+    pub email: String,
+    pub error: Option<&'static str>,
+}
+
+pub async fn login_form(
+    state: web::Data<AppState>,
+    session: TypedSession,
+) -> Result<HttpResponse, AppError> {
+    if session.user().is_some() {
+        return Ok(views::see_other("/dashboard"));
+    }
+    if state
+        .setup_code
+        .lock()
+        .map(|c| c.is_some())
+        .unwrap_or(false)
+    {
+        return Ok(views::see_other("/setup"));
+    }
+    views::ok(&LoginPage {
+        layout: Layout::new("Sign in", "login", None, &session)?,
+        email: String::new(),
+        error: None,
+    })
+}
+
+pub async fn login(
+    state: web::Data<AppState>,
+    session: TypedSession,
+    form: PostedForm,
+    ip: ClientIp,
+) -> Result<HttpResponse, AppError> {
+    let email = crate::routes::setup::normalise_email(form.get("email"));
+    let presented = form.get("password").to_string();
+    let now = state.clock.now();
+    let lookup_email = email.clone();
+    let ip = ip.text();
+    let signed_in = db::run(&state.pool, move |conn| {
+        let user = users::find_credentials(conn, &lookup_email)?;
+        // Verified even when the user is absent (against a dummy hash): same time either way.
+        let valid = password::verify(&presented, user.as_ref().map(|u| u.password_hash.as_str()));
+        let Some(user) = user else { return Ok(None) };
+        let ok = valid && !user.disabled;
+        audit::insert(
+            conn,
+            &audit::NewEvent {
+                account_id: Some(&user.account_id),
+                actor_id: Some(&user.id),
+                actor_email: Some(&user.email),
+                action: if ok {
+                    "user.signin"
+                } else {
+                    "user.signin_failed"
+                },
+                token_id: None,
+                detail: "",
+                ip: ip.as_deref(),
+            },
+            now,
+        )?;
+        Ok(ok.then_some((user.id, user.session_epoch)))
+    })
+    .await?;
+    match signed_in {
+        Some((user_id, epoch)) => {
+            session.sign_in(&user_id, epoch)?;
+            Ok(views::see_other("/dashboard"))
+        }
+        None => views::render(
+            StatusCode::UNAUTHORIZED,
+            &LoginPage {
+                layout: Layout::new("Sign in", "login", None, &session)?,
+                email,
+                error: Some("Incorrect e-mail address or password."),
+            },
+        ),
+    }
+}
+
+/// Signs out everywhere: the epoch bump makes every copy of the cookie worthless.
+pub async fn logout(
+    user: CurrentUser,
+    state: web::Data<AppState>,
+    session: TypedSession,
+    _form: PostedForm,
+    ip: ClientIp,
+) -> Result<HttpResponse, AppError> {
+    let now = state.clock.now();
+    let ip = ip.text();
+    db::run(&state.pool, move |conn| {
+        users::bump_session_epoch(conn, &user.id)?;
+        super::audit_by(conn, &user, "user.signout", None, "", ip.as_deref(), now)?;
+        Ok(())
+    })
+    .await?;
+    session.sign_out();
+    session.flash(FlashKind::Success, "You have signed out.")?;
+    Ok(views::see_other("/login"))
+}

@@ -1,0 +1,69 @@
+//! Handlers, one module per area of the product.
+
+pub mod audit;
+pub mod dashboard;
+pub mod health;
+pub mod inactive;
+pub mod login;
+pub mod setup;
+pub mod token_view;
+pub mod tokens;
+
+use crate::error::AppError;
+use actix_web::web;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/", web::get().to(dashboard::index))
+        .route("/healthz", web::get().to(health::healthz))
+        .route("/static/{name}", web::get().to(crate::statics::serve))
+        .route("/setup", web::get().to(setup::setup_form))
+        .route("/setup", web::post().to(setup::setup))
+        .route("/login", web::get().to(login::login_form))
+        .route("/login", web::post().to(login::login))
+        .route("/logout", web::post().to(login::logout))
+        .route("/dashboard", web::get().to(dashboard::dashboard))
+        .route("/audit", web::get().to(audit::audit_log))
+        .route("/tokens", web::get().to(tokens::list_tokens))
+        .route("/tokens", web::post().to(tokens::create_token))
+        // Fixed paths before `/tokens/{id}`, which would otherwise match them.
+        .route("/tokens/new", web::get().to(tokens::new_token_form))
+        .route("/tokens/inactive", web::get().to(inactive::list_inactive))
+        .route("/tokens/{id}", web::get().to(tokens::show_token))
+        .route("/tokens/{id}", web::post().to(tokens::update_token))
+        .route(
+            "/tokens/{id}/credentials",
+            web::post().to(tokens::retrieve_credentials),
+        )
+        .route("/tokens/{id}/revoke", web::get().to(tokens::revoke_form))
+        .route("/tokens/{id}/revoke", web::post().to(tokens::revoke_token))
+        .default_service(web::to(not_found));
+}
+
+async fn not_found() -> Result<actix_web::HttpResponse, AppError> {
+    Err(AppError::not_found())
+}
+
+/// Records what a signed-in user did.
+pub(crate) fn audit_by(
+    conn: &mut crate::db::DbConn,
+    user: &crate::auth::guards::CurrentUser,
+    action: &str,
+    token_id: Option<&str>,
+    detail: &str,
+    ip: Option<&str>,
+    now: chrono::NaiveDateTime,
+) -> diesel::QueryResult<()> {
+    crate::db::audit::insert(
+        conn,
+        &crate::db::audit::NewEvent {
+            account_id: Some(&user.account_id),
+            actor_id: Some(&user.id),
+            actor_email: Some(&user.email),
+            action,
+            token_id,
+            detail,
+            ip,
+        },
+        now,
+    )
+}

@@ -1,0 +1,94 @@
+//! How a token appears on every page that lists or shows it.
+
+use crate::db::tokens::TokenRow;
+use crate::db::DbConn;
+use crate::views::TimeView;
+use chrono::{Duration, NaiveDateTime};
+use std::collections::HashMap;
+
+pub struct TokenView {
+    pub id: String,
+    pub name: String,
+    pub description: String,
+    pub username: String,
+    pub creator: String,
+    pub created: TimeView,
+    pub expires: TimeView,
+    pub last_used: Option<TimeView>,
+    pub last_used_ip: Option<String>,
+    pub networks: Vec<String>,
+    pub status: &'static str,
+    pub active: bool,
+    pub expires_soon: bool,
+    /// When it stopped working: revoked, or expired.
+    pub ended: Option<TimeView>,
+    pub revoked_by: Option<String>,
+    pub revoke_reason: Option<String>,
+}
+
+impl TokenView {
+    pub fn new(row: TokenRow, networks: Vec<String>, now: NaiveDateTime) -> Self {
+        let active = row.is_active(now);
+        let status = match (row.revoked_at, active) {
+            (Some(_), _) => "revoked",
+            (None, true) => "active",
+            (None, false) => "expired",
+        };
+        let ended = match status {
+            "revoked" => row.revoked_at,
+            "expired" => Some(row.expires_at),
+            _ => None,
+        };
+        Self {
+            expires_soon: active && row.expires_at <= now + Duration::days(7),
+            created: TimeView::new(row.created_at, now),
+            expires: TimeView::new(row.expires_at, now),
+            last_used: TimeView::maybe(row.last_used_at, now),
+            ended: TimeView::maybe(ended, now),
+            id: row.id,
+            name: row.name,
+            description: row.description,
+            username: row.username,
+            creator: row.created_by_email,
+            last_used_ip: row.last_used_ip,
+            networks,
+            status,
+            active,
+            revoked_by: row.revoked_by_email,
+            revoke_reason: row.revoke_reason,
+        }
+    }
+
+    /// "Any IP", or the first few networks and how many more.
+    pub fn networks_summary(&self) -> String {
+        match self.networks.len() {
+            0 => "Any IP".into(),
+            1..=2 => self.networks.join(", "),
+            n => format!("{}, {} +{} more", self.networks[0], self.networks[1], n - 2),
+        }
+    }
+
+    pub fn networks_text(&self) -> String {
+        self.networks.join("\n")
+    }
+}
+
+/// Builds views for rows, loading all their networks in one query.
+pub fn views_for(
+    conn: &mut DbConn,
+    rows: Vec<TokenRow>,
+    now: NaiveDateTime,
+) -> diesel::QueryResult<Vec<TokenView>> {
+    let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
+    let mut by_token: HashMap<String, Vec<String>> = HashMap::new();
+    for (token_id, network) in crate::db::tokens::networks_of(conn, &ids)? {
+        by_token.entry(token_id).or_default().push(network);
+    }
+    Ok(rows
+        .into_iter()
+        .map(|row| {
+            let networks = by_token.remove(&row.id).unwrap_or_default();
+            TokenView::new(row, networks, now)
+        })
+        .collect())
+}

@@ -1,0 +1,585 @@
+//! API Tokens: list, add, show, update, retrieve credentials, revoke.
+
+use super::token_view::{views_for, TokenView};
+use crate::auth::guards::{AdminUser, CurrentUser, ReviewerUser};
+use crate::auth::session::{FlashKind, TypedSession};
+use crate::client_ip::ClientIp;
+use crate::db::{self, accounts, tokens};
+use crate::error::AppError;
+use crate::forms::PostedForm;
+use crate::startup::AppState;
+use crate::tokens::expiry;
+use crate::tokens::input::{TokenFormErrors, TokenFormValues};
+use crate::tokens::secret::{self, Password};
+use crate::views::{self, Layout, Pagination, TimeView, PAGE_SIZE};
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpResponse};
+use askama::Template;
+use chrono::{Duration, NaiveDateTime};
+
+pub const MAX_REASON_CHARS: usize = 500;
+
+#[derive(serde::Deserialize)]
+pub struct ListQuery {
+    pub page: Option<String>,
+    pub q: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "tokens/list.html")]
+pub struct TokenListPage {
+    pub layout: Layout,
+    pub tokens: Vec<TokenView>,
+    pub q: String,
+    pub pagination: Pagination,
+}
+
+pub async fn list_tokens(
+    ReviewerUser(user): ReviewerUser,
+    state: web::Data<AppState>,
+    session: TypedSession,
+    query: web::Query<ListQuery>,
+) -> Result<HttpResponse, AppError> {
+    let now = state.clock.now();
+    let q = query
+        .q
+        .as_deref()
+        .unwrap_or("")
+        .trim()
+        .chars()
+        .take(100)
+        .collect::<String>();
+    let page = Pagination::requested(query.page.as_deref());
+    let account_id = user.account_id.clone();
+    let search = (!q.is_empty()).then(|| q.clone());
+    let (tokens, total) = db::run(&state.pool, move |conn| {
+        let (rows, total) = tokens::list_active(
+            conn,
+            &account_id,
+            now,
+            search.as_deref(),
+            PAGE_SIZE,
+            Pagination::offset(page),
+        )?;
+        Ok((views_for(conn, rows, now)?, total))
+    })
+    .await?;
+    let extra = if q.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "&q={}",
+            url::form_urlencoded::byte_serialize(q.as_bytes()).collect::<String>()
+        )
+    };
+    views::ok(&TokenListPage {
+        layout: Layout::new("API Tokens", "tokens", Some(&user), &session)?,
+        tokens,
+        pagination: Pagination::new("/tokens", &extra, page, total),
+        q,
+    })
+}
+
+#[derive(Template)]
+#[template(path = "tokens/new.html")]
+pub struct NewTokenPage {
+    pub layout: Layout,
+    pub values: TokenFormValues,
+    pub errors: TokenFormErrors,
+    pub presets: Vec<(&'static str, String)>,
+    pub today: String,
+    pub max_date: String,
+    pub recommendation: &'static str,
+    pub recommended_max_days: i64,
+}
+
+impl NewTokenPage {
+    fn new(
+        layout: Layout,
+        values: TokenFormValues,
+        errors: TokenFormErrors,
+        now: NaiveDateTime,
+    ) -> Self {
+        let presets = expiry::PRESETS
+            .iter()
+            .map(|(key, days)| {
+                let until = (now + Duration::days(*days)).format("%b %-d, %Y");
+                (*key, format!("{days} days (until {until})"))
+            })
+            .collect();
+        Self {
+            layout,
+            values,
+            errors,
+            presets,
+            today: now.date().to_string(),
+            max_date: (now.date() + Duration::days(expiry::MAX_DAYS)).to_string(),
+            recommendation: expiry::RECOMMENDATION,
+            recommended_max_days: expiry::RECOMMENDED_MAX_DAYS,
+        }
+    }
+
+    pub fn is_selected(&self, key: &str) -> bool {
+        self.values.expires_in == key
+    }
+}
+
+pub async fn new_token_form(
+    AdminUser(user): AdminUser,
+    state: web::Data<AppState>,
+    session: TypedSession,
+) -> Result<HttpResponse, AppError> {
+    let values = TokenFormValues {
+        expires_in: "30d".into(),
+        ..Default::default()
+    };
+    let layout = Layout::new("Add Token", "tokens", Some(&user), &session)?;
+    views::ok(&NewTokenPage::new(
+        layout,
+        values,
+        TokenFormErrors::default(),
+        state.clock.now(),
+    ))
+}
+
+#[derive(Template)]
+#[template(path = "tokens/credentials.html")]
+pub struct CredentialsPage {
+    pub layout: Layout,
+    pub token_id: String,
+    pub name: String,
+    pub username: String,
+    pub password: Password,
+    pub just_created: bool,
+    pub expires: Option<TimeView>,
+    pub beyond_recommendation: bool,
+}
+
+pub async fn create_token(
+    AdminUser(user): AdminUser,
+    state: web::Data<AppState>,
+    session: TypedSession,
+    form: PostedForm,
+    ip: ClientIp,
+) -> Result<HttpResponse, AppError> {
+    let now = state.clock.now();
+    let values = TokenFormValues::from_posted(&form);
+    let input = match values.new_token(&form, now) {
+        Ok(input) => input,
+        Err(errors) => return new_token_form_again(&user, &session, values, errors, now),
+    };
+    let id = db::new_id();
+    let username = secret::generate_username();
+    let password = secret::generate_password();
+    let secret_hmac = state.crypto.hash(password.expose());
+    let secret_enc = state.crypto.encrypt(&id, &password);
+
+    let (token_id, token_user, details, expires_at) = (
+        id.clone(),
+        username.clone(),
+        input.details.clone(),
+        input.expires_at,
+    );
+    let actor = user.clone();
+    let ip = ip.text();
+    let created = db::run(&state.pool, move |conn| {
+        db::transaction(conn, |conn| {
+            accounts::lock(conn, &actor.account_id)?;
+            if tokens::name_in_use(conn, &actor.account_id, &details.name, now, None)? {
+                return Ok(false);
+            }
+            tokens::insert(
+                conn,
+                &tokens::NewToken {
+                    id: &token_id,
+                    account_id: &actor.account_id,
+                    name: &details.name,
+                    description: &details.description,
+                    username: &token_user,
+                    secret_hmac: &secret_hmac,
+                    secret_enc: &secret_enc,
+                    created_by: &actor.id,
+                    expires_at,
+                },
+                &details.networks,
+                now,
+            )?;
+            let detail = format!(
+                "created, expires {}, allowed IPs: {}",
+                expires_at.format("%Y-%m-%d %H:%M UTC"),
+                networks_text(&details.networks)
+            );
+            super::audit_by(
+                conn,
+                &actor,
+                "token.create",
+                Some(&token_id),
+                &detail,
+                ip.as_deref(),
+                now,
+            )?;
+            Ok(true)
+        })
+    })
+    .await?;
+    if !created {
+        let errors = TokenFormErrors {
+            name: Some(name_taken(&input.details.name)),
+            ..Default::default()
+        };
+        return new_token_form_again(&user, &session, values, errors, now);
+    }
+    tracing::info!(token_id = %id, account_id = %user.account_id, "token created");
+    views::ok(&CredentialsPage {
+        layout: Layout::new("Token created", "tokens", Some(&user), &session)?,
+        token_id: id,
+        name: input.details.name,
+        username,
+        password,
+        just_created: true,
+        expires: Some(TimeView::new(input.expires_at, now)),
+        beyond_recommendation: expiry::beyond_recommendation(input.expires_at, now),
+    })
+}
+
+fn name_taken(name: &str) -> String {
+    format!("An active token named \u{201c}{name}\u{201d} already exists. Choose another name.")
+}
+
+fn new_token_form_again(
+    user: &CurrentUser,
+    session: &TypedSession,
+    values: TokenFormValues,
+    errors: TokenFormErrors,
+    now: NaiveDateTime,
+) -> Result<HttpResponse, AppError> {
+    let layout = Layout::new("Add Token", "tokens", Some(user), session)?;
+    views::render(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        &NewTokenPage::new(layout, values, errors, now),
+    )
+}
+
+#[derive(Template)]
+#[template(path = "tokens/show.html")]
+pub struct TokenPage {
+    pub layout: Layout,
+    pub token: TokenView,
+    pub can_manage: bool,
+    pub values: TokenFormValues,
+    pub errors: TokenFormErrors,
+}
+
+async fn load_token(
+    state: &AppState,
+    user: &CurrentUser,
+    id: String,
+) -> Result<TokenView, AppError> {
+    let now = state.clock.now();
+    let account_id = user.account_id.clone();
+    db::run(&state.pool, move |conn| {
+        let row = tokens::find(conn, &account_id, &id)?.ok_or_else(AppError::not_found)?;
+        Ok(views_for(conn, vec![row], now)?.remove(0))
+    })
+    .await
+}
+
+fn token_page(
+    user: &CurrentUser,
+    session: &TypedSession,
+    token: TokenView,
+    values: Option<TokenFormValues>,
+    errors: TokenFormErrors,
+) -> Result<TokenPage, AppError> {
+    let values = values.unwrap_or_else(|| TokenFormValues {
+        name: token.name.clone(),
+        description: token.description.clone(),
+        allowed_ips: token.networks_text(),
+        ..Default::default()
+    });
+    Ok(TokenPage {
+        layout: Layout::new(token.name.clone(), "tokens", Some(user), session)?,
+        can_manage: user.is_admin() && token.active,
+        token,
+        values,
+        errors,
+    })
+}
+
+pub async fn show_token(
+    ReviewerUser(user): ReviewerUser,
+    state: web::Data<AppState>,
+    session: TypedSession,
+    path: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
+    let token = load_token(&state, &user, path.into_inner()).await?;
+    views::ok(&token_page(
+        &user,
+        &session,
+        token,
+        None,
+        TokenFormErrors::default(),
+    )?)
+}
+
+pub async fn update_token(
+    AdminUser(user): AdminUser,
+    state: web::Data<AppState>,
+    session: TypedSession,
+    path: web::Path<String>,
+    form: PostedForm,
+    ip: ClientIp,
+) -> Result<HttpResponse, AppError> {
+    let id = path.into_inner();
+    let now = state.clock.now();
+    let values = TokenFormValues::from_posted(&form);
+    let details = match values.details(&form) {
+        Ok(details) => details,
+        Err(errors) => return update_form_again(&state, &user, &session, id, values, errors).await,
+    };
+    let (actor, token_id, ip, wanted) = (user.clone(), id.clone(), ip.text(), details.clone());
+    let outcome = db::run(&state.pool, move |conn| {
+        db::transaction(conn, |conn| {
+            accounts::lock(conn, &actor.account_id)?;
+            let current = tokens::find(conn, &actor.account_id, &token_id)?
+                .ok_or_else(AppError::not_found)?;
+            if !current.is_active(now) {
+                return Err(inactive_conflict());
+            }
+            if tokens::name_in_use(conn, &actor.account_id, &wanted.name, now, Some(&token_id))? {
+                return Ok(UpdateOutcome::NameTaken);
+            }
+            let networks: Vec<String> = tokens::networks_of(conn, std::slice::from_ref(&token_id))?
+                .into_iter()
+                .map(|(_, network)| network)
+                .collect();
+            let mut changed = Vec::new();
+            if current.name != wanted.name {
+                changed.push(format!(
+                    "name \u{201c}{}\u{201d} \u{2192} \u{201c}{}\u{201d}",
+                    current.name, wanted.name
+                ));
+            }
+            if current.description != wanted.description {
+                changed.push("description".into());
+            }
+            if networks != wanted.networks {
+                changed.push(format!("allowed IPs: {}", networks_text(&wanted.networks)));
+            }
+            if changed.is_empty() {
+                return Ok(UpdateOutcome::Unchanged);
+            }
+            tokens::update_details(
+                conn,
+                &token_id,
+                &wanted.name,
+                &wanted.description,
+                &wanted.networks,
+                now,
+            )?;
+            super::audit_by(
+                conn,
+                &actor,
+                "token.update",
+                Some(&token_id),
+                &changed.join("; "),
+                ip.as_deref(),
+                now,
+            )?;
+            Ok(UpdateOutcome::Updated)
+        })
+    })
+    .await?;
+    let message = match outcome {
+        UpdateOutcome::Updated => "Token updated.",
+        UpdateOutcome::Unchanged => "Nothing to change.",
+        UpdateOutcome::NameTaken => {
+            let errors = TokenFormErrors {
+                name: Some(name_taken(&details.name)),
+                ..Default::default()
+            };
+            return update_form_again(&state, &user, &session, id, values, errors).await;
+        }
+    };
+    session.flash(FlashKind::Success, message)?;
+    Ok(views::see_other(&format!("/tokens/{id}")))
+}
+
+enum UpdateOutcome {
+    Updated,
+    Unchanged,
+    NameTaken,
+}
+
+fn inactive_conflict() -> AppError {
+    AppError::Conflict("This token is no longer active; it cannot be changed.".into())
+}
+
+fn networks_text(networks: &[String]) -> String {
+    if networks.is_empty() {
+        "any".into()
+    } else {
+        networks.join(", ")
+    }
+}
+
+/// The token page again with the Update form's errors: 404 and 409 still come first.
+async fn update_form_again(
+    state: &AppState,
+    user: &CurrentUser,
+    session: &TypedSession,
+    id: String,
+    values: TokenFormValues,
+    errors: TokenFormErrors,
+) -> Result<HttpResponse, AppError> {
+    let token = load_token(state, user, id).await?;
+    if !token.active {
+        return Err(inactive_conflict());
+    }
+    views::render(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        &token_page(user, session, token, Some(values), errors)?,
+    )
+}
+
+pub async fn retrieve_credentials(
+    AdminUser(user): AdminUser,
+    state: web::Data<AppState>,
+    session: TypedSession,
+    path: web::Path<String>,
+    _form: PostedForm,
+    ip: ClientIp,
+) -> Result<HttpResponse, AppError> {
+    let id = path.into_inner();
+    let now = state.clock.now();
+    let (actor, token_id, ip) = (user.clone(), id.clone(), ip.text());
+    let (name, stored) = db::run(&state.pool, move |conn| {
+        let token =
+            tokens::find(conn, &actor.account_id, &token_id)?.ok_or_else(AppError::not_found)?;
+        if !token.is_active(now) {
+            return Err(inactive_conflict());
+        }
+        let stored = tokens::find_secret(conn, &actor.account_id, &token_id)?
+            .ok_or_else(AppError::not_found)?;
+        super::audit_by(
+            conn,
+            &actor,
+            "token.credentials_viewed",
+            Some(&token_id),
+            "",
+            ip.as_deref(),
+            now,
+        )?;
+        Ok((token.name, stored))
+    })
+    .await?;
+    let password = state
+        .crypto
+        .decrypt(&id, &stored.secret_enc)
+        .map_err(|e| AppError::internal(format!("token {id}: {e}")))?;
+    views::ok(&CredentialsPage {
+        layout: Layout::new("Token credentials", "tokens", Some(&user), &session)?,
+        token_id: id,
+        name,
+        username: stored.username,
+        password,
+        just_created: false,
+        expires: Some(TimeView::new(stored.expires_at, now)),
+        beyond_recommendation: false,
+    })
+}
+
+#[derive(Template)]
+#[template(path = "tokens/revoke.html")]
+pub struct RevokePage {
+    pub layout: Layout,
+    pub token: TokenView,
+    pub reason: String,
+    pub error: Option<String>,
+}
+
+/// The confirmation step before a revoke (the token page also offers it inline).
+pub async fn revoke_form(
+    AdminUser(user): AdminUser,
+    state: web::Data<AppState>,
+    session: TypedSession,
+    path: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
+    let token = load_token(&state, &user, path.into_inner()).await?;
+    if !token.active {
+        return Err(inactive_conflict());
+    }
+    views::ok(&RevokePage {
+        layout: Layout::new("Revoke token", "tokens", Some(&user), &session)?,
+        token,
+        reason: String::new(),
+        error: None,
+    })
+}
+
+pub async fn revoke_token(
+    AdminUser(user): AdminUser,
+    state: web::Data<AppState>,
+    session: TypedSession,
+    path: web::Path<String>,
+    form: PostedForm,
+    ip: ClientIp,
+) -> Result<HttpResponse, AppError> {
+    let id = path.into_inner();
+    let now = state.clock.now();
+    let reason = form.get("reason").trim().to_string();
+    let error = if form.too_large || form.invalid_utf8("reason") {
+        Some("The reason could not be read: use plain text.".to_string())
+    } else if reason.chars().count() > MAX_REASON_CHARS {
+        Some(format!("Use at most {MAX_REASON_CHARS} characters."))
+    } else if reason
+        .chars()
+        .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+    {
+        Some("The reason cannot contain control characters.".to_string())
+    } else {
+        None
+    };
+    if let Some(error) = error {
+        let token = load_token(&state, &user, id).await?;
+        return views::render(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &RevokePage {
+                layout: Layout::new("Revoke token", "tokens", Some(&user), &session)?,
+                token,
+                reason,
+                error: Some(error),
+            },
+        );
+    }
+    let (actor, token_id, ip) = (user.clone(), id.clone(), ip.text());
+    let name = db::run(&state.pool, move |conn| {
+        db::transaction(conn, |conn| {
+            accounts::lock(conn, &actor.account_id)?;
+            let token = tokens::find(conn, &actor.account_id, &token_id)?
+                .ok_or_else(AppError::not_found)?;
+            let reason = (!reason.is_empty()).then_some(reason.as_str());
+            if !tokens::revoke(conn, &token_id, &actor.id, reason, now)? {
+                return Err(inactive_conflict());
+            }
+            let detail = reason.map(|r| format!("reason: {r}")).unwrap_or_default();
+            super::audit_by(
+                conn,
+                &actor,
+                "token.revoke",
+                Some(&token_id),
+                &detail,
+                ip.as_deref(),
+                now,
+            )?;
+            Ok(token.name)
+        })
+    })
+    .await?;
+    tracing::info!(token_id = %id, account_id = %user.account_id, "token revoked");
+    session.flash(
+        FlashKind::Success,
+        format!("Token \u{201c}{name}\u{201d} revoked. It stopped working immediately."),
+    )?;
+    Ok(views::see_other("/tokens/inactive"))
+}

@@ -1,0 +1,167 @@
+//! Builds the application: data directory, server key, database, and the HTTP server with
+//! its middleware and routes. Tests build it on port 0 with a movable clock.
+
+use crate::clock::SharedClock;
+use crate::config::Settings;
+use crate::db::{self, DbPool};
+use crate::keys::ServerKey;
+use crate::routes;
+use crate::tokens::secret::TokenCrypto;
+use actix_session::config::CookieContentSecurity;
+use actix_session::storage::CookieSessionStore;
+use actix_session::SessionMiddleware;
+use actix_web::body::MessageBody;
+use actix_web::cookie::{Key, SameSite};
+use actix_web::dev::{Server, ServiceRequest, ServiceResponse};
+use actix_web::middleware::{from_fn, DefaultHeaders, Next};
+use actix_web::{web, App, HttpServer};
+use anyhow::Context;
+use std::net::TcpListener;
+use std::sync::Mutex;
+use std::time::Instant;
+
+/// What every handler can reach.
+pub struct AppState {
+    pub pool: DbPool,
+    pub settings: Settings,
+    pub crypto: TokenCrypto,
+    pub clock: SharedClock,
+    /// The first-run code printed to the log, until the first account is set up.
+    pub setup_code: Mutex<Option<String>>,
+}
+
+pub struct Application {
+    port: u16,
+    server: Server,
+    state: web::Data<AppState>,
+}
+
+pub const SESSION_COOKIE: &str = "sesame_session";
+
+impl Application {
+    /// Prepares everything and binds the listener; the server runs once awaited.
+    /// Must be called within an async runtime.
+    pub fn build(settings: Settings, clock: SharedClock) -> anyhow::Result<Self> {
+        prepare_data_dir(&settings)?;
+        let key = ServerKey::load_or_generate(&settings)?;
+        let pool = db::connect(&settings.database_url)?;
+        let setup_code = first_run_code(&pool, &settings)?;
+        let cookie_key = Key::from(&key.derive::<64>("session cookie v1"));
+        let listener = TcpListener::bind(settings.bind)
+            .with_context(|| format!("cannot listen on {} (SESAME_BIND)", settings.bind))?;
+        let port = listener.local_addr()?.port();
+        let https = settings.https();
+        let state = web::Data::new(AppState {
+            pool,
+            crypto: TokenCrypto::new(&key),
+            settings,
+            clock,
+            setup_code: Mutex::new(setup_code),
+        });
+        let app_state = state.clone();
+        let server = HttpServer::new(move || {
+            App::new()
+                .wrap(security_headers())
+                .wrap(
+                    SessionMiddleware::builder(CookieSessionStore::default(), cookie_key.clone())
+                        .cookie_name(SESSION_COOKIE.into())
+                        .cookie_secure(https)
+                        .cookie_http_only(true)
+                        .cookie_same_site(SameSite::Lax)
+                        .cookie_content_security(CookieContentSecurity::Private)
+                        .build(),
+                )
+                .wrap(from_fn(log_request))
+                .app_data(app_state.clone())
+                .configure(routes::configure)
+        })
+        .listen(listener)?
+        .run();
+        Ok(Self {
+            port,
+            server,
+            state,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn setup_code(&self) -> Option<String> {
+        self.state.setup_code.lock().ok().and_then(|c| c.clone())
+    }
+
+    pub fn pool(&self) -> DbPool {
+        self.state.pool.clone()
+    }
+
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
+
+fn prepare_data_dir(settings: &Settings) -> anyhow::Result<()> {
+    let dir = &settings.data_dir;
+    if !dir.exists() {
+        std::fs::create_dir_all(dir).with_context(|| {
+            format!(
+                "cannot create the data directory {} (SESAME_DATA_DIR)",
+                dir.display()
+            )
+        })?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+        }
+    }
+    Ok(())
+}
+
+/// With no user yet, makes the one-time setup code and prints where to use it.
+fn first_run_code(pool: &DbPool, settings: &Settings) -> anyhow::Result<Option<String>> {
+    let mut conn = pool.get()?;
+    if crate::db::users::any_exist(&mut conn)? {
+        return Ok(None);
+    }
+    let code = crate::tokens::secret::generate_username()[4..].to_string();
+    let url = settings.base_url.join("setup")?;
+    tracing::warn!("first run: no user exists yet. Open {url} and enter the setup code {code}");
+    Ok(Some(code))
+}
+
+fn security_headers() -> DefaultHeaders {
+    DefaultHeaders::new()
+        .add((
+            "Content-Security-Policy",
+            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+             object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+        ))
+        .add(("X-Content-Type-Options", "nosniff"))
+        .add(("X-Frame-Options", "DENY"))
+        .add(("Referrer-Policy", "no-referrer"))
+}
+
+/// One line per request, naming the route pattern rather than the path, so that codes in
+/// URLs (hand-off links) never reach the log.
+async fn log_request(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let started = Instant::now();
+    let method = req.method().clone();
+    let response = next.call(req).await?;
+    let route = response
+        .request()
+        .match_pattern()
+        .unwrap_or_else(|| "(unmatched)".into());
+    tracing::info!(
+        %method,
+        route,
+        status = response.status().as_u16(),
+        micros = started.elapsed().as_micros() as u64,
+        "request"
+    );
+    Ok(response)
+}

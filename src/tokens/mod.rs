@@ -1,0 +1,6 @@
+//! The token domain: secrets, allowed networks, lifetimes, and the form that makes them.
+
+pub mod expiry;
+pub mod input;
+pub mod networks;
+pub mod secret;

@@ -1,0 +1,164 @@
+//! Token credentials: generation, the keyed hash that checks them, and the encryption
+//! that lets an admin retrieve them later.
+
+use crate::keys::ServerKey;
+use aes_gcm::aead::{Aead, AeadCore, KeyInit, OsRng, Payload};
+use aes_gcm::{Aes256Gcm, Nonce};
+use hmac::{Hmac, Mac};
+use rand::distributions::Alphanumeric;
+use rand::Rng;
+use sha2::Sha256;
+
+const USERNAME_PREFIX: &str = "tok_";
+const USERNAME_RANDOM_CHARS: usize = 20;
+/// 40 base62 characters: 238 bits from the operating system's CSPRNG.
+const PASSWORD_CHARS: usize = 40;
+const NONCE_LEN: usize = 12;
+
+/// A token password. It has no `Debug` or `Display`, so it cannot reach a log by accident.
+pub struct Password(String);
+
+impl Password {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+fn random_base62(len: usize) -> String {
+    OsRng
+        .sample_iter(&Alphanumeric)
+        .take(len)
+        .map(char::from)
+        .collect()
+}
+
+pub fn generate_username() -> String {
+    format!("{USERNAME_PREFIX}{}", random_base62(USERNAME_RANDOM_CHARS))
+}
+
+pub fn generate_password() -> Password {
+    Password(random_base62(PASSWORD_CHARS))
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("the stored credential cannot be decrypted with this server key")]
+pub struct DecryptError;
+
+/// Keys for checking and encrypting token passwords, derived from the server key.
+pub struct TokenCrypto {
+    mac: Hmac<Sha256>,
+    cipher: Aes256Gcm,
+}
+
+impl TokenCrypto {
+    pub fn new(key: &ServerKey) -> Self {
+        let mac_key: [u8; 32] = key.derive("token password hmac v1");
+        let enc_key: [u8; 32] = key.derive("token password aes-256-gcm v1");
+        Self {
+            mac: <Hmac<Sha256> as Mac>::new_from_slice(&mac_key)
+                .expect("HMAC takes any key length"),
+            cipher: Aes256Gcm::new_from_slice(&enc_key).expect("the key is 32 bytes"),
+        }
+    }
+
+    /// HMAC-SHA-256 of the password: what the database keeps for checking.
+    pub fn hash(&self, password: &str) -> Vec<u8> {
+        let mut mac = self.mac.clone();
+        mac.update(password.as_bytes());
+        mac.finalize().into_bytes().to_vec()
+    }
+
+    /// Constant-time comparison of a presented password with the stored hash.
+    pub fn verify(&self, password: &str, stored: &[u8]) -> bool {
+        let mut mac = self.mac.clone();
+        mac.update(password.as_bytes());
+        mac.verify_slice(stored).is_ok()
+    }
+
+    /// AES-256-GCM with a random nonce; the token id is bound in as associated data so a
+    /// ciphertext copied onto another row does not decrypt.
+    pub fn encrypt(&self, token_id: &str, password: &Password) -> Vec<u8> {
+        let nonce = Aes256Gcm::generate_nonce(&mut OsRng);
+        let ciphertext = self
+            .cipher
+            .encrypt(
+                &nonce,
+                Payload {
+                    msg: password.expose().as_bytes(),
+                    aad: token_id.as_bytes(),
+                },
+            )
+            .expect("AES-GCM encryption of a short message cannot fail");
+        let mut stored = nonce.to_vec();
+        stored.extend_from_slice(&ciphertext);
+        stored
+    }
+
+    pub fn decrypt(&self, token_id: &str, stored: &[u8]) -> Result<Password, DecryptError> {
+        if stored.len() <= NONCE_LEN {
+            return Err(DecryptError);
+        }
+        let (nonce, ciphertext) = stored.split_at(NONCE_LEN);
+        let plain = self
+            .cipher
+            .decrypt(
+                Nonce::from_slice(nonce),
+                Payload {
+                    msg: ciphertext,
+                    aad: token_id.as_bytes(),
+                },
+            )
+            .map_err(|_| DecryptError)?;
+        String::from_utf8(plain)
+            .map(Password)
+            .map_err(|_| DecryptError)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn crypto() -> TokenCrypto {
+        TokenCrypto::new(&ServerKey::from_secret(b"0123456789abcdef0123456789abcdef"))
+    }
+
+    #[test]
+    fn credentials_have_the_promised_shape() {
+        let username = generate_username();
+        assert!(username.starts_with("tok_"));
+        assert_eq!(username.len(), 24);
+        let password = generate_password();
+        assert_eq!(password.expose().len(), 40);
+        assert!(password.expose().chars().all(|c| c.is_ascii_alphanumeric()));
+        assert_ne!(generate_password().expose(), password.expose());
+    }
+
+    #[test]
+    fn the_hash_verifies_only_the_right_password() {
+        let crypto = crypto();
+        let stored = crypto.hash("right");
+        assert!(crypto.verify("right", &stored));
+        assert!(!crypto.verify("wrong", &stored));
+        assert!(!crypto.verify("right", &stored[..31]));
+    }
+
+    #[test]
+    fn encryption_round_trips_and_is_bound_to_the_token() {
+        let crypto = crypto();
+        let password = generate_password();
+        let stored = crypto.encrypt("token-a", &password);
+        assert!(!stored
+            .windows(40)
+            .any(|w| w == password.expose().as_bytes()));
+        assert_eq!(
+            crypto.decrypt("token-a", &stored).unwrap().expose(),
+            password.expose()
+        );
+        assert!(crypto.decrypt("token-b", &stored).is_err());
+        let other_key = TokenCrypto::new(&ServerKey::from_secret(
+            b"another key another key another key",
+        ));
+        assert!(other_key.decrypt("token-a", &stored).is_err());
+    }
+}

@@ -1,0 +1,196 @@
+//! What every page shares: the layout (navigation, flash, CSRF token), times shown both
+//! relative and exact, pagination, and rendering with the right status and headers.
+
+use crate::auth::guards::CurrentUser;
+use crate::auth::session::{Flash, TypedSession};
+use crate::db::users::Role;
+use crate::error::AppError;
+use actix_web::http::{header, StatusCode};
+use actix_web::HttpResponse;
+use askama::Template;
+use chrono::NaiveDateTime;
+
+pub struct Layout {
+    pub title: String,
+    pub section: &'static str,
+    pub user: Option<NavUser>,
+    pub csrf_token: String,
+    pub flash: Option<Flash>,
+    pub css_url: &'static str,
+    pub js_url: &'static str,
+}
+
+pub struct NavUser {
+    pub email: String,
+    pub role: &'static str,
+    pub account_name: String,
+    pub is_admin: bool,
+    pub can_review: bool,
+}
+
+impl Layout {
+    pub fn new(
+        title: impl Into<String>,
+        section: &'static str,
+        user: Option<&CurrentUser>,
+        session: &TypedSession,
+    ) -> Result<Self, AppError> {
+        Ok(Self {
+            title: title.into(),
+            section,
+            user: user.map(|u| NavUser {
+                email: u.email.clone(),
+                role: u.role.as_str(),
+                account_name: u.account_name.clone(),
+                is_admin: u.role == Role::Admin,
+                can_review: matches!(u.role, Role::Admin | Role::Support),
+            }),
+            csrf_token: session.csrf_token()?,
+            flash: session.take_flash(),
+            css_url: &crate::statics::CSS.url,
+            js_url: &crate::statics::JS.url,
+        })
+    }
+}
+
+/// A moment shown as "in 3 days", with the exact UTC time on hover and for machines.
+#[derive(Debug, Clone)]
+pub struct TimeView {
+    pub iso: String,
+    pub exact: String,
+    pub relative: String,
+}
+
+impl TimeView {
+    pub fn new(at: NaiveDateTime, now: NaiveDateTime) -> Self {
+        Self {
+            iso: at
+                .and_utc()
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            exact: at.format("%Y-%m-%d %H:%M UTC").to_string(),
+            relative: relative(at, now),
+        }
+    }
+
+    pub fn maybe(at: Option<NaiveDateTime>, now: NaiveDateTime) -> Option<Self> {
+        at.map(|at| Self::new(at, now))
+    }
+}
+
+fn relative(at: NaiveDateTime, now: NaiveDateTime) -> String {
+    let seconds = (at - now).num_seconds();
+    let magnitude = seconds.unsigned_abs();
+    if magnitude < 60 {
+        return "just now".into();
+    }
+    let (count, unit) = match magnitude {
+        m if m < 3_600 => (m / 60, "minute"),
+        m if m < 86_400 => (m / 3_600, "hour"),
+        m if m < 86_400 * 60 => (m / 86_400, "day"),
+        m if m < 86_400 * 730 => (m / (86_400 * 30), "month"),
+        m => (m / (86_400 * 365), "year"),
+    };
+    let plural = if count == 1 { "" } else { "s" };
+    if seconds > 0 {
+        format!("in {count} {unit}{plural}")
+    } else {
+        format!("{count} {unit}{plural} ago")
+    }
+}
+
+pub const PAGE_SIZE: i64 = 25;
+
+/// Page links that keep the other query parameters (the search).
+pub struct Pagination {
+    pub page: i64,
+    pub pages: i64,
+    pub total: i64,
+    pub prev_url: Option<String>,
+    pub next_url: Option<String>,
+}
+
+impl Pagination {
+    pub fn new(base: &str, extra_query: &str, page: i64, total: i64) -> Self {
+        let pages = ((total + PAGE_SIZE - 1) / PAGE_SIZE).max(1);
+        let url = |p: i64| format!("{base}?page={p}{extra_query}");
+        Self {
+            page,
+            pages,
+            total,
+            prev_url: (page > 1).then(|| url(page - 1)),
+            next_url: (page < pages).then(|| url(page + 1)),
+        }
+    }
+
+    /// The requested page (from `?page=`), clamped to 1 and a sane maximum.
+    pub fn requested(page: Option<&str>) -> i64 {
+        page.and_then(|p| p.trim().parse::<i64>().ok())
+            .unwrap_or(1)
+            .clamp(1, 1_000_000)
+    }
+
+    pub fn offset(page: i64) -> i64 {
+        (page - 1) * PAGE_SIZE
+    }
+}
+
+/// Renders a page. Pages are per-user and may carry secrets or CSRF tokens: never cached.
+pub fn render(status: StatusCode, page: &impl Template) -> Result<HttpResponse, AppError> {
+    let html = page
+        .render()
+        .map_err(|e| AppError::internal(format!("template: {e}")))?;
+    Ok(HttpResponse::build(status)
+        .content_type("text/html; charset=utf-8")
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .body(html))
+}
+
+pub fn ok(page: &impl Template) -> Result<HttpResponse, AppError> {
+    render(StatusCode::OK, page)
+}
+
+/// 303 See Other: where a successful POST sends the browser.
+pub fn see_other(location: &str) -> HttpResponse {
+    HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, location))
+        .finish()
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+pub struct ErrorPage {
+    pub status: u16,
+    pub title: &'static str,
+    pub message: String,
+}
+
+impl ErrorPage {
+    pub fn css_url(&self) -> &str {
+        &crate::statics::CSS.url
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::Duration;
+
+    #[test]
+    fn relative_times_read_naturally() {
+        let now = chrono::DateTime::from_timestamp(1_800_000_000, 0)
+            .unwrap()
+            .naive_utc();
+        assert_eq!(relative(now + Duration::days(3), now), "in 3 days");
+        assert_eq!(relative(now - Duration::hours(1), now), "1 hour ago");
+        assert_eq!(relative(now + Duration::seconds(5), now), "just now");
+        assert_eq!(relative(now + Duration::days(90), now), "in 3 months");
+    }
+
+    #[test]
+    fn pagination_keeps_the_search() {
+        let p = Pagination::new("/tokens", "&q=ci", 2, 60);
+        assert_eq!(p.pages, 3);
+        assert_eq!(p.prev_url.as_deref(), Some("/tokens?page=1&q=ci"));
+        assert_eq!(p.next_url.as_deref(), Some("/tokens?page=3&q=ci"));
+    }
+}
