@@ -7,9 +7,10 @@ use std::sync::Arc;
 pub trait Clock: Send + Sync + 'static {
     fn now_utc(&self) -> DateTime<Utc>;
 
-    /// Now as stored in the database: UTC, microsecond precision (what both backends keep).
+    /// Now as stored in the database: UTC, millisecond precision (SQLite's own
+    /// `YYYY-MM-DD HH:MM:SS.fff` form; PostgreSQL keeps it exactly).
     fn now(&self) -> NaiveDateTime {
-        self.now_utc().naive_utc().trunc_subsecs(6)
+        self.now_utc().naive_utc().trunc_subsecs(3)
     }
 }
 

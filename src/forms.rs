@@ -11,6 +11,9 @@ use percent_encoding::percent_decode;
 use std::collections::BTreeSet;
 
 pub const MAX_FORM_BYTES: usize = 64 * 1024;
+/// Past `MAX_FORM_BYTES` we keep reading up to this, only to find the CSRF field, so an
+/// oversized form is answered 422 (not 403) whatever order its fields come in.
+const HARD_CAP_BYTES: usize = 1024 * 1024;
 pub const CSRF_FIELD: &str = "csrf_token";
 
 #[derive(Debug, Default)]
@@ -22,7 +25,8 @@ pub struct PostedForm {
 }
 
 impl PostedForm {
-    /// The field's first value, or "" when absent.
+    /// The field's first value, or "" when absent. Line breaks are `\n` (browsers send
+    /// CRLF from a textarea but count it as one character against `maxlength`).
     pub fn get(&self, name: &str) -> &str {
         self.fields
             .iter()
@@ -52,6 +56,11 @@ impl PostedForm {
                     String::from_utf8_lossy(e.as_bytes()).into_owned()
                 }
             };
+            let value = if value.contains('\r') {
+                value.replace("\r\n", "\n")
+            } else {
+                value
+            };
             form.fields.push((key, value));
         }
         form
@@ -75,24 +84,26 @@ impl FromRequest for PostedForm {
         let mut payload = payload.take();
         Box::pin(async move {
             let mut body = Vec::new();
-            let mut too_large = false;
             while let Some(chunk) = payload.next().await {
                 let chunk = chunk.map_err(|_| {
                     AppError::BadRequest("The request body could not be read.".into())
                 })?;
-                let room = MAX_FORM_BYTES - body.len();
-                if chunk.len() > room {
-                    body.extend_from_slice(&chunk[..room]);
-                    too_large = true;
+                let room = HARD_CAP_BYTES - body.len();
+                body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+                if chunk.len() >= room {
                     break;
                 }
-                body.extend_from_slice(&chunk);
             }
-            let mut form = PostedForm::parse(&body);
-            form.too_large = too_large;
-            // Our forms put the CSRF field first, so it survives even a truncated body.
-            session.verify_csrf(form.get(CSRF_FIELD))?;
-            Ok(form)
+            let parsed = PostedForm::parse(&body);
+            session.verify_csrf(parsed.get(CSRF_FIELD))?;
+            if body.len() > MAX_FORM_BYTES {
+                // Nothing of an oversized form is used: handlers see only `too_large`.
+                return Ok(PostedForm {
+                    too_large: true,
+                    ..PostedForm::default()
+                });
+            }
+            Ok(parsed)
         })
     }
 }

@@ -107,6 +107,7 @@ pub struct Pagination {
     pub total: i64,
     pub prev_url: Option<String>,
     pub next_url: Option<String>,
+    last_url: String,
 }
 
 impl Pagination {
@@ -119,7 +120,14 @@ impl Pagination {
             total,
             prev_url: (page > 1).then(|| url(page - 1)),
             next_url: (page < pages).then(|| url(page + 1)),
+            last_url: url(pages),
         }
+    }
+
+    /// Where to send a request for a page past the end (an empty page would look like "no
+    /// tokens"), if it was one.
+    pub fn beyond_end(&self) -> Option<&str> {
+        (self.page > self.pages).then_some(self.last_url.as_str())
     }
 
     /// The requested page (from `?page=`), clamped to 1 and a sane maximum.
@@ -167,6 +175,11 @@ pub struct ErrorPage {
 impl ErrorPage {
     pub fn css_url(&self) -> &str {
         &crate::statics::CSS.url
+    }
+
+    /// A 403 means someone is signed in with the wrong role: let them switch accounts.
+    pub fn offer_sign_out(&self) -> bool {
+        self.status == 403
     }
 }
 

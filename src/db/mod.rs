@@ -122,11 +122,13 @@ pub fn new_id() -> String {
     uuid::Uuid::new_v4().to_string()
 }
 
-/// Escapes `%`, `_` and `\` for a LIKE pattern used with `ESCAPE '\'`.
+/// Escapes `%`, `_` and `\` for a LIKE pattern used with `ESCAPE '\'`. Callers compare
+/// `lower(column)` with `lower(pattern)`, both in SQL, so both sides fold case alike
+/// (SQLite's `lower` folds ASCII only).
 pub fn like_contains(text: &str) -> String {
     let mut pattern = String::with_capacity(text.len() + 2);
     pattern.push('%');
-    for c in text.to_lowercase().chars() {
+    for c in text.chars() {
         if matches!(c, '%' | '_' | '\\') {
             pattern.push('\\');
         }

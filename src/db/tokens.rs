@@ -145,6 +145,7 @@ pub fn networks_of(conn: &mut DbConn, token_ids: &[String]) -> QueryResult<Vec<(
 /// whether it may be shown.
 #[derive(Debug, Queryable)]
 pub struct StoredSecret {
+    pub name: String,
     pub username: String,
     pub secret_enc: Vec<u8>,
     pub expires_at: NaiveDateTime,
@@ -160,6 +161,7 @@ pub fn find_secret(
         .filter(api_tokens::account_id.eq(account_id))
         .filter(api_tokens::id.eq(id))
         .select((
+            api_tokens::name,
             api_tokens::username,
             api_tokens::secret_enc,
             api_tokens::expires_at,
@@ -179,7 +181,7 @@ pub fn name_in_use(
 ) -> QueryResult<bool> {
     let holders: Vec<String> = api_tokens::table
         .filter(api_tokens::account_id.eq(account_id))
-        .filter(lower(api_tokens::name).eq(name.to_lowercase()))
+        .filter(lower(api_tokens::name).eq(lower(name)))
         .filter(api_tokens::revoked_at.is_null())
         .filter(api_tokens::expires_at.gt(now))
         .select(api_tokens::id)
@@ -251,21 +253,23 @@ pub fn list_active(
         .filter(api_tokens::revoked_at.is_null())
         .filter(api_tokens::expires_at.gt(now))
         .into_boxed();
+    // The same predicate for the count and the page.
+    macro_rules! matches_search {
+        ($pattern:expr) => {
+            lower(api_tokens::name)
+                .like(lower($pattern))
+                .escape('\\')
+                .or(lower(api_tokens::username)
+                    .like(lower($pattern))
+                    .escape('\\'))
+                .or(lower(api_tokens::description)
+                    .like(lower($pattern))
+                    .escape('\\'))
+        };
+    }
     if let Some(pattern) = &pattern {
-        count = count.filter(
-            lower(api_tokens::name)
-                .like(pattern)
-                .escape('\\')
-                .or(lower(api_tokens::username).like(pattern).escape('\\'))
-                .or(lower(api_tokens::description).like(pattern).escape('\\')),
-        );
-        rows = rows.filter(
-            lower(api_tokens::name)
-                .like(pattern)
-                .escape('\\')
-                .or(lower(api_tokens::username).like(pattern).escape('\\'))
-                .or(lower(api_tokens::description).like(pattern).escape('\\')),
-        );
+        count = count.filter(matches_search!(pattern));
+        rows = rows.filter(matches_search!(pattern));
     }
     let total = count.count().get_result(conn)?;
     let rows = rows

@@ -127,3 +127,35 @@ pub fn bump_session_epoch(conn: &mut DbConn, id: &str) -> QueryResult<()> {
         .execute(conn)
         .map(|_| ())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn any_exist_sees_a_user() {
+        let dir = tempfile::tempdir().unwrap();
+        let pool = crate::db::connect(&crate::config::DatabaseUrl::Sqlite(dir.path().join("t.db")))
+            .unwrap();
+        let mut conn = pool.get().unwrap();
+        assert!(!any_exist(&mut conn).unwrap());
+        let now = chrono::Utc::now().naive_utc();
+        crate::db::accounts::insert(&mut conn, "a", "A", now).unwrap();
+        insert(
+            &mut conn,
+            &NewUser {
+                id: "u",
+                account_id: "a",
+                email: "e@x.y",
+                password_hash: "h",
+                role: Role::Admin,
+            },
+            now,
+        )
+        .unwrap();
+        let q = diesel::select(diesel::dsl::exists(users::table.select(users::id)));
+        println!("{}", diesel::debug_query::<diesel::sqlite::Sqlite, _>(&q));
+        assert!(email_exists(&mut conn, "e@x.y").unwrap());
+        assert!(any_exist(&mut conn).unwrap());
+    }
+}

@@ -58,9 +58,13 @@ pub async fn audit_log(
             ip: row.ip.unwrap_or_else(|| "\u{2014}".into()),
         })
         .collect();
+    let pagination = Pagination::new("/audit", "", page, total);
+    if let Some(last) = pagination.beyond_end() {
+        return Ok(views::see_other(last));
+    }
     views::ok(&AuditPage {
         layout: Layout::new("Audit log", "audit", Some(&user), &session)?,
         events,
-        pagination: Pagination::new("/audit", "", page, total),
+        pagination,
     })
 }

@@ -38,9 +38,13 @@ pub async fn list_inactive(
         Ok((views_for(conn, rows, now)?, total))
     })
     .await?;
+    let pagination = Pagination::new("/tokens/inactive", "", page, total);
+    if let Some(last) = pagination.beyond_end() {
+        return Ok(views::see_other(last));
+    }
     views::ok(&InactivePage {
         layout: Layout::new("Expired & Revoked", "inactive", Some(&user), &session)?,
         tokens,
-        pagination: Pagination::new("/tokens/inactive", "", page, total),
+        pagination,
     })
 }

@@ -28,12 +28,8 @@ pub async fn login_form(
     if session.user().is_some() {
         return Ok(views::see_other("/dashboard"));
     }
-    if state
-        .setup_code
-        .lock()
-        .map(|c| c.is_some())
-        .unwrap_or(false)
-    {
+    // Users may also come from `sesame user add`, so ask the database, not the setup code.
+    if !crate::routes::setup::setup_done(&state).await? {
         return Ok(views::see_other("/setup"));
     }
     views::ok(&LoginPage {
@@ -55,7 +51,10 @@ pub async fn login(
     let lookup_email = email.clone();
     let ip = ip.text();
     let signed_in = db::run(&state.pool, move |conn| {
-        let user = users::find_credentials(conn, &lookup_email)?;
+        let user = match crate::routes::setup::check_email(&lookup_email) {
+            Ok(()) => users::find_credentials(conn, &lookup_email)?,
+            Err(_) => None,
+        };
         // Verified even when the user is absent (against a dummy hash): same time either way.
         let valid = password::verify(&presented, user.as_ref().map(|u| u.password_hash.as_str()));
         let Some(user) = user else { return Ok(None) };
@@ -94,6 +93,22 @@ pub async fn login(
             },
         ),
     }
+}
+
+#[derive(Template)]
+#[template(path = "logout.html")]
+pub struct LogoutPage {
+    pub layout: Layout,
+}
+
+/// A page with the sign-out button, for roles whose pages have no navigation (members).
+pub async fn logout_form(
+    user: CurrentUser,
+    session: TypedSession,
+) -> Result<HttpResponse, AppError> {
+    views::ok(&LogoutPage {
+        layout: Layout::new("Sign out", "logout", Some(&user), &session)?,
+    })
 }
 
 /// Signs out everywhere: the epoch bump makes every copy of the cookie worthless.

@@ -20,6 +20,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/setup", web::post().to(setup::setup))
         .route("/login", web::get().to(login::login_form))
         .route("/login", web::post().to(login::login))
+        .route("/logout", web::get().to(login::logout_form))
         .route("/logout", web::post().to(login::logout))
         .route("/dashboard", web::get().to(dashboard::dashboard))
         .route("/audit", web::get().to(audit::audit_log))

@@ -36,8 +36,15 @@ pub struct SetupErrors {
     pub password: Option<String>,
 }
 
-async fn setup_done(state: &AppState) -> Result<bool, AppError> {
-    db::run(&state.pool, |conn| Ok(users::any_exist(conn)?)).await
+/// Whether any user exists; once one does, the setup code is void.
+pub async fn setup_done(state: &AppState) -> Result<bool, AppError> {
+    let done = db::run(&state.pool, |conn| Ok(users::any_exist(conn)?)).await?;
+    if done {
+        if let Ok(mut code) = state.setup_code.lock() {
+            *code = None;
+        }
+    }
+    Ok(done)
 }
 
 pub async fn setup_form(

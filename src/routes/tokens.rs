@@ -19,6 +19,14 @@ use chrono::{Duration, NaiveDateTime};
 
 pub const MAX_REASON_CHARS: usize = 500;
 
+/// Token ids are UUIDs; anything else is simply not found (and never reaches the database).
+fn token_id(path: web::Path<String>) -> Result<String, AppError> {
+    let raw = path.into_inner();
+    uuid::Uuid::parse_str(&raw)
+        .map(|id| id.to_string())
+        .map_err(|_| AppError::not_found())
+}
+
 #[derive(serde::Deserialize)]
 pub struct ListQuery {
     pub page: Option<String>,
@@ -47,6 +55,7 @@ pub async fn list_tokens(
         .unwrap_or("")
         .trim()
         .chars()
+        .filter(|c| !c.is_control())
         .take(100)
         .collect::<String>();
     let page = Pagination::requested(query.page.as_deref());
@@ -72,10 +81,14 @@ pub async fn list_tokens(
             url::form_urlencoded::byte_serialize(q.as_bytes()).collect::<String>()
         )
     };
+    let pagination = Pagination::new("/tokens", &extra, page, total);
+    if let Some(last) = pagination.beyond_end() {
+        return Ok(views::see_other(last));
+    }
     views::ok(&TokenListPage {
         layout: Layout::new("API Tokens", "tokens", Some(&user), &session)?,
         tokens,
-        pagination: Pagination::new("/tokens", &extra, page, total),
+        pagination,
         q,
     })
 }
@@ -312,7 +325,7 @@ pub async fn show_token(
     session: TypedSession,
     path: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {
-    let token = load_token(&state, &user, path.into_inner()).await?;
+    let token = load_token(&state, &user, token_id(path)?).await?;
     views::ok(&token_page(
         &user,
         &session,
@@ -330,7 +343,7 @@ pub async fn update_token(
     form: PostedForm,
     ip: ClientIp,
 ) -> Result<HttpResponse, AppError> {
-    let id = path.into_inner();
+    let id = token_id(path)?;
     let now = state.clock.now();
     let values = TokenFormValues::from_posted(&form);
     let details = match values.details(&form) {
@@ -450,17 +463,20 @@ pub async fn retrieve_credentials(
     _form: PostedForm,
     ip: ClientIp,
 ) -> Result<HttpResponse, AppError> {
-    let id = path.into_inner();
+    let id = token_id(path)?;
     let now = state.clock.now();
-    let (actor, token_id, ip) = (user.clone(), id.clone(), ip.text());
-    let (name, stored) = db::run(&state.pool, move |conn| {
-        let token =
-            tokens::find(conn, &actor.account_id, &token_id)?.ok_or_else(AppError::not_found)?;
-        if !token.is_active(now) {
-            return Err(inactive_conflict());
-        }
+    let (actor, token_id, ip, keys) = (user.clone(), id.clone(), ip.text(), state.clone());
+    let (stored, password) = db::run(&state.pool, move |conn| {
         let stored = tokens::find_secret(conn, &actor.account_id, &token_id)?
             .ok_or_else(AppError::not_found)?;
+        if !tokens::is_active(stored.expires_at, stored.revoked_at, now) {
+            return Err(inactive_conflict());
+        }
+        // Decrypt before recording the view, so the log never claims a view that failed.
+        let password = keys
+            .crypto
+            .decrypt(&token_id, &stored.secret_enc)
+            .map_err(|e| AppError::internal(format!("token {token_id}: {e}")))?;
         super::audit_by(
             conn,
             &actor,
@@ -470,17 +486,13 @@ pub async fn retrieve_credentials(
             ip.as_deref(),
             now,
         )?;
-        Ok((token.name, stored))
+        Ok((stored, password))
     })
     .await?;
-    let password = state
-        .crypto
-        .decrypt(&id, &stored.secret_enc)
-        .map_err(|e| AppError::internal(format!("token {id}: {e}")))?;
     views::ok(&CredentialsPage {
         layout: Layout::new("Token credentials", "tokens", Some(&user), &session)?,
         token_id: id,
-        name,
+        name: stored.name,
         username: stored.username,
         password,
         just_created: false,
@@ -505,7 +517,7 @@ pub async fn revoke_form(
     session: TypedSession,
     path: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {
-    let token = load_token(&state, &user, path.into_inner()).await?;
+    let token = load_token(&state, &user, token_id(path)?).await?;
     if !token.active {
         return Err(inactive_conflict());
     }
@@ -525,7 +537,7 @@ pub async fn revoke_token(
     form: PostedForm,
     ip: ClientIp,
 ) -> Result<HttpResponse, AppError> {
-    let id = path.into_inner();
+    let id = token_id(path)?;
     let now = state.clock.now();
     let reason = form.get("reason").trim().to_string();
     let error = if form.too_large || form.invalid_utf8("reason") {
@@ -542,6 +554,9 @@ pub async fn revoke_token(
     };
     if let Some(error) = error {
         let token = load_token(&state, &user, id).await?;
+        if !token.active {
+            return Err(inactive_conflict());
+        }
         return views::render(
             StatusCode::UNPROCESSABLE_ENTITY,
             &RevokePage {

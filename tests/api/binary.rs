@@ -1,0 +1,315 @@
+//! The real `sesame` binary: first run from the log's setup code, the command line, and a
+//! scan of everything it wrote for any issued token password.
+
+use crate::helpers::*;
+use reqwest::StatusCode;
+use std::io::Write;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const BINARY: &str = env!("CARGO_BIN_EXE_sesame");
+
+struct Server {
+    child: Child,
+    address: String,
+    log: std::path::PathBuf,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn sesame(data_dir: &Path) -> Command {
+    let mut command = Command::new(BINARY);
+    command
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("SESAME_DATA_DIR", data_dir)
+        .env("SESAME_LOG", "debug");
+    command
+}
+
+async fn start(data_dir: &Path) -> Server {
+    let port = free_port();
+    let log = data_dir.with_extension("log");
+    let child = sesame(data_dir)
+        .env("SESAME_BIND", format!("127.0.0.1:{port}"))
+        .stdout(Stdio::from(std::fs::File::create(&log).unwrap()))
+        .stderr(Stdio::from(
+            std::fs::OpenOptions::new().append(true).open(&log).unwrap(),
+        ))
+        .spawn()
+        .expect("the sesame binary starts");
+    let server = Server {
+        child,
+        address: format!("http://127.0.0.1:{port}"),
+        log,
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(response) = client()
+            .get(format!("{}/healthz", server.address))
+            .send()
+            .await
+        {
+            if response.status() == StatusCode::OK {
+                return server;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the server did not answer: {}",
+            std::fs::read_to_string(&server.log).unwrap_or_default()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn form_post(
+    browser: &reqwest::Client,
+    url: &str,
+    page_url: &str,
+    fields: &[(&str, &str)],
+) -> reqwest::Response {
+    let page = browser
+        .get(page_url)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let csrf = csrf_in(&page);
+    let mut all = vec![("csrf_token", csrf.as_str())];
+    all.extend_from_slice(fields);
+    browser.post(url).form(&all).send().await.unwrap()
+}
+
+/// Every file under `dir`, recursively.
+fn files(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            found.extend(files(&path));
+        } else {
+            found.push(path);
+        }
+    }
+    found
+}
+
+fn assert_nowhere(passwords: &[String], places: &[std::path::PathBuf]) {
+    for place in places {
+        let bytes = std::fs::read(place).unwrap();
+        for password in passwords {
+            assert!(
+                !bytes
+                    .windows(password.len())
+                    .any(|w| w == password.as_bytes()),
+                "a token password was found in {}",
+                place.display()
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_real_binary_sets_up_from_its_log_and_never_writes_a_token_password_anywhere() {
+    let root = tempfile::tempdir().unwrap();
+    let data_dir = root.path().join("data");
+    let server = start(&data_dir).await;
+    let url = |path: &str| format!("{}{}", server.address, path);
+
+    let log = std::fs::read_to_string(&server.log).unwrap();
+    let code = between(&log, "enter the setup code ", "\n").expect("the log prints the setup code");
+    let browser = client();
+    let setup = form_post(
+        &browser,
+        &url("/setup"),
+        &url("/setup"),
+        &[
+            ("setup_code", code.trim()),
+            ("account_name", "Acme"),
+            ("email", "admin@acme.test"),
+            ("password", PASSWORD),
+            ("password_confirm", PASSWORD),
+        ],
+    )
+    .await;
+    assert_eq!(setup.status(), StatusCode::SEE_OTHER);
+
+    let mut passwords = Vec::new();
+    for name in ["alpha", "beta", "gamma"] {
+        let response = form_post(
+            &browser,
+            &url("/tokens"),
+            &url("/tokens/new"),
+            &[
+                ("name", name),
+                ("expires_in", "30d"),
+                ("allowed_ips", "127.0.0.1"),
+            ],
+        )
+        .await;
+        assert_eq!(response.status(), StatusCode::OK);
+        let html = response.text().await.unwrap();
+        let id = token_id_in(&html);
+        passwords.push(element_text(&html, "token-password").unwrap());
+        let again = form_post(
+            &browser,
+            &url(&format!("/tokens/{id}/credentials")),
+            &url(&format!("/tokens/{id}")),
+            &[],
+        )
+        .await
+        .text()
+        .await
+        .unwrap();
+        assert_eq!(
+            element_text(&again, "token-password").as_ref(),
+            passwords.last()
+        );
+        if name == "gamma" {
+            let revoked = form_post(
+                &browser,
+                &url(&format!("/tokens/{id}/revoke")),
+                &url(&format!("/tokens/{id}")),
+                &[],
+            )
+            .await;
+            assert_eq!(revoked.status(), StatusCode::SEE_OTHER);
+        }
+    }
+
+    // `sesame user add` beside the running server, with the password on stdin.
+    let mut add = sesame(&data_dir)
+        .args([
+            "user",
+            "add",
+            "--account",
+            "Acme",
+            "--email",
+            "support@acme.test",
+            "--role",
+            "support",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    add.stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{PASSWORD}\n").as_bytes())
+        .unwrap();
+    let output = add.wait_with_output().unwrap();
+    assert!(output.status.success(), "user add failed");
+    assert!(String::from_utf8_lossy(&output.stdout).contains("support@acme.test"));
+    let support = client();
+    let signed_in = form_post(
+        &support,
+        &url("/login"),
+        &url("/login"),
+        &[("email", "support@acme.test"), ("password", PASSWORD)],
+    )
+    .await;
+    assert_eq!(signed_in.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        support.get(url("/tokens")).send().await.unwrap().status(),
+        StatusCode::OK
+    );
+
+    // While running (WAL not yet checkpointed) and after the server stops.
+    let mut places = files(&data_dir);
+    places.push(server.log.clone());
+    assert_nowhere(&passwords, &places);
+    let log_path = server.log.clone();
+    drop(server);
+    let mut places = files(&data_dir);
+    places.push(log_path);
+    assert_nowhere(&passwords, &places);
+
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(data_dir.join("secret.key"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "the key file is private");
+    }
+}
+
+#[test]
+fn user_add_refuses_a_short_password_and_a_duplicate_address() {
+    let root = tempfile::tempdir().unwrap();
+    let run = |email: &str, password: &str| {
+        let mut child = sesame(root.path())
+            .args([
+                "user",
+                "add",
+                "--account",
+                "Acme",
+                "--email",
+                email,
+                "--role",
+                "admin",
+            ])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(format!("{password}\n").as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let short = run("a@acme.test", "short");
+    assert!(!short.status.success());
+    assert!(String::from_utf8_lossy(&short.stderr).contains("at least 12"));
+    assert!(run("a@acme.test", PASSWORD).status.success());
+    let duplicate = run("A@acme.test", PASSWORD);
+    assert!(!duplicate.status.success());
+    assert!(String::from_utf8_lossy(&duplicate.stderr).contains("already exists"));
+}
+
+#[test]
+fn bad_configuration_stops_the_server_naming_the_variable() {
+    let root = tempfile::tempdir().unwrap();
+    for (var, value) in [
+        ("SESAME_BIND", "not-an-address"),
+        ("SESAME_DATABASE_URL", "mysql://db"),
+    ] {
+        let output = sesame(root.path()).env(var, value).output().unwrap();
+        assert!(!output.status.success());
+        assert!(
+            String::from_utf8_lossy(&output.stderr).contains(var),
+            "{var}"
+        );
+    }
+}
+
+#[test]
+fn migrate_applies_the_schema_and_exits() {
+    let root = tempfile::tempdir().unwrap();
+    let output = sesame(root.path()).arg("migrate").output().unwrap();
+    assert!(output.status.success());
+    assert!(root.path().join("sesame.db").exists());
+}

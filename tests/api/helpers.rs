@@ -1,0 +1,264 @@
+//! `spawn_app()` and the small tools every test uses.
+
+use reqwest::redirect::Policy;
+use reqwest::{Client, Response, StatusCode};
+use sesame::clock::TestClock;
+use sesame::config::Settings;
+use sesame::db::{self, accounts, users, DbPool};
+use sesame::startup::Application;
+use std::sync::Arc;
+use tempfile::TempDir;
+
+pub const PASSWORD: &str = "correct horse battery staple";
+
+pub struct TestApp {
+    pub address: String,
+    /// Kept so the directory lives as long as the app.
+    pub _data_dir: TempDir,
+    pub clock: Arc<TestClock>,
+    pub pool: DbPool,
+    pub setup_code: Option<String>,
+}
+
+pub async fn spawn_app() -> TestApp {
+    let data_dir = tempfile::tempdir().expect("temporary directory");
+    let dir = data_dir.path().to_string_lossy().into_owned();
+    let settings = Settings::from_lookup(|name| match name {
+        "SESAME_BIND" => Some("127.0.0.1:0".into()),
+        "SESAME_DATA_DIR" => Some(dir.clone()),
+        _ => None,
+    })
+    .expect("test settings are valid");
+    let clock = Arc::new(TestClock::default());
+    let app = Application::build(settings, clock.clone()).expect("the application builds");
+    let address = format!("http://127.0.0.1:{}", app.port());
+    let pool = app.pool();
+    let setup_code = app.setup_code();
+    tokio::spawn(app.run_until_stopped());
+    TestApp {
+        address,
+        _data_dir: data_dir,
+        clock,
+        pool,
+        setup_code,
+    }
+}
+
+pub fn client() -> Client {
+    Client::builder()
+        .cookie_store(true)
+        .redirect(Policy::none())
+        .build()
+        .expect("a reqwest client")
+}
+
+/// A user signed in, with their browser.
+pub struct Session {
+    pub client: Client,
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    /// Creates a user directly in the database (the account too, if new).
+    pub fn add_user(&self, account: &str, email: &str, role: users::Role) {
+        let mut conn = self.pool.get().expect("a connection");
+        let now = chrono::Utc::now().naive_utc();
+        let account_id = match accounts::find_by_name(&mut conn, account).unwrap() {
+            Some(a) => a.id,
+            None => {
+                let id = db::new_id();
+                accounts::insert(&mut conn, &id, account, now).unwrap();
+                id
+            }
+        };
+        let hash = sesame::auth::password::hash(PASSWORD);
+        users::insert(
+            &mut conn,
+            &users::NewUser {
+                id: &db::new_id(),
+                account_id: &account_id,
+                email,
+                password_hash: &hash,
+                role,
+            },
+            now,
+        )
+        .unwrap();
+    }
+
+    pub async fn login(&self, email: &str) -> Session {
+        let client = client();
+        let page = client
+            .get(self.url("/login"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let response = client
+            .post(self.url("/login"))
+            .form(&[
+                ("csrf_token", csrf_in(&page).as_str()),
+                ("email", email),
+                ("password", PASSWORD),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            response.status(),
+            StatusCode::SEE_OTHER,
+            "sign-in of {email} failed"
+        );
+        Session { client }
+    }
+
+    /// The usual cast: an admin and a support user of Acme, a member of Acme, and an admin
+    /// of another account.
+    pub async fn cast(&self) -> Cast {
+        self.add_user("Acme", "admin@acme.test", users::Role::Admin);
+        self.add_user("Acme", "support@acme.test", users::Role::Support);
+        self.add_user("Acme", "member@acme.test", users::Role::Member);
+        self.add_user("Globex", "admin@globex.test", users::Role::Admin);
+        Cast {
+            admin: self.login("admin@acme.test").await,
+            support: self.login("support@acme.test").await,
+            member: self.login("member@acme.test").await,
+            other_admin: self.login("admin@globex.test").await,
+        }
+    }
+
+    pub async fn get(&self, session: &Session, path: &str) -> Response {
+        session.client.get(self.url(path)).send().await.unwrap()
+    }
+
+    pub async fn get_html(&self, session: &Session, path: &str) -> String {
+        let response = self.get(session, path).await;
+        assert_eq!(response.status(), StatusCode::OK, "GET {path}");
+        response.text().await.unwrap()
+    }
+
+    /// POSTs a form with the session's CSRF token added.
+    pub async fn post(&self, session: &Session, path: &str, fields: &[(&str, &str)]) -> Response {
+        let token = self.csrf(session).await;
+        let mut all = vec![("csrf_token", token.as_str())];
+        all.extend_from_slice(fields);
+        session
+            .client
+            .post(self.url(path))
+            .form(&all)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn csrf(&self, session: &Session) -> String {
+        let page = self.get(session, "/dashboard").await.text().await.unwrap();
+        csrf_in(&page)
+    }
+
+    /// Creates a token through the Add Token form and returns what the page showed.
+    pub async fn create_token(&self, session: &Session, fields: &[(&str, &str)]) -> Created {
+        let response = self.post(session, "/tokens", fields).await;
+        assert_eq!(response.status(), StatusCode::OK, "creating a token");
+        let html = response.text().await.unwrap();
+        Created {
+            id: token_id_in(&html),
+            username: element_text(&html, "token-username").expect("the username"),
+            password: element_text(&html, "token-password").expect("the password"),
+        }
+    }
+
+    pub async fn create_named(&self, session: &Session, name: &str) -> Created {
+        self.create_token(session, &[("name", name), ("expires_in", "30d")])
+            .await
+    }
+
+    /// A fingerprint of every token-related row, to prove a rejected request changed nothing.
+    pub fn snapshot(&self) -> String {
+        use diesel::prelude::*;
+        #[derive(QueryableByName)]
+        struct Row {
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            line: String,
+        }
+        let mut conn = self.pool.get().unwrap();
+        let rows: Vec<Row> = diesel::sql_query(
+            "SELECT id || '|' || name || '|' || description || '|' || COALESCE(revoked_at, '') || '|' || updated_at AS line FROM api_tokens \
+             UNION ALL SELECT token_id || '|' || position || '|' || network FROM token_networks \
+             UNION ALL SELECT 'audit|' || COUNT(*) FROM audit_events WHERE action LIKE 'token.%' ORDER BY 1",
+        )
+        .load(&mut conn)
+        .unwrap();
+        rows.into_iter()
+            .map(|r| r.line)
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    pub fn count(&self, sql: &str) -> i64 {
+        use diesel::prelude::*;
+        #[derive(QueryableByName)]
+        struct Count {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            n: i64,
+        }
+        let mut conn = self.pool.get().unwrap();
+        diesel::sql_query(sql)
+            .get_result::<Count>(&mut conn)
+            .unwrap()
+            .n
+    }
+}
+
+pub struct Cast {
+    pub admin: Session,
+    pub support: Session,
+    pub member: Session,
+    pub other_admin: Session,
+}
+
+pub struct Created {
+    pub id: String,
+    pub username: String,
+    pub password: String,
+}
+
+/// The id in the created page's link to the token page.
+pub fn token_id_in(html: &str) -> String {
+    let at = html
+        .find("id=\"token-page-link\"")
+        .expect("a link to the token page");
+    between(&html[at..], "href=\"/tokens/", "\"").unwrap()
+}
+
+pub fn csrf_in(html: &str) -> String {
+    between(html, "name=\"csrf_token\" value=\"", "\"").expect("a CSRF field on the page")
+}
+
+pub fn between(text: &str, start: &str, end: &str) -> Option<String> {
+    let from = text.find(start)? + start.len();
+    let to = text[from..].find(end)? + from;
+    Some(text[from..to].to_string())
+}
+
+/// The text inside the element with this id.
+pub fn element_text(html: &str, id: &str) -> Option<String> {
+    let at = html.find(&format!("id=\"{id}\""))?;
+    let open_end = html[at..].find('>')? + at + 1;
+    let close = html[open_end..].find('<')? + open_end;
+    Some(html[open_end..close].trim().to_string())
+}
+
+pub fn location(response: &Response) -> String {
+    response
+        .headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string()
+}

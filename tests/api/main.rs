@@ -1,0 +1,9 @@
+//! Integration tests: the app over real HTTP on port 0, one temporary data directory each.
+
+mod authorization;
+mod binary;
+mod csrf_and_escaping;
+mod helpers;
+mod setup_and_login;
+mod tokens;
+mod validation;
