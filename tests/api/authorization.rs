@@ -9,6 +9,9 @@ const SUPPORT: usize = 2;
 const ADMIN: usize = 3;
 const OTHER_ADMIN: usize = 4;
 
+/// (method, path, form fields, expected status for each role)
+type RouteCase<'a> = (&'a str, String, Vec<(&'a str, &'a str)>, [u16; 5]);
+
 #[tokio::test]
 async fn every_route_answers_each_role_as_designed() {
     let app = spawn_app().await;
@@ -25,7 +28,7 @@ async fn every_route_answers_each_role_as_designed() {
     let id = token.id.as_str();
 
     // (method, path, form, [anonymous, member, support, admin, other account's admin])
-    let table: Vec<(&str, String, Vec<(&str, &str)>, [u16; 5])> = vec![
+    let table: Vec<RouteCase> = vec![
         ("GET", "/".into(), vec![], [303, 303, 303, 303, 303]),
         ("GET", "/healthz".into(), vec![], [200, 200, 200, 200, 200]),
         ("GET", "/login".into(), vec![], [200, 303, 303, 303, 303]),

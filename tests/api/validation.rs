@@ -4,6 +4,9 @@ use crate::helpers::*;
 use chrono::{Duration, Utc};
 use reqwest::StatusCode;
 
+/// (label, form fields, id of the error element, what it says)
+type BadInput<'a> = (&'a str, Vec<(&'a str, &'a str)>, &'a str, &'a str);
+
 #[tokio::test]
 async fn every_bad_add_token_input_is_refused_and_saves_nothing() {
     let app = spawn_app().await;
@@ -17,7 +20,7 @@ async fn every_bad_add_token_input_is_refused_and_saves_nothing() {
         .map(|i| format!("10.0.{}.{}\n", i / 200, i % 200))
         .collect();
 
-    let cases: Vec<(&str, Vec<(&str, &str)>, &str, &str)> = vec![
+    let cases: Vec<BadInput> = vec![
         (
             "empty name",
             vec![("name", "   "), ("expires_in", "30d")],
