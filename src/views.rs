@@ -83,13 +83,15 @@ fn relative(at: NaiveDateTime, now: NaiveDateTime) -> String {
     if magnitude < 60 {
         return "just now".into();
     }
-    let (count, unit) = match magnitude {
-        m if m < 3_600 => (m / 60, "minute"),
-        m if m < 86_400 => (m / 3_600, "hour"),
-        m if m < 86_400 * 60 => (m / 86_400, "day"),
-        m if m < 86_400 * 730 => (m / (86_400 * 30), "month"),
-        m => (m / (86_400 * 365), "year"),
+    let (unit_seconds, unit) = match magnitude {
+        m if m < 3_600 => (60, "minute"),
+        m if m < 86_400 => (3_600, "hour"),
+        m if m < 86_400 * 60 => (86_400, "day"),
+        m if m < 86_400 * 730 => (86_400 * 30, "month"),
+        _ => (86_400 * 365, "year"),
     };
+    // Rounded, so a 7-day token created a second ago says "in 7 days".
+    let count = (magnitude + unit_seconds / 2) / unit_seconds;
     let plural = if count == 1 { "" } else { "s" };
     if seconds > 0 {
         format!("in {count} {unit}{plural}")
@@ -197,6 +199,10 @@ mod tests {
         assert_eq!(relative(now - Duration::hours(1), now), "1 hour ago");
         assert_eq!(relative(now + Duration::seconds(5), now), "just now");
         assert_eq!(relative(now + Duration::days(90), now), "in 3 months");
+        assert_eq!(
+            relative(now + Duration::days(7) - Duration::seconds(2), now),
+            "in 7 days"
+        );
     }
 
     #[test]

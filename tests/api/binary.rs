@@ -77,24 +77,28 @@ async fn start(data_dir: &Path) -> Server {
     }
 }
 
-async fn form_post(
-    browser: &reqwest::Client,
-    url: &str,
-    page_url: &str,
-    fields: &[(&str, &str)],
-) -> reqwest::Response {
-    let page = browser
-        .get(page_url)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
+/// `sesame user add` in account Acme, with the password on stdin.
+fn user_add(data_dir: &Path, email: &str, role: &str, password: &str) -> std::process::Output {
+    let mut child = sesame(data_dir)
+        .args([
+            "user",
+            "add",
+            "--account",
+            "Acme",
+            "--email",
+            email,
+            "--role",
+            role,
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
         .unwrap();
-    let csrf = csrf_in(&page);
-    let mut all = vec![("csrf_token", csrf.as_str())];
-    all.extend_from_slice(fields);
-    browser.post(url).form(&all).send().await.unwrap()
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(format!("{password}\n").as_bytes()).unwrap();
+    drop(stdin);
+    child.wait_with_output().unwrap()
 }
 
 /// Every file under `dir`, recursively.
@@ -136,7 +140,7 @@ async fn the_real_binary_sets_up_from_its_log_and_never_writes_a_token_password_
     let log = std::fs::read_to_string(&server.log).unwrap();
     let code = between(&log, "enter the setup code ", "\n").expect("the log prints the setup code");
     let browser = client();
-    let setup = form_post(
+    let setup = submit(
         &browser,
         &url("/setup"),
         &url("/setup"),
@@ -153,10 +157,10 @@ async fn the_real_binary_sets_up_from_its_log_and_never_writes_a_token_password_
 
     let mut passwords = Vec::new();
     for name in ["alpha", "beta", "gamma"] {
-        let response = form_post(
+        let response = submit(
             &browser,
-            &url("/tokens"),
             &url("/tokens/new"),
+            &url("/tokens"),
             &[
                 ("name", name),
                 ("expires_in", "30d"),
@@ -168,10 +172,10 @@ async fn the_real_binary_sets_up_from_its_log_and_never_writes_a_token_password_
         let html = response.text().await.unwrap();
         let id = token_id_in(&html);
         passwords.push(element_text(&html, "token-password").unwrap());
-        let again = form_post(
+        let again = submit(
             &browser,
-            &url(&format!("/tokens/{id}/credentials")),
             &url(&format!("/tokens/{id}")),
+            &url(&format!("/tokens/{id}/credentials")),
             &[],
         )
         .await
@@ -183,10 +187,10 @@ async fn the_real_binary_sets_up_from_its_log_and_never_writes_a_token_password_
             passwords.last()
         );
         if name == "gamma" {
-            let revoked = form_post(
+            let revoked = submit(
                 &browser,
-                &url(&format!("/tokens/{id}/revoke")),
                 &url(&format!("/tokens/{id}")),
+                &url(&format!("/tokens/{id}/revoke")),
                 &[],
             )
             .await;
@@ -195,31 +199,11 @@ async fn the_real_binary_sets_up_from_its_log_and_never_writes_a_token_password_
     }
 
     // `sesame user add` beside the running server, with the password on stdin.
-    let mut add = sesame(&data_dir)
-        .args([
-            "user",
-            "add",
-            "--account",
-            "Acme",
-            "--email",
-            "support@acme.test",
-            "--role",
-            "support",
-        ])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    add.stdin
-        .take()
-        .unwrap()
-        .write_all(format!("{PASSWORD}\n").as_bytes())
-        .unwrap();
-    let output = add.wait_with_output().unwrap();
+    let output = user_add(&data_dir, "support@acme.test", "support", PASSWORD);
     assert!(output.status.success(), "user add failed");
     assert!(String::from_utf8_lossy(&output.stdout).contains("support@acme.test"));
     let support = client();
-    let signed_in = form_post(
+    let signed_in = submit(
         &support,
         &url("/login"),
         &url("/login"),
@@ -256,31 +240,7 @@ async fn the_real_binary_sets_up_from_its_log_and_never_writes_a_token_password_
 #[test]
 fn user_add_refuses_a_short_password_and_a_duplicate_address() {
     let root = tempfile::tempdir().unwrap();
-    let run = |email: &str, password: &str| {
-        let mut child = sesame(root.path())
-            .args([
-                "user",
-                "add",
-                "--account",
-                "Acme",
-                "--email",
-                email,
-                "--role",
-                "admin",
-            ])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(format!("{password}\n").as_bytes())
-            .unwrap();
-        child.wait_with_output().unwrap()
-    };
+    let run = |email: &str, password: &str| user_add(root.path(), email, "admin", password);
     let short = run("a@acme.test", "short");
     assert!(!short.status.success());
     assert!(String::from_utf8_lossy(&short.stderr).contains("at least 12"));

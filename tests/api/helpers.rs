@@ -21,12 +21,20 @@ pub struct TestApp {
 }
 
 pub async fn spawn_app() -> TestApp {
+    spawn_app_with(&[]).await
+}
+
+/// An app with extra `SESAME_*` settings.
+pub async fn spawn_app_with(vars: &[(&str, &str)]) -> TestApp {
     let data_dir = tempfile::tempdir().expect("temporary directory");
     let dir = data_dir.path().to_string_lossy().into_owned();
     let settings = Settings::from_lookup(|name| match name {
         "SESAME_BIND" => Some("127.0.0.1:0".into()),
         "SESAME_DATA_DIR" => Some(dir.clone()),
-        _ => None,
+        _ => vars
+            .iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.to_string()),
     })
     .expect("test settings are valid");
     let clock = Arc::new(TestClock::default());
@@ -91,24 +99,13 @@ impl TestApp {
 
     pub async fn login(&self, email: &str) -> Session {
         let client = client();
-        let page = client
-            .get(self.url("/login"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        let response = client
-            .post(self.url("/login"))
-            .form(&[
-                ("csrf_token", csrf_in(&page).as_str()),
-                ("email", email),
-                ("password", PASSWORD),
-            ])
-            .send()
-            .await
-            .unwrap();
+        let response = submit(
+            &client,
+            &self.url("/login"),
+            &self.url("/login"),
+            &[("email", email), ("password", PASSWORD)],
+        )
+        .await;
         assert_eq!(
             response.status(),
             StatusCode::SEE_OTHER,
@@ -226,6 +223,28 @@ pub struct Created {
     pub id: String,
     pub username: String,
     pub password: String,
+}
+
+/// What a browser does with a form: GET the page, then POST the fields to `action` with
+/// the page's CSRF token.
+pub async fn submit(
+    browser: &Client,
+    page: &str,
+    action: &str,
+    fields: &[(&str, &str)],
+) -> Response {
+    let html = browser
+        .get(page)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let csrf = csrf_in(&html);
+    let mut all = vec![("csrf_token", csrf.as_str())];
+    all.extend_from_slice(fields);
+    browser.post(action).form(&all).send().await.unwrap()
 }
 
 /// The id in the created page's link to the token page.

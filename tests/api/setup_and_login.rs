@@ -83,27 +83,19 @@ async fn first_run_setup_needs_the_code_from_the_log_and_then_closes() {
 async fn setup_refuses_a_short_password_and_keeps_the_input() {
     let app = spawn_app().await;
     let browser = client();
-    let page = browser
-        .get(app.url("/setup"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let response = browser
-        .post(app.url("/setup"))
-        .form(&[
-            ("csrf_token", csrf_in(&page).as_str()),
+    let response = submit(
+        &browser,
+        &app.url("/setup"),
+        &app.url("/setup"),
+        &[
             ("setup_code", app.setup_code.as_deref().unwrap()),
             ("account_name", "Acme Widgets"),
             ("email", "admin@acme.test"),
             ("password", "short"),
             ("password_confirm", "short"),
-        ])
-        .send()
-        .await
-        .unwrap();
+        ],
+    )
+    .await;
     assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let html = response.text().await.unwrap();
     assert!(html.contains("at least 12 characters"));
@@ -121,24 +113,13 @@ async fn a_wrong_password_and_an_unknown_address_get_the_same_answer() {
         ("nobody@acme.test", PASSWORD),
     ] {
         let browser = client();
-        let page = browser
-            .get(app.url("/login"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        let response = browser
-            .post(app.url("/login"))
-            .form(&[
-                ("csrf_token", csrf_in(&page).as_str()),
-                ("email", email),
-                ("password", password),
-            ])
-            .send()
-            .await
-            .unwrap();
+        let response = submit(
+            &browser,
+            &app.url("/login"),
+            &app.url("/login"),
+            &[("email", email), ("password", password)],
+        )
+        .await;
         assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
         let html = response.text().await.unwrap();
         answers.push(element_text(&html, "login-error").unwrap());
@@ -175,6 +156,20 @@ async fn the_session_cookie_is_http_only_and_same_site_lax() {
     assert!(cookie.contains("HttpOnly"));
     assert!(cookie.contains("SameSite=Lax"));
     assert!(!cookie.contains("Secure"), "the test server is plain http");
+}
+
+#[tokio::test]
+async fn the_session_cookie_is_secure_when_the_base_url_is_https() {
+    let app = spawn_app_with(&[("SESAME_BASE_URL", "https://tokens.example.com")]).await;
+    app.add_user("Acme", "admin@acme.test", sesame::db::users::Role::Admin);
+    let response = client().get(app.url("/login")).send().await.unwrap();
+    let cookie = response
+        .headers()
+        .get("set-cookie")
+        .unwrap()
+        .to_str()
+        .unwrap();
+    assert!(cookie.contains("Secure"), "{cookie}");
 }
 
 #[tokio::test]
