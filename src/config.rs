@@ -77,6 +77,8 @@ pub struct Settings {
     pub mail_from: String,
     pub trusted_proxies: Vec<IpNetwork>,
     pub notify_interval: Duration,
+    /// Failed API credential checks allowed per client address per minute.
+    pub api_failures_per_minute: std::num::NonZeroU32,
 }
 
 impl Settings {
@@ -160,7 +162,17 @@ impl Settings {
             },
             None => Duration::from_secs(60),
         };
+        let api_failures_per_minute = match get("SESAME_API_MAX_FAILURES_PER_MINUTE") {
+            Some(raw) => raw.trim().parse::<std::num::NonZeroU32>().map_err(|_| {
+                bad(
+                    "SESAME_API_MAX_FAILURES_PER_MINUTE",
+                    "expected a whole number from 1",
+                )
+            })?,
+            None => std::num::NonZeroU32::new(30).expect("30 is not zero"),
+        };
         Ok(Self {
+            api_failures_per_minute,
             bind,
             data_dir,
             database_url,
@@ -225,6 +237,7 @@ mod tests {
             ("SESAME_SMTP_URL", "http://mail"),
             ("SESAME_TRUSTED_PROXIES", "10.0.0.0/33"),
             ("SESAME_NOTIFY_INTERVAL_SECS", "0"),
+            ("SESAME_API_MAX_FAILURES_PER_MINUTE", "0"),
         ] {
             let error = settings(&[(var, value)]).unwrap_err();
             assert_eq!(error.var, var);

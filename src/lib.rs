@@ -1,5 +1,6 @@
 //! Sesame Tokens: account administrators create, hand out, monitor and revoke API tokens.
 
+pub mod api;
 pub mod auth;
 pub mod cli;
 pub mod client_ip;

@@ -1,7 +1,10 @@
 //! Builds the application: data directory, server key, database, and the HTTP server with
 //! its middleware and routes. Tests build it on port 0 with a movable clock.
 
+use crate::api::recorder::Recorder;
+use crate::api::throttle::FailureThrottle;
 use crate::clock::SharedClock;
+use crate::config::DatabaseUrl;
 use crate::config::Settings;
 use crate::db::{self, DbPool};
 use crate::keys::ServerKey;
@@ -17,7 +20,7 @@ use actix_web::middleware::{from_fn, DefaultHeaders, Next};
 use actix_web::{web, App, HttpServer};
 use anyhow::Context;
 use std::net::TcpListener;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 /// What every handler can reach.
@@ -28,6 +31,10 @@ pub struct AppState {
     pub clock: SharedClock,
     /// The first-run code printed to the log, until the first account is set up.
     pub setup_code: Mutex<Option<String>>,
+    pub throttle: Arc<FailureThrottle>,
+    pub recorder: Recorder,
+    /// Run the API's token lookup on the worker itself (SQLite: local, non-blocking reads).
+    pub inline_db: bool,
 }
 
 pub struct Application {
@@ -51,7 +58,11 @@ impl Application {
             .with_context(|| format!("cannot listen on {} (SESAME_BIND)", settings.bind))?;
         let port = listener.local_addr()?.port();
         let https = settings.https();
+        let throttle = Arc::new(FailureThrottle::new(settings.api_failures_per_minute));
         let state = web::Data::new(AppState {
+            recorder: Recorder::start(pool.clone(), throttle.clone()),
+            throttle,
+            inline_db: matches!(settings.database_url, DatabaseUrl::Sqlite(_)),
             pool,
             crypto: TokenCrypto::new(&key),
             settings,
@@ -60,20 +71,28 @@ impl Application {
         });
         let app_state = state.clone();
         let server = HttpServer::new(move || {
+            // The API is its own scope: no session cookie or page headers on the hot path.
             App::new()
-                .wrap(security_headers())
-                .wrap(
-                    SessionMiddleware::builder(CookieSessionStore::default(), cookie_key.clone())
-                        .cookie_name(SESSION_COOKIE.into())
-                        .cookie_secure(https)
-                        .cookie_http_only(true)
-                        .cookie_same_site(SameSite::Lax)
-                        .cookie_content_security(CookieContentSecurity::Private)
-                        .build(),
-                )
                 .wrap(from_fn(log_request))
                 .app_data(app_state.clone())
-                .configure(routes::configure)
+                .service(web::scope("/api/v1").configure(routes::api::configure))
+                .service(
+                    web::scope("")
+                        .wrap(security_headers())
+                        .wrap(
+                            SessionMiddleware::builder(
+                                CookieSessionStore::default(),
+                                cookie_key.clone(),
+                            )
+                            .cookie_name(SESSION_COOKIE.into())
+                            .cookie_secure(https)
+                            .cookie_http_only(true)
+                            .cookie_same_site(SameSite::Lax)
+                            .cookie_content_security(CookieContentSecurity::Private)
+                            .build(),
+                        )
+                        .configure(routes::configure),
+                )
         })
         .listen(listener)?
         .run();
@@ -149,6 +168,12 @@ async fn log_request(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    // API calls are logged at debug level: at tens of thousands a second, a line each
+    // would cost more than the call. Pages are logged at info.
+    let api = req.path().starts_with("/api/");
+    if api && !tracing::enabled!(tracing::Level::DEBUG) {
+        return next.call(req).await;
+    }
     let started = Instant::now();
     let method = req.method().clone();
     let response = next.call(req).await?;
@@ -156,12 +181,12 @@ async fn log_request(
         .request()
         .match_pattern()
         .unwrap_or_else(|| "(unmatched)".into());
-    tracing::info!(
-        %method,
-        route,
-        status = response.status().as_u16(),
-        micros = started.elapsed().as_micros() as u64,
-        "request"
-    );
+    let status = response.status().as_u16();
+    let micros = started.elapsed().as_micros() as u64;
+    if api {
+        tracing::debug!(%method, route, status, micros, "request");
+    } else {
+        tracing::info!(%method, route, status, micros, "request");
+    }
     Ok(response)
 }

@@ -109,6 +109,24 @@ where
     .map_err(|_| AppError::internal("a database task was cancelled"))?
 }
 
+/// Like `run`, but with `inline` the work runs right here on the async worker, saving the
+/// thread hop. Only for short reads on SQLite, whose WAL readers never wait for writers:
+/// the token check on every API call.
+pub async fn run_quick<T, F>(pool: &DbPool, inline: bool, work: F) -> Result<T, AppError>
+where
+    F: FnOnce(&mut DbConn) -> Result<T, AppError> + Send + 'static,
+    T: Send + 'static,
+{
+    if !inline {
+        return run(pool, work).await;
+    }
+    let mut conn = pool.get().map_err(|e| {
+        tracing::error!(error = %e, "no database connection");
+        AppError::Unavailable
+    })?;
+    work(&mut conn)
+}
+
 /// A write transaction. Callers take their account's lock first (see `accounts::lock`).
 pub fn transaction<T>(
     conn: &mut DbConn,

@@ -385,3 +385,61 @@ pub fn expiring_between(
         .limit(limit)
         .load(conn)
 }
+
+/// What the API check needs of a token, one row per allowed network (or one row with
+/// `network` NULL): a single indexed query on the hot path.
+#[derive(Debug, Queryable)]
+pub struct CheckRow {
+    pub id: String,
+    pub account_id: String,
+    pub account_name: String,
+    pub name: String,
+    pub secret_hmac: Vec<u8>,
+    pub expires_at: NaiveDateTime,
+    pub revoked_at: Option<NaiveDateTime>,
+    pub last_used_at: Option<NaiveDateTime>,
+    pub network: Option<String>,
+}
+
+pub fn find_for_check(conn: &mut DbConn, username: &str) -> QueryResult<Vec<CheckRow>> {
+    use super::schema::accounts;
+    api_tokens::table
+        .inner_join(accounts::table.on(accounts::id.eq(api_tokens::account_id)))
+        .left_join(token_networks::table.on(token_networks::token_id.eq(api_tokens::id)))
+        .filter(api_tokens::username.eq(username))
+        .select((
+            api_tokens::id,
+            api_tokens::account_id,
+            accounts::name,
+            api_tokens::name,
+            api_tokens::secret_hmac,
+            api_tokens::expires_at,
+            api_tokens::revoked_at,
+            api_tokens::last_used_at,
+            token_networks::network.nullable(),
+        ))
+        .load(conn)
+}
+
+/// Records a use, unless one was recorded less than `since` ago (by any process).
+pub fn record_use(
+    conn: &mut DbConn,
+    id: &str,
+    ip: Option<&str>,
+    at: NaiveDateTime,
+    since: NaiveDateTime,
+) -> QueryResult<()> {
+    diesel::update(
+        api_tokens::table.find(id).filter(
+            api_tokens::last_used_at
+                .is_null()
+                .or(api_tokens::last_used_at.le(since)),
+        ),
+    )
+    .set((
+        api_tokens::last_used_at.eq(at),
+        api_tokens::last_used_ip.eq(ip),
+    ))
+    .execute(conn)
+    .map(|_| ())
+}

@@ -1,5 +1,6 @@
 //! Handlers, one module per area of the product.
 
+pub mod api;
 pub mod audit;
 pub mod dashboard;
 pub mod health;

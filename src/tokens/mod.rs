@@ -1,6 +1,8 @@
 //! The token domain: secrets, allowed networks, lifetimes, and the form that makes them.
 
+pub mod basic;
 pub mod expiry;
 pub mod input;
 pub mod networks;
 pub mod secret;
+pub mod verify;

@@ -28,18 +28,26 @@ pub async fn spawn_app() -> TestApp {
 pub async fn spawn_app_with(vars: &[(&str, &str)]) -> TestApp {
     let data_dir = tempfile::tempdir().expect("temporary directory");
     let dir = data_dir.path().to_string_lossy().into_owned();
-    let settings = Settings::from_lookup(|name| match name {
-        "SESAME_BIND" => Some("127.0.0.1:0".into()),
-        "SESAME_DATA_DIR" => Some(dir.clone()),
-        _ => vars
+    let settings = Settings::from_lookup(|name| {
+        let given = vars
             .iter()
             .find(|(k, _)| *k == name)
-            .map(|(_, v)| v.to_string()),
+            .map(|(_, v)| v.to_string());
+        given.or(match name {
+            "SESAME_BIND" => Some("127.0.0.1:0".into()),
+            "SESAME_DATA_DIR" => Some(dir.clone()),
+            _ => None,
+        })
     })
     .expect("test settings are valid");
     let clock = Arc::new(TestClock::default());
     let app = Application::build(settings, clock.clone()).expect("the application builds");
-    let address = format!("http://127.0.0.1:{}", app.port());
+    let host = if settings_ipv6(vars) {
+        "[::1]"
+    } else {
+        "127.0.0.1"
+    };
+    let address = format!("http://{host}:{}", app.port());
     let pool = app.pool();
     let setup_code = app.setup_code();
     tokio::spawn(app.run_until_stopped());
@@ -50,6 +58,11 @@ pub async fn spawn_app_with(vars: &[(&str, &str)]) -> TestApp {
         pool,
         setup_code,
     }
+}
+
+fn settings_ipv6(vars: &[(&str, &str)]) -> bool {
+    vars.iter()
+        .any(|(k, v)| *k == "SESAME_BIND" && v.starts_with('['))
 }
 
 pub fn client() -> Client {

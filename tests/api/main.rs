@@ -5,5 +5,6 @@ mod binary;
 mod csrf_and_escaping;
 mod helpers;
 mod setup_and_login;
+mod token_api;
 mod tokens;
 mod validation;

@@ -1,0 +1,98 @@
+//! Failed-credential throttling per client address (GCRA from `governor`).
+//!
+//! Only failures count, but once an address is over its limit every attempt from it is
+//! refused *before* its credentials are checked: otherwise a success among the refusals
+//! would still tell an attacker which guess was right.
+
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+pub struct FailureThrottle {
+    limiter: DefaultKeyedRateLimiter<IpAddr>,
+    clock: DefaultClock,
+    /// Addresses over the limit, and until when.
+    penalty: Mutex<HashMap<IpAddr, Instant>>,
+    /// Lets the common case (nobody over the limit) skip the lock.
+    any_penalty: AtomicBool,
+}
+
+impl FailureThrottle {
+    pub fn new(failures_per_minute: NonZeroU32) -> Self {
+        Self {
+            limiter: RateLimiter::keyed(Quota::per_minute(failures_per_minute)),
+            clock: DefaultClock::default(),
+            penalty: Mutex::new(HashMap::new()),
+            any_penalty: AtomicBool::new(false),
+        }
+    }
+
+    /// How long the address must wait, while it is over its limit.
+    pub fn blocked(&self, address: IpAddr) -> Option<Duration> {
+        if !self.any_penalty.load(Ordering::Relaxed) {
+            return None;
+        }
+        let mut penalty = self.penalty.lock().ok()?;
+        let now = Instant::now();
+        match penalty.get(&address) {
+            Some(until) if *until > now => Some(*until - now),
+            Some(_) => {
+                penalty.remove(&address);
+                self.any_penalty
+                    .store(!penalty.is_empty(), Ordering::Relaxed);
+                None
+            }
+            None => None,
+        }
+    }
+
+    /// Counts a failed attempt; past the limit, says how long the address must now wait.
+    pub fn failure(&self, address: IpAddr) -> Option<Duration> {
+        let not_until = self.limiter.check_key(&address).err()?;
+        let wait = not_until
+            .wait_time_from(self.clock.now())
+            .max(Duration::from_secs(1));
+        if let Ok(mut penalty) = self.penalty.lock() {
+            let now = Instant::now();
+            if penalty.len() > 10_000 {
+                penalty.retain(|_, until| *until > now);
+            }
+            penalty.insert(address, now + wait);
+            self.any_penalty.store(true, Ordering::Relaxed);
+        }
+        Some(wait)
+    }
+
+    /// Forgets addresses whose allowance has fully recovered (bounded memory).
+    pub fn housekeeping(&self) {
+        self.limiter.retain_recent();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_limit_applies_per_address() {
+        let throttle = FailureThrottle::new(NonZeroU32::new(3).unwrap());
+        let attacker: IpAddr = "198.51.100.1".parse().unwrap();
+        let other: IpAddr = "198.51.100.2".parse().unwrap();
+        for _ in 0..3 {
+            assert_eq!(throttle.failure(attacker), None);
+        }
+        assert!(throttle.blocked(attacker).is_none());
+        let wait = throttle
+            .failure(attacker)
+            .expect("the fourth failure is over the limit");
+        assert!(wait >= Duration::from_secs(1));
+        assert!(throttle.blocked(attacker).is_some());
+        assert!(throttle.blocked(other).is_none());
+        assert_eq!(throttle.failure(other), None);
+    }
+}

@@ -1,0 +1,184 @@
+//! The token API: `GET /api/v1/whoami` and the forward-auth check `GET /api/v1/auth`.
+//! Every request checks expiry and revocation in the database: nothing is cached, so a
+//! revoke is effective for the very next request, in every process.
+
+use crate::client_ip::ClientIp;
+use crate::startup::AppState;
+use crate::tokens::basic;
+use crate::tokens::verify::{self, Identity};
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::Serialize;
+use std::time::Duration;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/whoami", web::get().to(whoami))
+        .route("/auth", web::get().to(forward_auth))
+        .default_service(web::to(|| async {
+            error(StatusCode::NOT_FOUND, "not_found", "No such API endpoint.")
+        }));
+}
+
+/// Why a request was refused. Every credential problem is the same `Unauthorized`.
+enum Denial {
+    Unauthorized,
+    Forbidden,
+    Throttled(Duration),
+    Unavailable,
+}
+
+async fn authenticate(req: &HttpRequest, state: &web::Data<AppState>) -> Result<Identity, Denial> {
+    let ip = ClientIp::for_request(req).0;
+    if let Some(wait) = ip.and_then(|ip| state.throttle.blocked(ip)) {
+        return Err(Denial::Throttled(wait));
+    }
+    let failed = || match ip.and_then(|ip| state.throttle.failure(ip)) {
+        Some(wait) => Denial::Throttled(wait),
+        None => Denial::Unauthorized,
+    };
+    let Some(credentials) = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|value| basic::parse(value.as_bytes()))
+    else {
+        return Err(failed());
+    };
+    let now = state.clock.now();
+    let checker = state.clone();
+    let identity = crate::db::run_quick(&state.pool, state.inline_db, move |conn| {
+        Ok(verify::check(conn, &checker.crypto, &credentials, now)?)
+    })
+    .await
+    .map_err(|_| Denial::Unavailable)?;
+    let Some(identity) = identity else {
+        return Err(failed());
+    };
+    if !identity.allows(ip) {
+        state
+            .recorder
+            .outside_whitelist(&identity.token_id, &identity.account_id, ip, now);
+        return Err(Denial::Forbidden);
+    }
+    state
+        .recorder
+        .used(&identity.token_id, identity.last_used_at, ip, now);
+    Ok(identity)
+}
+
+#[derive(Serialize)]
+struct WhoAmI<'a> {
+    token: TokenJson<'a>,
+    account: AccountJson<'a>,
+}
+
+#[derive(Serialize)]
+struct TokenJson<'a> {
+    id: &'a str,
+    name: &'a str,
+    username: &'a str,
+    expires_at: String,
+}
+
+#[derive(Serialize)]
+struct AccountJson<'a> {
+    id: &'a str,
+    name: &'a str,
+}
+
+pub async fn whoami(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    match authenticate(&req, &state).await {
+        Ok(identity) => {
+            let body = WhoAmI {
+                token: TokenJson {
+                    id: &identity.token_id,
+                    name: &identity.token_name,
+                    username: &identity.username,
+                    expires_at: identity
+                        .expires_at
+                        .and_utc()
+                        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                },
+                account: AccountJson {
+                    id: &identity.account_id,
+                    name: &identity.account_name,
+                },
+            };
+            HttpResponse::Ok()
+                .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
+                .json(body)
+        }
+        Err(denial) => refuse(denial),
+    }
+}
+
+/// For a reverse proxy's auth sub-request: 204 with who the caller is, or 401/403/429.
+pub async fn forward_auth(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    match authenticate(&req, &state).await {
+        Ok(identity) => HttpResponse::NoContent()
+            .insert_header(("X-Sesame-Token-Id", identity.token_id))
+            .insert_header(("X-Sesame-Account-Id", identity.account_id))
+            .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
+            .finish(),
+        Err(denial) => refuse(denial),
+    }
+}
+
+fn refuse(denial: Denial) -> HttpResponse {
+    match denial {
+        Denial::Unauthorized => {
+            let mut response = error(
+                StatusCode::UNAUTHORIZED,
+                "invalid_credentials",
+                "The credentials are missing, wrong, expired or revoked.",
+            );
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Basic realm=\"Sesame\""),
+            );
+            response
+        }
+        Denial::Forbidden => error(
+            StatusCode::FORBIDDEN,
+            "address_not_allowed",
+            "This token may not be used from your address.",
+        ),
+        Denial::Throttled(wait) => {
+            let mut response = error(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_failures",
+                "Too many failed attempts from your address; retry later.",
+            );
+            response.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from(wait.as_secs_f64().ceil() as u64),
+            );
+            response
+        }
+        Denial::Unavailable => {
+            let mut response = error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "The service is temporarily unavailable.",
+            );
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+            response
+        }
+    }
+}
+
+fn error(status: StatusCode, code: &'static str, message: &'static str) -> HttpResponse {
+    #[derive(Serialize)]
+    struct Body {
+        error: &'static str,
+        message: &'static str,
+    }
+    HttpResponse::build(status)
+        .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
+        .json(Body {
+            error: code,
+            message,
+        })
+}
