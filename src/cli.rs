@@ -28,6 +28,14 @@ pub enum Command {
     Serve,
     /// Apply pending database migrations and exit.
     Migrate,
+    /// Fill an account with N synthetic tokens (a mix of active, expiring, expired and
+    /// revoked) for benchmarks and demos.
+    Seed {
+        #[arg(long)]
+        account: String,
+        #[arg(long)]
+        tokens: usize,
+    },
     /// Manage people.
     User {
         #[command(subcommand)]
@@ -68,6 +76,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                     role,
                 },
         } => add_user(&settings, &account, &email, &role),
+        Command::Seed { account, tokens } => seed(&settings, &account, tokens),
     }
 }
 
@@ -88,6 +97,29 @@ fn serve(settings: Settings) -> anyhow::Result<()> {
         app.run_until_stopped().await?;
         Ok(())
     })
+}
+
+fn seed(settings: &Settings, account: &str, count: usize) -> anyhow::Result<()> {
+    check_account_name(account.trim()).map_err(|m| anyhow::anyhow!("--account: {m}"))?;
+    std::fs::create_dir_all(&settings.data_dir).ok();
+    let key = crate::keys::ServerKey::load_or_generate(settings)?;
+    let crypto = crate::tokens::secret::TokenCrypto::new(&key);
+    let pool = db::connect(&settings.database_url)?;
+    let started = std::time::Instant::now();
+    crate::seed::seed(
+        &mut *pool.get()?,
+        &crypto,
+        account.trim(),
+        count,
+        SystemClock.now(),
+    )
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
+    println!(
+        "seeded {count} tokens into account {} in {:.1} s",
+        account.trim(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
 }
 
 fn add_user(settings: &Settings, account: &str, email: &str, role: &str) -> anyhow::Result<()> {

@@ -44,16 +44,16 @@ impl ClientIp {
             .app_data::<web::Data<AppState>>()
             .map(|s| s.settings.trusted_proxies.as_slice())
             .unwrap_or(&[]);
+        let peer = req.peer_addr().map(|a| a.ip());
+        if trusted.is_empty() {
+            return ClientIp(peer.map(|ip| ip.to_canonical()));
+        }
         let headers = req
             .headers()
             .get_all("x-forwarded-for")
             .filter_map(|v| v.to_str().ok())
             .collect::<Vec<_>>();
-        ClientIp(resolve(
-            req.peer_addr().map(|a| a.ip()),
-            headers.into_iter(),
-            trusted,
-        ))
+        ClientIp(resolve(peer, headers.into_iter(), trusted))
     }
 
     pub fn text(&self) -> Option<String> {

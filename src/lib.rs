@@ -11,6 +11,7 @@ pub mod error;
 pub mod forms;
 pub mod keys;
 pub mod routes;
+pub mod seed;
 pub mod startup;
 pub mod statics;
 pub mod tokens;

@@ -9,6 +9,7 @@ use crate::config::Settings;
 use crate::db::{self, DbPool};
 use crate::keys::ServerKey;
 use crate::routes;
+use crate::tokens::check_cache::CheckCache;
 use crate::tokens::secret::TokenCrypto;
 use actix_session::config::CookieContentSecurity;
 use actix_session::storage::CookieSessionStore;
@@ -33,8 +34,19 @@ pub struct AppState {
     pub setup_code: Mutex<Option<String>>,
     pub throttle: Arc<FailureThrottle>,
     pub recorder: Recorder,
-    /// Run the API's token lookup on the worker itself (SQLite: local, non-blocking reads).
-    pub inline_db: bool,
+    /// The API check's cache: SQLite only, where this is the one server process.
+    pub check_cache: Option<CheckCache>,
+    /// Held while the server runs: on SQLite, the proof that it is the one server process.
+    _instance_lock: Option<std::fs::File>,
+}
+
+impl AppState {
+    /// Call after committing any change to a token, before answering.
+    pub fn token_changed(&self) {
+        if let Some(cache) = &self.check_cache {
+            cache.invalidate();
+        }
+    }
 }
 
 pub struct Application {
@@ -50,6 +62,7 @@ impl Application {
     /// Must be called within an async runtime.
     pub fn build(settings: Settings, clock: SharedClock) -> anyhow::Result<Self> {
         prepare_data_dir(&settings)?;
+        let instance_lock = lock_sqlite_database(&settings.database_url)?;
         let key = ServerKey::load_or_generate(&settings)?;
         let pool = db::connect(&settings.database_url)?;
         let setup_code = first_run_code(&pool, &settings)?;
@@ -62,7 +75,8 @@ impl Application {
         let state = web::Data::new(AppState {
             recorder: Recorder::start(pool.clone(), throttle.clone()),
             throttle,
-            inline_db: matches!(settings.database_url, DatabaseUrl::Sqlite(_)),
+            check_cache: instance_lock.is_some().then(CheckCache::default),
+            _instance_lock: instance_lock,
             pool,
             crypto: TokenCrypto::new(&key),
             settings,
@@ -136,6 +150,30 @@ fn prepare_data_dir(settings: &Settings) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// SQLite serves one server process (several share PostgreSQL): a second `sesame serve` on
+/// the same database file is refused, which is also what makes the API check cache safe.
+fn lock_sqlite_database(url: &DatabaseUrl) -> anyhow::Result<Option<std::fs::File>> {
+    let DatabaseUrl::Sqlite(path) = url else {
+        return Ok(None);
+    };
+    let mut lock_path = path.clone().into_os_string();
+    lock_path.push(".lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .with_context(|| format!("cannot open the lock file {}", lock_path.to_string_lossy()))?;
+    if file.try_lock().is_err() {
+        anyhow::bail!(
+            "another sesame server is already using {}: SQLite serves one process \
+             (run several processes on PostgreSQL, see README)",
+            path.display()
+        );
+    }
+    Ok(Some(file))
 }
 
 /// With no user yet, makes the one-time setup code and prints where to use it.

@@ -24,6 +24,7 @@ pub enum DbConn {
 }
 
 pub type DbPool = r2d2::Pool<ConnectionManager>;
+pub type PooledConn = r2d2::PooledConnection<ConnectionManager>;
 
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
@@ -109,22 +110,13 @@ where
     .map_err(|_| AppError::internal("a database task was cancelled"))?
 }
 
-/// Like `run`, but with `inline` the work runs right here on the async worker, saving the
-/// thread hop. Only for short reads on SQLite, whose WAL readers never wait for writers:
-/// the token check on every API call.
-pub async fn run_quick<T, F>(pool: &DbPool, inline: bool, work: F) -> Result<T, AppError>
-where
-    F: FnOnce(&mut DbConn) -> Result<T, AppError> + Send + 'static,
-    T: Send + 'static,
-{
-    if !inline {
-        return run(pool, work).await;
-    }
-    let mut conn = pool.get().map_err(|e| {
+/// A connection for short work right here on the async worker (no thread hop): only for
+/// the API check's cache misses on SQLite, whose WAL readers never wait for writers.
+pub fn get_inline(pool: &DbPool) -> Result<PooledConn, AppError> {
+    pool.get().map_err(|e| {
         tracing::error!(error = %e, "no database connection");
         AppError::Unavailable
-    })?;
-    work(&mut conn)
+    })
 }
 
 /// A write transaction. Callers take their account's lock first (see `accounts::lock`).

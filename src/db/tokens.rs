@@ -102,12 +102,16 @@ pub fn insert(
             api_tokens::expires_at.eq(token.expires_at),
         ))
         .execute(conn)?;
-    replace_networks(conn, token.id, networks)
+    insert_networks(conn, token.id, networks)
 }
 
 fn replace_networks(conn: &mut DbConn, token_id: &str, networks: &[String]) -> QueryResult<()> {
     diesel::delete(token_networks::table.filter(token_networks::token_id.eq(token_id)))
         .execute(conn)?;
+    insert_networks(conn, token_id, networks)
+}
+
+fn insert_networks(conn: &mut DbConn, token_id: &str, networks: &[String]) -> QueryResult<()> {
     // One row per statement: MultiConnection has no multi-row INSERT (at most 100 rows).
     for (position, network) in networks.iter().enumerate() {
         diesel::insert_into(token_networks::table)

@@ -128,6 +128,17 @@ pub fn bump_session_epoch(conn: &mut DbConn, id: &str) -> QueryResult<()> {
         .map(|_| ())
 }
 
+/// Any admin of the account (the oldest), e.g. to own synthetic tokens.
+pub fn find_an_admin(conn: &mut DbConn, account_id: &str) -> QueryResult<Option<String>> {
+    users::table
+        .filter(users::account_id.eq(account_id))
+        .filter(users::role.eq(Role::Admin.as_str()))
+        .order(users::created_at.asc())
+        .select(users::id)
+        .first(conn)
+        .optional()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

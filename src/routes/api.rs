@@ -5,11 +5,12 @@
 use crate::client_ip::ClientIp;
 use crate::startup::AppState;
 use crate::tokens::basic;
-use crate::tokens::verify::{self, Identity};
+use crate::tokens::verify::{self, Snapshot};
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Serialize;
+use std::sync::Arc;
 use std::time::Duration;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -28,7 +29,10 @@ enum Denial {
     Unavailable,
 }
 
-async fn authenticate(req: &HttpRequest, state: &web::Data<AppState>) -> Result<Identity, Denial> {
+async fn authenticate(
+    req: &HttpRequest,
+    state: &web::Data<AppState>,
+) -> Result<Arc<Snapshot>, Denial> {
     let ip = ClientIp::for_request(req).0;
     if let Some(wait) = ip.and_then(|ip| state.throttle.blocked(ip)) {
         return Err(Denial::Throttled(wait));
@@ -45,11 +49,24 @@ async fn authenticate(req: &HttpRequest, state: &web::Data<AppState>) -> Result<
         return Err(failed());
     };
     let now = state.clock.now();
-    let checker = state.clone();
-    let identity = crate::db::run_quick(&state.pool, state.inline_db, move |conn| {
-        Ok(verify::check(conn, &checker.crypto, &credentials, now)?)
-    })
-    .await
+    let identity = match &state.check_cache {
+        // SQLite: from the cache, or a quick local read right here on the worker.
+        Some(cache) => verify::check_cached(
+            || crate::db::get_inline(&state.pool),
+            cache,
+            &state.crypto,
+            &credentials,
+            now,
+        ),
+        // PostgreSQL, several processes: the database on every request.
+        None => {
+            let checker = state.clone();
+            crate::db::run(&state.pool, move |conn| {
+                Ok(verify::check(conn, &checker.crypto, &credentials, now)?)
+            })
+            .await
+        }
+    }
     .map_err(|_| Denial::Unavailable)?;
     let Some(identity) = identity else {
         return Err(failed());
@@ -77,7 +94,7 @@ struct TokenJson<'a> {
     id: &'a str,
     name: &'a str,
     username: &'a str,
-    expires_at: String,
+    expires_at: &'a str,
 }
 
 #[derive(Serialize)]
@@ -94,10 +111,7 @@ pub async fn whoami(req: HttpRequest, state: web::Data<AppState>) -> HttpRespons
                     id: &identity.token_id,
                     name: &identity.token_name,
                     username: &identity.username,
-                    expires_at: identity
-                        .expires_at
-                        .and_utc()
-                        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                    expires_at: &identity.expires_at_rfc3339,
                 },
                 account: AccountJson {
                     id: &identity.account_id,
@@ -116,8 +130,8 @@ pub async fn whoami(req: HttpRequest, state: web::Data<AppState>) -> HttpRespons
 pub async fn forward_auth(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     match authenticate(&req, &state).await {
         Ok(identity) => HttpResponse::NoContent()
-            .insert_header(("X-Sesame-Token-Id", identity.token_id))
-            .insert_header(("X-Sesame-Account-Id", identity.account_id))
+            .insert_header(("X-Sesame-Token-Id", identity.token_id.as_str()))
+            .insert_header(("X-Sesame-Account-Id", identity.account_id.as_str()))
             .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
             .finish(),
         Err(denial) => refuse(denial),

@@ -403,6 +403,9 @@ pub async fn update_token(
         })
     })
     .await?;
+    if matches!(outcome, UpdateOutcome::Updated) {
+        state.token_changed();
+    }
     let message = match outcome {
         UpdateOutcome::Updated => "Token updated.",
         UpdateOutcome::Unchanged => "Nothing to change.",
@@ -591,6 +594,7 @@ pub async fn revoke_token(
         })
     })
     .await?;
+    state.token_changed();
     tracing::info!(token_id = %id, account_id = %user.account_id, "token revoked");
     session.flash(
         FlashKind::Success,

@@ -1,6 +1,7 @@
 //! The token domain: secrets, allowed networks, lifetimes, and the form that makes them.
 
 pub mod basic;
+pub mod check_cache;
 pub mod expiry;
 pub mod input;
 pub mod networks;

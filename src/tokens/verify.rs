@@ -2,6 +2,7 @@
 //! and may it be used from this address?
 
 use super::basic::BasicCredentials;
+use super::check_cache::CheckCache;
 use super::networks;
 use super::secret::TokenCrypto;
 use crate::db::tokens::{self, CheckRow};
@@ -9,21 +10,26 @@ use crate::db::DbConn;
 use chrono::NaiveDateTime;
 use ipnetwork::IpNetwork;
 use std::net::IpAddr;
+use std::sync::Arc;
 
-/// A token that passed the credential check.
-#[derive(Debug, Clone)]
-pub struct Identity {
+/// What the check needs to know about a token, as read from the database.
+#[derive(Debug)]
+pub struct Snapshot {
     pub token_id: String,
     pub token_name: String,
     pub username: String,
     pub expires_at: NaiveDateTime,
+    /// `expires_at` in RFC 3339, formatted once.
+    pub expires_at_rfc3339: String,
+    pub revoked_at: Option<NaiveDateTime>,
     pub account_id: String,
     pub account_name: String,
     pub last_used_at: Option<NaiveDateTime>,
+    secret_hmac: Vec<u8>,
     networks: Vec<IpNetwork>,
 }
 
-impl Identity {
+impl Snapshot {
     /// Whether the token may be used from `address` (none known: only if any address may).
     pub fn allows(&self, address: Option<IpAddr>) -> bool {
         match address {
@@ -36,28 +42,61 @@ impl Identity {
 /// The same HMAC work is done for an unknown username as for a wrong password.
 const ABSENT: [u8; 32] = [0; 32];
 
-/// `Some` only for the right password of an active token; every other case is `None`,
-/// so callers give one answer for all of them.
+/// The token for these credentials, if they are the right password of an active token;
+/// every other case is `None`, so callers give one answer for all of them.
 pub fn check(
     conn: &mut DbConn,
     crypto: &TokenCrypto,
     credentials: &BasicCredentials,
     now: NaiveDateTime,
-) -> diesel::QueryResult<Option<Identity>> {
-    let rows = tokens::find_for_check(conn, credentials.username())?;
-    let Some(first) = rows.first() else {
-        crypto.verify(credentials.password(), &ABSENT);
-        return Ok(None);
-    };
-    if !crypto.verify(credentials.password(), &first.secret_hmac)
-        || !tokens::is_active(first.expires_at, first.revoked_at, now)
-    {
-        return Ok(None);
-    }
-    Ok(identity(credentials.username(), rows))
+) -> diesel::QueryResult<Option<Arc<Snapshot>>> {
+    let snapshot = load(conn, credentials.username())?;
+    Ok(accept(crypto, credentials, snapshot, now))
 }
 
-fn identity(username: &str, rows: Vec<CheckRow>) -> Option<Identity> {
+/// The same check, answered from the cache when it can be.
+pub fn check_cached(
+    conn: impl FnOnce() -> Result<crate::db::PooledConn, crate::error::AppError>,
+    cache: &CheckCache,
+    crypto: &TokenCrypto,
+    credentials: &BasicCredentials,
+    now: NaiveDateTime,
+) -> Result<Option<Arc<Snapshot>>, crate::error::AppError> {
+    let snapshot = match cache.get(credentials.username()) {
+        Some(snapshot) => Some(snapshot),
+        None => {
+            let generation = cache.generation();
+            let snapshot = load(&mut *conn()?, credentials.username())?;
+            if let Some(snapshot) = &snapshot {
+                cache.insert(credentials.username(), snapshot.clone(), generation);
+            }
+            snapshot
+        }
+    };
+    Ok(accept(crypto, credentials, snapshot, now))
+}
+
+fn accept(
+    crypto: &TokenCrypto,
+    credentials: &BasicCredentials,
+    snapshot: Option<Arc<Snapshot>>,
+    now: NaiveDateTime,
+) -> Option<Arc<Snapshot>> {
+    let Some(snapshot) = snapshot else {
+        crypto.verify(credentials.password(), &ABSENT);
+        return None;
+    };
+    let valid = crypto.verify(credentials.password(), &snapshot.secret_hmac)
+        && tokens::is_active(snapshot.expires_at, snapshot.revoked_at, now);
+    valid.then_some(snapshot)
+}
+
+fn load(conn: &mut DbConn, username: &str) -> diesel::QueryResult<Option<Arc<Snapshot>>> {
+    let rows = tokens::find_for_check(conn, username)?;
+    Ok(snapshot(username, rows).map(Arc::new))
+}
+
+fn snapshot(username: &str, rows: Vec<CheckRow>) -> Option<Snapshot> {
     let mut networks = Vec::new();
     for network in rows.iter().filter_map(|r| r.network.as_deref()) {
         match networks::parse_network(network) {
@@ -70,14 +109,20 @@ fn identity(username: &str, rows: Vec<CheckRow>) -> Option<Identity> {
         }
     }
     let first = rows.into_iter().next()?;
-    Some(Identity {
+    Some(Snapshot {
+        expires_at_rfc3339: first
+            .expires_at
+            .and_utc()
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         token_id: first.id,
         token_name: first.name,
         username: username.to_string(),
         expires_at: first.expires_at,
+        revoked_at: first.revoked_at,
         account_id: first.account_id,
         account_name: first.account_name,
         last_used_at: first.last_used_at,
+        secret_hmac: first.secret_hmac,
         networks,
     })
 }

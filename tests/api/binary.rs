@@ -216,6 +216,14 @@ async fn the_real_binary_sets_up_from_its_log_and_never_writes_a_token_password_
         StatusCode::OK
     );
 
+    // A second server on the same SQLite database is refused.
+    let second = sesame(&data_dir)
+        .env("SESAME_BIND", format!("127.0.0.1:{}", free_port()))
+        .output()
+        .unwrap();
+    assert!(!second.status.success());
+    assert!(String::from_utf8_lossy(&second.stderr).contains("already using"));
+
     // While running (WAL not yet checkpointed) and after the server stops.
     let mut places = files(&data_dir);
     places.push(server.log.clone());

@@ -290,6 +290,42 @@ async fn the_whitelist_allows_listed_networks_only_and_alerts_on_others() {
 }
 
 #[tokio::test]
+async fn a_whitelist_change_applies_to_the_very_next_request() {
+    let app = spawn_app().await;
+    let cast = app.cast().await;
+    let token = app
+        .create_token(
+            &cast.admin,
+            &[
+                ("name", "Moving"),
+                ("expires_in", "7d"),
+                ("allowed_ips", "127.0.0.1"),
+            ],
+        )
+        .await;
+    assert_eq!(whoami(&app, &token).await.status(), StatusCode::OK);
+    let path = format!("/tokens/{}", token.id);
+    let moved = app
+        .post(
+            &cast.admin,
+            &path,
+            &[("name", "Moving"), ("allowed_ips", "10.0.0.0/8")],
+        )
+        .await;
+    assert_eq!(moved.status(), StatusCode::SEE_OTHER);
+    assert_eq!(whoami(&app, &token).await.status(), StatusCode::FORBIDDEN);
+    let back = app
+        .post(
+            &cast.admin,
+            &path,
+            &[("name", "Moving"), ("allowed_ips", "")],
+        )
+        .await;
+    assert_eq!(back.status(), StatusCode::SEE_OTHER);
+    assert_eq!(whoami(&app, &token).await.status(), StatusCode::OK);
+}
+
+#[tokio::test]
 async fn ipv6_clients_match_ipv6_rules() {
     let app = spawn_app_with(&[("SESAME_BIND", "[::1]:0")]).await;
     let cast = app.cast().await;
