@@ -60,9 +60,10 @@ pub async fn spawn_app_with(vars: &[(&str, &str)]) -> TestApp {
     }
 }
 
+/// Whether the app listens on IPv6 loopback (an IPv4-mapped address is reached over IPv4).
 fn settings_ipv6(vars: &[(&str, &str)]) -> bool {
     vars.iter()
-        .any(|(k, v)| *k == "SESAME_BIND" && v.starts_with('['))
+        .any(|(k, v)| *k == "SESAME_BIND" && v.starts_with("[::1]"))
 }
 
 pub fn client() -> Client {

@@ -350,6 +350,28 @@ async fn ipv6_clients_match_ipv6_rules() {
 }
 
 #[tokio::test]
+async fn ipv4_mapped_ipv6_peers_match_ipv4_rules() {
+    // An IPv6 socket on the IPv4-mapped loopback: IPv4 clients arrive as ::ffff:127.0.0.1.
+    let app = spawn_app_with(&[("SESAME_BIND", "[::ffff:127.0.0.1]:0")]).await;
+    let cast = app.cast().await;
+    let token = app
+        .create_token(
+            &cast.admin,
+            &[
+                ("name", "Mapped"),
+                ("expires_in", "7d"),
+                ("allowed_ips", "127.0.0.0/8"),
+            ],
+        )
+        .await;
+    assert_eq!(whoami(&app, &token).await.status(), StatusCode::OK);
+    eventually("last use", || {
+        app.count("SELECT COUNT(*) AS n FROM api_tokens WHERE last_used_ip = '127.0.0.1'") == 1
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn a_trusted_proxy_passes_on_the_right_most_untrusted_address() {
     let app = spawn_app_with(&[("SESAME_TRUSTED_PROXIES", "127.0.0.1, 10.0.0.0/8")]).await;
     let cast = app.cast().await;
