@@ -36,6 +36,13 @@ pub enum Command {
         #[arg(long)]
         tokens: usize,
     },
+    /// Queue due expiry reminders and deliver the e-mail outbox (for cron; the server
+    /// also does this every SESAME_NOTIFY_INTERVAL_SECS).
+    Notify {
+        /// Run one pass and exit.
+        #[arg(long)]
+        once: bool,
+    },
     /// Manage people.
     User {
         #[command(subcommand)]
@@ -77,6 +84,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 },
         } => add_user(&settings, &account, &email, &role),
         Command::Seed { account, tokens } => seed(&settings, &account, tokens),
+        Command::Notify { once } => notify(settings, once),
     }
 }
 
@@ -97,6 +105,28 @@ fn serve(settings: Settings) -> anyhow::Result<()> {
         app.run_until_stopped().await?;
         Ok(())
     })
+}
+
+fn notify(settings: Settings, once: bool) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        once,
+        "only `sesame notify --once` exists: `sesame serve` runs the scheduler itself"
+    );
+    std::fs::create_dir_all(&settings.data_dir).ok();
+    let pool = db::connect(&settings.database_url)?;
+    let mailer = crate::notify::mailer::Mailer::from_settings(&settings)?;
+    let notifier = crate::notify::scheduler::Notifier::new(
+        pool,
+        mailer,
+        Arc::new(SystemClock),
+        settings.base_url.clone(),
+    );
+    let report = notifier.tick().map_err(|e| anyhow::anyhow!("{e}"))?;
+    println!(
+        "reminders queued: {}, sent: {}, retrying: {}, failed: {}",
+        report.reminders_queued, report.sent, report.retrying, report.failed
+    );
+    Ok(())
 }
 
 fn seed(settings: &Settings, account: &str, count: usize) -> anyhow::Result<()> {

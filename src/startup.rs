@@ -8,6 +8,8 @@ use crate::config::DatabaseUrl;
 use crate::config::Settings;
 use crate::db::{self, DbPool};
 use crate::keys::ServerKey;
+use crate::notify::mailer::Mailer;
+use crate::notify::scheduler::Notifier;
 use crate::routes;
 use crate::tokens::check_cache::CheckCache;
 use crate::tokens::secret::TokenCrypto;
@@ -33,6 +35,7 @@ pub struct AppState {
     /// The first-run code printed to the log, until the first account is set up.
     pub setup_code: Mutex<Option<String>>,
     pub throttle: Arc<FailureThrottle>,
+    pub notifier: Arc<Notifier>,
     pub recorder: Recorder,
     /// The API check's cache: SQLite only, where this is the one server process.
     pub check_cache: Option<CheckCache>,
@@ -72,8 +75,21 @@ impl Application {
         let port = listener.local_addr()?.port();
         let https = settings.https();
         let throttle = Arc::new(FailureThrottle::new(settings.api_failures_per_minute));
+        let notifier = Arc::new(Notifier::new(
+            pool.clone(),
+            Mailer::from_settings(&settings)?,
+            clock.clone(),
+            settings.base_url.clone(),
+        ));
+        notifier.spawn(settings.notify_interval);
         let state = web::Data::new(AppState {
-            recorder: Recorder::start(pool.clone(), throttle.clone()),
+            recorder: Recorder::start(
+                pool.clone(),
+                throttle.clone(),
+                notifier.clone(),
+                settings.base_url.clone(),
+            ),
+            notifier,
             throttle,
             check_cache: instance_lock.is_some().then(CheckCache::default),
             _instance_lock: instance_lock,
@@ -127,6 +143,10 @@ impl Application {
 
     pub fn pool(&self) -> DbPool {
         self.state.pool.clone()
+    }
+
+    pub fn notifier(&self) -> Arc<Notifier> {
+        self.state.notifier.clone()
     }
 
     pub async fn run_until_stopped(self) -> std::io::Result<()> {

@@ -4,16 +4,21 @@
 
 use super::throttle::FailureThrottle;
 use crate::db::{audit, tokens, DbPool};
+use crate::error::AppError;
+use crate::notify::messages::{self, TokenIpAlert};
+use crate::notify::scheduler::Notifier;
 use chrono::{Duration, NaiveDateTime};
 use std::collections::HashMap;
 use std::hash::Hash;
 use std::net::IpAddr;
 use std::sync::mpsc::{sync_channel, RecvTimeoutError, SyncSender};
 use std::sync::{Arc, Mutex};
+use url::Url;
 
 /// `last_used_at` is written at most this often per token.
 pub const USE_GRANULARITY_SECS: i64 = 60;
-/// An address outside a token's whitelist is audited at most this often per token.
+/// An address outside a token's whitelist is audited at most this often per token; the
+/// admins' e-mail about it, at most once an hour (the outbox's period).
 pub const ALERT_INTERVAL_SECS: i64 = 60;
 const QUEUE: usize = 4096;
 const MAX_REMEMBERED: usize = 10_000;
@@ -26,6 +31,7 @@ enum Job {
     },
     OutsideWhitelist {
         token_id: String,
+        token_name: String,
         account_id: String,
         ip: String,
         at: NaiveDateTime,
@@ -38,15 +44,32 @@ pub struct Recorder {
     alerted: Recent<(String, IpAddr)>,
 }
 
+/// What the writer thread needs.
+struct Writer {
+    pool: DbPool,
+    notifier: Arc<Notifier>,
+    base_url: Url,
+}
+
 impl Recorder {
     /// Starts the writer thread; it stops when the recorder is dropped.
-    pub fn start(pool: DbPool, throttle: Arc<FailureThrottle>) -> Self {
+    pub fn start(
+        pool: DbPool,
+        throttle: Arc<FailureThrottle>,
+        notifier: Arc<Notifier>,
+        base_url: Url,
+    ) -> Self {
         let (jobs, queue) = sync_channel::<Job>(QUEUE);
+        let writer = Writer {
+            pool,
+            notifier,
+            base_url,
+        };
         std::thread::Builder::new()
             .name("sesame-recorder".into())
             .spawn(move || loop {
                 match queue.recv_timeout(std::time::Duration::from_secs(60)) {
-                    Ok(job) => write(&pool, job),
+                    Ok(job) => writer.write(job),
                     Err(RecvTimeoutError::Timeout) => throttle.housekeeping(),
                     Err(RecvTimeoutError::Disconnected) => break,
                 }
@@ -84,20 +107,22 @@ impl Recorder {
     pub fn outside_whitelist(
         &self,
         token_id: &str,
+        token_name: &str,
         account_id: &str,
         ip: Option<IpAddr>,
         now: NaiveDateTime,
     ) {
         let Some(ip) = ip else { return };
-        if !self.alerted.first_in(
-            (token_id.to_string(), ip),
-            now,
-            Duration::seconds(ALERT_INTERVAL_SECS),
-        ) {
+        let interval = Duration::seconds(ALERT_INTERVAL_SECS);
+        if !self
+            .alerted
+            .first_in((token_id.to_string(), ip), now, interval)
+        {
             return;
         }
         self.send(Job::OutsideWhitelist {
             token_id: token_id.to_string(),
+            token_name: token_name.to_string(),
             account_id: account_id.to_string(),
             ip: ip.to_string(),
             at: now,
@@ -112,42 +137,50 @@ impl Recorder {
     }
 }
 
-fn write(pool: &DbPool, job: Job) {
-    let Ok(mut conn) = pool.get() else {
-        tracing::warn!("no database connection for the API use recorder");
-        return;
-    };
-    let result = match &job {
-        Job::Used { token_id, ip, at } => tokens::record_use(
-            &mut conn,
-            token_id,
-            ip.as_deref(),
-            *at,
-            *at - Duration::seconds(USE_GRANULARITY_SECS),
-        ),
-        Job::OutsideWhitelist {
-            token_id,
-            account_id,
-            ip,
-            at,
-        } => audit::insert(
-            &mut conn,
-            &audit::NewEvent {
-                account_id: Some(account_id),
-                actor_id: None,
-                actor_email: None,
-                action: "token.ip_denied",
-                token_id: Some(token_id),
-                detail: &format!(
-                    "valid credentials used from {ip}, outside the token's allowed networks"
-                ),
-                ip: Some(ip),
-            },
-            *at,
-        ),
-    };
-    if let Err(error) = result {
-        tracing::warn!(%error, "could not record API use");
+impl Writer {
+    fn write(&self, job: Job) {
+        let Ok(mut conn) = self.pool.get() else {
+            tracing::warn!("no database connection for the API use recorder");
+            return;
+        };
+        let result = match &job {
+            Job::Used { token_id, ip, at } => {
+                let since = *at - Duration::seconds(USE_GRANULARITY_SECS);
+                tokens::record_use(&mut conn, token_id, ip.as_deref(), *at, since).map_err(AppError::from)
+            }
+            Job::OutsideWhitelist {
+                token_id,
+                token_name,
+                account_id,
+                ip,
+                at,
+            } => crate::db::transaction(&mut conn, |conn| {
+                audit::insert(
+                    conn,
+                    &audit::NewEvent {
+                        account_id: Some(account_id),
+                        actor_id: None,
+                        actor_email: None,
+                        action: "token.ip_denied",
+                        token_id: Some(token_id),
+                        detail: &format!("valid credentials used from {ip}, outside the token's allowed networks"),
+                        ip: Some(ip),
+                    },
+                    *at,
+                )?;
+                let alert = TokenIpAlert {
+                    token_id,
+                    name: token_name,
+                    address: ip,
+                    at: *at,
+                };
+                messages::queue_ip_alert(conn, &self.base_url, account_id, &alert)
+            })
+            .map(|()| self.notifier.wake()),
+        };
+        if let Err(error) = result {
+            tracing::warn!(%error, "could not record API use");
+        }
     }
 }
 

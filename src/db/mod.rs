@@ -5,6 +5,7 @@
 
 pub mod accounts;
 pub mod audit;
+pub mod outbox;
 pub mod schema;
 pub mod tokens;
 pub mod users;

@@ -139,6 +139,26 @@ pub fn find_an_admin(conn: &mut DbConn, account_id: &str) -> QueryResult<Option<
         .optional()
 }
 
+/// The e-mail addresses of the account's active admins.
+pub fn admin_emails(conn: &mut DbConn, account_id: &str) -> QueryResult<Vec<String>> {
+    users::table
+        .filter(users::account_id.eq(account_id))
+        .filter(users::role.eq(Role::Admin.as_str()))
+        .filter(users::disabled.eq(false))
+        .order(users::email.asc())
+        .select(users::email)
+        .load(conn)
+}
+
+/// The e-mail addresses of these users who are not disabled, by user id.
+pub fn active_emails(conn: &mut DbConn, ids: &[&str]) -> QueryResult<Vec<(String, String)>> {
+    users::table
+        .filter(users::id.eq_any(ids))
+        .filter(users::disabled.eq(false))
+        .select((users::id, users::email))
+        .load(conn)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

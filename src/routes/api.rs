@@ -72,9 +72,13 @@ async fn authenticate(
         return Err(failed());
     };
     if !identity.allows(ip) {
-        state
-            .recorder
-            .outside_whitelist(&identity.token_id, &identity.account_id, ip, now);
+        state.recorder.outside_whitelist(
+            &identity.token_id,
+            &identity.token_name,
+            &identity.account_id,
+            ip,
+            now,
+        );
         return Err(Denial::Forbidden);
     }
     state

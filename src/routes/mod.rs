@@ -6,6 +6,7 @@ pub mod dashboard;
 pub mod health;
 pub mod inactive;
 pub mod login;
+pub mod notifications;
 pub mod setup;
 pub mod token_view;
 pub mod tokens;
@@ -25,6 +26,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/logout", web::post().to(login::logout))
         .route("/dashboard", web::get().to(dashboard::dashboard))
         .route("/audit", web::get().to(audit::audit_log))
+        .route(
+            "/notifications",
+            web::get().to(notifications::list_notifications),
+        )
+        .route(
+            "/notifications/{id}/retry",
+            web::post().to(notifications::retry_notification),
+        )
         .route("/tokens", web::get().to(tokens::list_tokens))
         .route("/tokens", web::post().to(tokens::create_token))
         // Fixed paths before `/tokens/{id}`, which would otherwise match them.

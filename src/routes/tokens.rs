@@ -7,6 +7,7 @@ use crate::client_ip::ClientIp;
 use crate::db::{self, accounts, tokens};
 use crate::error::AppError;
 use crate::forms::PostedForm;
+use crate::notify::messages::{self, TokenCreated};
 use crate::startup::AppState;
 use crate::tokens::expiry;
 use crate::tokens::input::{TokenFormErrors, TokenFormValues};
@@ -195,6 +196,7 @@ pub async fn create_token(
     );
     let actor = user.clone();
     let ip = ip.text();
+    let base_url = state.settings.base_url.clone();
     let created = db::run(&state.pool, move |conn| {
         db::transaction(conn, |conn| {
             accounts::lock(conn, &actor.account_id)?;
@@ -231,6 +233,17 @@ pub async fn create_token(
                 ip.as_deref(),
                 now,
             )?;
+            // The admins' "new token" e-mails, in the same transaction.
+            let notice = TokenCreated {
+                account_name: &actor.account_name,
+                token_id: &token_id,
+                name: &details.name,
+                creator: &actor.email,
+                created_at: now,
+                expires_at,
+                networks: &details.networks,
+            };
+            messages::queue_token_created(conn, &base_url, &actor.account_id, &notice, now)?;
             Ok(true)
         })
     })
@@ -242,6 +255,7 @@ pub async fn create_token(
         };
         return new_token_form_again(&user, &session, values, errors, now);
     }
+    state.notifier.wake();
     tracing::info!(token_id = %id, account_id = %user.account_id, "token created");
     views::ok(&CredentialsPage {
         layout: Layout::new("Token created", "tokens", Some(&user), &session)?,

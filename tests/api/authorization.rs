@@ -73,6 +73,18 @@ async fn every_route_answers_each_role_as_designed() {
         ("GET", "/audit".into(), vec![], [303, 403, 403, 200, 200]),
         (
             "GET",
+            "/notifications".into(),
+            vec![],
+            [303, 403, 403, 200, 200],
+        ),
+        (
+            "POST",
+            "/notifications/no-such-notice/retry".into(),
+            vec![],
+            [303, 403, 403, 409, 409],
+        ),
+        (
+            "GET",
             "/no/such/page".into(),
             vec![],
             [404, 404, 404, 404, 404],

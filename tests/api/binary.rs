@@ -264,13 +264,15 @@ fn bad_configuration_stops_the_server_naming_the_variable() {
     for (var, value) in [
         ("SESAME_BIND", "not-an-address"),
         ("SESAME_DATABASE_URL", "mysql://db"),
+        ("SESAME_TRUSTED_PROXIES", "10.0.0.0/33"),
+        ("SESAME_SMTP_URL", "smtp://"),
+        ("SESAME_SMTP_URL", "smtp://mail.example.com:notaport"),
+        ("SESAME_MAIL_FROM", "not an address"),
     ] {
         let output = sesame(root.path()).env(var, value).output().unwrap();
         assert!(!output.status.success());
-        assert!(
-            String::from_utf8_lossy(&output.stderr).contains(var),
-            "{var}"
-        );
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(var), "{var}={value}: {stderr}");
     }
 }
 
@@ -280,4 +282,44 @@ fn migrate_applies_the_schema_and_exits() {
     let output = sesame(root.path()).arg("migrate").output().unwrap();
     assert!(output.status.success());
     assert!(root.path().join("sesame.db").exists());
+}
+
+#[test]
+fn notify_once_queues_due_reminders_and_delivers_them_once_for_cron() {
+    let root = tempfile::tempdir().unwrap();
+    assert!(user_add(root.path(), "admin@acme.test", "admin", PASSWORD)
+        .status
+        .success());
+    let seeded = sesame(root.path())
+        .args(["seed", "--account", "Acme", "--tokens", "1000"])
+        .output()
+        .unwrap();
+    assert!(seeded.status.success());
+    let run = || {
+        let output = sesame(root.path())
+            .args(["notify", "--once"])
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+    // 10 % of seeded tokens expire within 7 days: some surely within the 48-hour window.
+    let first = run();
+    let queued: usize = between(&first, "reminders queued: ", ",")
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(queued > 0, "{first}");
+    assert!(first.contains(&format!("sent: {queued},")), "{first}");
+    let mails = std::fs::read_dir(root.path().join("mail")).unwrap().count();
+    assert_eq!(mails, queued);
+    let second = run();
+    assert!(
+        second.starts_with("reminders queued: 0, sent: 0,"),
+        "{second}"
+    );
 }

@@ -5,6 +5,7 @@ use reqwest::{Client, Response, StatusCode};
 use sesame::clock::TestClock;
 use sesame::config::Settings;
 use sesame::db::{self, accounts, users, DbPool};
+use sesame::notify::scheduler::{Notifier, TickReport};
 use sesame::startup::Application;
 use std::sync::Arc;
 use tempfile::TempDir;
@@ -18,6 +19,8 @@ pub struct TestApp {
     pub clock: Arc<TestClock>,
     pub pool: DbPool,
     pub setup_code: Option<String>,
+    pub notifier: Arc<Notifier>,
+    pub settings: Settings,
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -36,12 +39,14 @@ pub async fn spawn_app_with(vars: &[(&str, &str)]) -> TestApp {
         given.or(match name {
             "SESAME_BIND" => Some("127.0.0.1:0".into()),
             "SESAME_DATA_DIR" => Some(dir.clone()),
+            // Tests tick the scheduler themselves (creating a token still wakes it).
+            "SESAME_NOTIFY_INTERVAL_SECS" => Some("86400".into()),
             _ => None,
         })
     })
     .expect("test settings are valid");
     let clock = Arc::new(TestClock::default());
-    let app = Application::build(settings, clock.clone()).expect("the application builds");
+    let app = Application::build(settings.clone(), clock.clone()).expect("the application builds");
     let host = if settings_ipv6(vars) {
         "[::1]"
     } else {
@@ -50,6 +55,7 @@ pub async fn spawn_app_with(vars: &[(&str, &str)]) -> TestApp {
     let address = format!("http://{host}:{}", app.port());
     let pool = app.pool();
     let setup_code = app.setup_code();
+    let notifier = app.notifier();
     tokio::spawn(app.run_until_stopped());
     TestApp {
         address,
@@ -57,6 +63,8 @@ pub async fn spawn_app_with(vars: &[(&str, &str)]) -> TestApp {
         clock,
         pool,
         setup_code,
+        notifier,
+        settings,
     }
 }
 
@@ -80,6 +88,27 @@ pub struct Session {
 }
 
 impl TestApp {
+    /// One scheduler pass, as the server's own scheduler would run it.
+    pub async fn tick(&self) -> TickReport {
+        let notifier = self.notifier.clone();
+        tokio::task::spawn_blocking(move || notifier.tick())
+            .await
+            .unwrap()
+            .expect("the tick runs")
+    }
+
+    /// Another scheduler on the same database: a restart, or a second process.
+    pub fn second_notifier(&self) -> Notifier {
+        let pool = db::connect(&self.settings.database_url).unwrap();
+        let mailer = sesame::notify::mailer::Mailer::from_settings(&self.settings).unwrap();
+        Notifier::new(
+            pool,
+            mailer,
+            self.clock.clone(),
+            self.settings.base_url.clone(),
+        )
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.address, path)
     }

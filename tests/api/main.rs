@@ -3,8 +3,10 @@
 mod authorization;
 mod binary;
 mod csrf_and_escaping;
+mod email;
 mod helpers;
 mod setup_and_login;
+mod smtp;
 mod token_api;
 mod tokens;
 mod validation;

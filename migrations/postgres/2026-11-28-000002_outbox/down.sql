@@ -1,0 +1,2 @@
+DROP INDEX api_tokens_expires_at;
+DROP TABLE outbox;

@@ -1,0 +1,272 @@
+//! The e-mail outbox: notices queued with what causes them, claimed one by one by the
+//! scheduler (a conditional UPDATE, so two schedulers never send the same row).
+
+use super::schema::{api_tokens, outbox};
+use super::DbConn;
+use chrono::{Duration, NaiveDateTime};
+use diesel::prelude::*;
+use diesel::result::{DatabaseErrorKind, Error};
+
+pub const PENDING: &str = "pending";
+pub const SENDING: &str = "sending";
+pub const SENT: &str = "sent";
+pub const FAILED: &str = "failed";
+
+/// How long a notice is retried before it is marked failed.
+pub const RETRY_WINDOW_HOURS: i64 = 24;
+
+pub struct NewNotice<'a> {
+    pub account_id: Option<&'a str>,
+    pub kind: &'a str,
+    pub token_id: Option<&'a str>,
+    pub period: &'a str,
+    pub recipient: &'a str,
+    pub subject: &'a str,
+    pub body_text: &'a str,
+    pub body_html: &'a str,
+}
+
+/// Queues a notice unless the same one (kind, token, recipient, period) already was.
+/// Runs in a savepoint, so a duplicate leaves the caller's transaction intact.
+pub fn enqueue(conn: &mut DbConn, notice: &NewNotice<'_>, now: NaiveDateTime) -> QueryResult<bool> {
+    let inserted = conn.transaction(|conn| {
+        diesel::insert_into(outbox::table)
+            .values((
+                outbox::id.eq(super::new_id()),
+                outbox::account_id.eq(notice.account_id),
+                outbox::kind.eq(notice.kind),
+                outbox::token_id.eq(notice.token_id),
+                outbox::period.eq(notice.period),
+                outbox::recipient.eq(notice.recipient),
+                outbox::subject.eq(notice.subject),
+                outbox::body_text.eq(notice.body_text),
+                outbox::body_html.eq(notice.body_html),
+                outbox::status.eq(PENDING),
+                outbox::attempts.eq(0),
+                outbox::next_attempt_at.eq(now),
+                outbox::give_up_at.eq(now + Duration::hours(RETRY_WINDOW_HOURS)),
+                outbox::created_at.eq(now),
+            ))
+            .execute(conn)
+    });
+    match inserted {
+        Ok(_) => Ok(true),
+        Err(Error::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => Ok(false),
+        Err(other) => Err(other),
+    }
+}
+
+/// Notices due now: pending ones whose time has come, and claims that lapsed.
+pub fn due(conn: &mut DbConn, now: NaiveDateTime, limit: i64) -> QueryResult<Vec<String>> {
+    outbox::table
+        .filter(outbox::status.eq_any([PENDING, SENDING]))
+        .filter(outbox::next_attempt_at.le(now))
+        .order(outbox::next_attempt_at.asc())
+        .limit(limit)
+        .select(outbox::id)
+        .load(conn)
+}
+
+/// Claims a due notice for sending until `lease_until`; false if another sender has it.
+pub fn claim(
+    conn: &mut DbConn,
+    id: &str,
+    now: NaiveDateTime,
+    lease_until: NaiveDateTime,
+) -> QueryResult<bool> {
+    let claimed = diesel::update(
+        outbox::table
+            .find(id)
+            .filter(outbox::status.eq_any([PENDING, SENDING]))
+            .filter(outbox::next_attempt_at.le(now)),
+    )
+    .set((
+        outbox::status.eq(SENDING),
+        outbox::next_attempt_at.eq(lease_until),
+        outbox::attempts.eq(outbox::attempts + 1),
+    ))
+    .execute(conn)?;
+    Ok(claimed == 1)
+}
+
+#[derive(Debug, Queryable)]
+pub struct Claimed {
+    pub recipient: String,
+    pub subject: String,
+    pub body_text: String,
+    pub body_html: String,
+    pub attempts: i32,
+    pub give_up_at: NaiveDateTime,
+}
+
+pub fn load(conn: &mut DbConn, id: &str) -> QueryResult<Claimed> {
+    outbox::table
+        .find(id)
+        .select((
+            outbox::recipient,
+            outbox::subject,
+            outbox::body_text,
+            outbox::body_html,
+            outbox::attempts,
+            outbox::give_up_at,
+        ))
+        .first(conn)
+}
+
+pub fn mark_sent(conn: &mut DbConn, id: &str, now: NaiveDateTime) -> QueryResult<()> {
+    diesel::update(outbox::table.find(id))
+        .set((
+            outbox::status.eq(SENT),
+            outbox::sent_at.eq(now),
+            outbox::last_error.eq(None::<String>),
+        ))
+        .execute(conn)
+        .map(|_| ())
+}
+
+/// Records a failed attempt: tried again at `retry_at`, or given up when that is `None`.
+pub fn mark_attempt_failed(
+    conn: &mut DbConn,
+    id: &str,
+    error: &str,
+    retry_at: Option<NaiveDateTime>,
+) -> QueryResult<()> {
+    let error: String = error.chars().take(500).collect();
+    match retry_at {
+        Some(at) => diesel::update(outbox::table.find(id))
+            .set((
+                outbox::status.eq(PENDING),
+                outbox::next_attempt_at.eq(at),
+                outbox::last_error.eq(error),
+            ))
+            .execute(conn),
+        None => diesel::update(outbox::table.find(id))
+            .set((outbox::status.eq(FAILED), outbox::last_error.eq(error)))
+            .execute(conn),
+    }
+    .map(|_| ())
+}
+
+/// A failed notice of the account, due again now and retried for another day.
+pub fn retry(
+    conn: &mut DbConn,
+    account_id: &str,
+    id: &str,
+    now: NaiveDateTime,
+) -> QueryResult<bool> {
+    let changed = diesel::update(
+        outbox::table
+            .find(id)
+            .filter(outbox::account_id.eq(account_id))
+            .filter(outbox::status.eq(FAILED)),
+    )
+    .set((
+        outbox::status.eq(PENDING),
+        outbox::next_attempt_at.eq(now),
+        outbox::give_up_at.eq(now + Duration::hours(RETRY_WINDOW_HOURS)),
+    ))
+    .execute(conn)?;
+    Ok(changed == 1)
+}
+
+#[derive(Debug, Queryable)]
+pub struct NoticeRow {
+    pub id: String,
+    pub kind: String,
+    pub token_id: Option<String>,
+    pub recipient: String,
+    pub subject: String,
+    pub status: String,
+    pub attempts: i32,
+    pub last_error: Option<String>,
+    pub created_at: NaiveDateTime,
+    pub sent_at: Option<NaiveDateTime>,
+}
+
+pub fn list(
+    conn: &mut DbConn,
+    account_id: &str,
+    limit: i64,
+    offset: i64,
+) -> QueryResult<(Vec<NoticeRow>, i64)> {
+    let total = outbox::table
+        .filter(outbox::account_id.eq(account_id))
+        .count()
+        .get_result(conn)?;
+    let rows = outbox::table
+        .filter(outbox::account_id.eq(account_id))
+        .order((outbox::created_at.desc(), outbox::id.desc()))
+        .limit(limit)
+        .offset(offset)
+        .select((
+            outbox::id,
+            outbox::kind,
+            outbox::token_id,
+            outbox::recipient,
+            outbox::subject,
+            outbox::status,
+            outbox::attempts,
+            outbox::last_error,
+            outbox::created_at,
+            outbox::sent_at,
+        ))
+        .load(conn)?;
+    Ok((rows, total))
+}
+
+/// An active token within the reminder window with no reminder yet.
+#[derive(Debug, Queryable)]
+pub struct ReminderDue {
+    pub token_id: String,
+    pub account_id: String,
+    pub name: String,
+    pub expires_at: NaiveDateTime,
+    pub last_used_at: Option<NaiveDateTime>,
+    pub last_used_ip: Option<String>,
+    pub created_by: String,
+}
+
+/// The next batch, in (expiry, id) order after `after`, of active tokens expiring in
+/// `(now, until]` with no expiry reminder queued. It walks the expiry index (no join that
+/// could tempt the planner into a table scan), so work and memory are bounded by the
+/// window and `limit`, not by the table.
+pub fn reminders_due(
+    conn: &mut DbConn,
+    kind: &str,
+    now: NaiveDateTime,
+    until: NaiveDateTime,
+    after: Option<(NaiveDateTime, &str)>,
+    limit: i64,
+) -> QueryResult<Vec<ReminderDue>> {
+    let (after_expiry, after_id) = after.unwrap_or((now, ""));
+    api_tokens::table
+        // Anti-join: tokens with no reminder row yet.
+        .left_join(
+            outbox::table.on(outbox::token_id
+                .eq(api_tokens::id.nullable())
+                .and(outbox::kind.eq(kind))),
+        )
+        .filter(outbox::id.nullable().is_null())
+        .filter(api_tokens::expires_at.gt(now))
+        .filter(api_tokens::expires_at.le(until))
+        // Keyset: a range on the index, then the tie on equal expiry.
+        .filter(api_tokens::expires_at.ge(after_expiry))
+        .filter(
+            api_tokens::expires_at
+                .gt(after_expiry)
+                .or(api_tokens::id.gt(after_id)),
+        )
+        .filter(api_tokens::revoked_at.is_null())
+        .order((api_tokens::expires_at.asc(), api_tokens::id.asc()))
+        .limit(limit)
+        .select((
+            api_tokens::id,
+            api_tokens::account_id,
+            api_tokens::name,
+            api_tokens::expires_at,
+            api_tokens::last_used_at,
+            api_tokens::last_used_ip,
+            api_tokens::created_by,
+        ))
+        .load(conn)
+}

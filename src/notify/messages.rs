@@ -1,0 +1,254 @@
+//! The notices, rendered from askama templates (a text and an HTML body each) and queued
+//! in the outbox by the transaction that causes them.
+
+use crate::db::outbox::{self, NewNotice};
+use crate::db::{users, DbConn};
+use askama::Template;
+use chrono::NaiveDateTime;
+use url::Url;
+
+pub const TOKEN_CREATED: &str = "token_created";
+pub const TOKEN_EXPIRING: &str = "token_expiring";
+pub const TOKEN_IP_ALERT: &str = "token_ip_alert";
+
+/// How long before expiry the creator is reminded.
+pub const REMINDER_HOURS: i64 = 48;
+
+/// A rendered notice.
+pub struct Message {
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+}
+
+fn utc(at: NaiveDateTime) -> String {
+    at.format("%Y-%m-%d %H:%M UTC").to_string()
+}
+
+fn token_link(base_url: &Url, token_id: &str) -> String {
+    base_url
+        .join(&format!("tokens/{token_id}"))
+        .map(|u| u.to_string())
+        .unwrap_or_default()
+}
+
+fn render(
+    subject: String,
+    text: impl Template,
+    html: impl Template,
+) -> Result<Message, askama::Error> {
+    Ok(Message {
+        subject,
+        text: text.render()?,
+        html: html.render()?,
+    })
+}
+
+/// What the "new token" notice says.
+pub struct TokenCreated<'a> {
+    pub account_name: &'a str,
+    pub token_id: &'a str,
+    pub name: &'a str,
+    pub creator: &'a str,
+    pub created_at: NaiveDateTime,
+    pub expires_at: NaiveDateTime,
+    pub networks: &'a [String],
+}
+
+#[derive(Template)]
+#[template(path = "email/token_created.txt")]
+struct CreatedText<'a> {
+    m: &'a TokenCreated<'a>,
+    link: &'a str,
+    created: String,
+    expires: String,
+}
+
+#[derive(Template)]
+#[template(path = "email/token_created.html")]
+struct CreatedHtml<'a> {
+    m: &'a TokenCreated<'a>,
+    link: &'a str,
+    created: String,
+    expires: String,
+}
+
+/// Queues "New API token created" for every admin of the account, in the caller's
+/// transaction: no token without its notices.
+pub fn queue_token_created(
+    conn: &mut DbConn,
+    base_url: &Url,
+    account_id: &str,
+    token: &TokenCreated<'_>,
+    now: NaiveDateTime,
+) -> Result<(), crate::error::AppError> {
+    let link = token_link(base_url, token.token_id);
+    let message = render(
+        format!("New API token created: {}", token.name),
+        CreatedText {
+            m: token,
+            link: &link,
+            created: utc(token.created_at),
+            expires: utc(token.expires_at),
+        },
+        CreatedHtml {
+            m: token,
+            link: &link,
+            created: utc(token.created_at),
+            expires: utc(token.expires_at),
+        },
+    )
+    .map_err(|e| crate::error::AppError::internal(format!("e-mail template: {e}")))?;
+    for admin in users::admin_emails(conn, account_id)? {
+        enqueue(
+            conn,
+            account_id,
+            TOKEN_CREATED,
+            token.token_id,
+            "",
+            &admin,
+            &message,
+            now,
+        )?;
+    }
+    Ok(())
+}
+
+/// What the expiry reminder says.
+pub struct TokenExpiring<'a> {
+    pub token_id: &'a str,
+    pub name: &'a str,
+    pub expires_at: NaiveDateTime,
+    pub last_used_at: Option<NaiveDateTime>,
+    pub last_used_ip: Option<&'a str>,
+}
+
+#[derive(Template)]
+#[template(path = "email/token_expiring.txt")]
+struct ExpiringText<'a> {
+    m: &'a TokenExpiring<'a>,
+    link: &'a str,
+    expires: String,
+    last_used: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "email/token_expiring.html")]
+struct ExpiringHtml<'a> {
+    m: &'a TokenExpiring<'a>,
+    link: &'a str,
+    expires: String,
+    last_used: Option<String>,
+}
+
+pub fn token_expiring(base_url: &Url, token: &TokenExpiring<'_>) -> Result<Message, askama::Error> {
+    let link = token_link(base_url, token.token_id);
+    let last_used = token.last_used_at.map(utc);
+    render(
+        format!("API token expiring soon: {}", token.name),
+        ExpiringText {
+            m: token,
+            link: &link,
+            expires: utc(token.expires_at),
+            last_used: last_used.clone(),
+        },
+        ExpiringHtml {
+            m: token,
+            link: &link,
+            expires: utc(token.expires_at),
+            last_used,
+        },
+    )
+}
+
+/// What the alert about a use from outside the whitelist says.
+pub struct TokenIpAlert<'a> {
+    pub token_id: &'a str,
+    pub name: &'a str,
+    pub address: &'a str,
+    pub at: NaiveDateTime,
+}
+
+#[derive(Template)]
+#[template(path = "email/token_ip_alert.txt")]
+struct IpAlertText<'a> {
+    m: &'a TokenIpAlert<'a>,
+    link: &'a str,
+    when: String,
+}
+
+#[derive(Template)]
+#[template(path = "email/token_ip_alert.html")]
+struct IpAlertHtml<'a> {
+    m: &'a TokenIpAlert<'a>,
+    link: &'a str,
+    when: String,
+}
+
+/// Queues the alert for every admin, at most once per token per hour.
+pub fn queue_ip_alert(
+    conn: &mut DbConn,
+    base_url: &Url,
+    account_id: &str,
+    alert: &TokenIpAlert<'_>,
+) -> Result<(), crate::error::AppError> {
+    let link = token_link(base_url, alert.token_id);
+    let message = render(
+        format!(
+            "API token used from an address it does not allow: {}",
+            alert.name
+        ),
+        IpAlertText {
+            m: alert,
+            link: &link,
+            when: utc(alert.at),
+        },
+        IpAlertHtml {
+            m: alert,
+            link: &link,
+            when: utc(alert.at),
+        },
+    )
+    .map_err(|e| crate::error::AppError::internal(format!("e-mail template: {e}")))?;
+    let hour = alert.at.format("%Y-%m-%dT%H").to_string();
+    for admin in users::admin_emails(conn, account_id)? {
+        enqueue(
+            conn,
+            account_id,
+            TOKEN_IP_ALERT,
+            alert.token_id,
+            &hour,
+            &admin,
+            &message,
+            alert.at,
+        )?;
+    }
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+pub fn enqueue(
+    conn: &mut DbConn,
+    account_id: &str,
+    kind: &str,
+    token_id: &str,
+    period: &str,
+    recipient: &str,
+    message: &Message,
+    now: NaiveDateTime,
+) -> diesel::QueryResult<bool> {
+    outbox::enqueue(
+        conn,
+        &NewNotice {
+            account_id: Some(account_id),
+            kind,
+            token_id: Some(token_id),
+            period,
+            recipient,
+            subject: &message.subject,
+            body_text: &message.text,
+            body_html: &message.html,
+        },
+        now,
+    )
+}

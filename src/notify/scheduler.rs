@@ -1,0 +1,215 @@
+//! The scheduler: each tick queues the expiry reminders that are due, then delivers the
+//! outbox. Safe to run in several processes at once: every row is claimed atomically.
+
+use super::mailer::Mailer;
+use super::messages::{self, TokenExpiring, REMINDER_HOURS, TOKEN_EXPIRING};
+use crate::clock::SharedClock;
+use crate::db::{self, outbox, users, DbConn, DbPool};
+use crate::error::AppError;
+use chrono::{Duration, NaiveDateTime};
+use std::sync::{Arc, Condvar, Mutex, Weak};
+use url::Url;
+
+/// Rows handled per query: memory stays bounded whatever the table sizes.
+const BATCH: i64 = 500;
+/// How long a claimed notice stays with its sender before another may take it over.
+const CLAIM_LEASE_MINUTES: i64 = 10;
+const FIRST_RETRY_SECS: i64 = 30;
+const MAX_RETRY_GAP_SECS: i64 = 3600;
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct TickReport {
+    pub reminders_queued: usize,
+    pub sent: usize,
+    pub retrying: usize,
+    pub failed: usize,
+}
+
+pub struct Notifier {
+    pool: DbPool,
+    mailer: Mailer,
+    clock: SharedClock,
+    base_url: Url,
+    woken: Mutex<bool>,
+    signal: Condvar,
+}
+
+impl Notifier {
+    pub fn new(pool: DbPool, mailer: Mailer, clock: SharedClock, base_url: Url) -> Self {
+        Self {
+            pool,
+            mailer,
+            clock,
+            base_url,
+            woken: Mutex::new(false),
+            signal: Condvar::new(),
+        }
+    }
+
+    /// Runs ticks on a thread of its own, every `interval` or sooner when woken; the thread
+    /// ends once the notifier is dropped.
+    pub fn spawn(self: &Arc<Self>, interval: std::time::Duration) {
+        let notifier: Weak<Self> = Arc::downgrade(self);
+        std::thread::Builder::new()
+            .name("sesame-notify".into())
+            .spawn(move || loop {
+                let Some(this) = notifier.upgrade() else {
+                    break;
+                };
+                this.sleep(interval);
+                if let Err(error) = this.tick() {
+                    tracing::warn!(%error, "notification tick failed; retrying next tick");
+                }
+            })
+            .expect("the notification thread starts");
+    }
+
+    /// Asks for a tick now (a new token's notices go out at once).
+    pub fn wake(&self) {
+        if let Ok(mut woken) = self.woken.lock() {
+            *woken = true;
+            self.signal.notify_all();
+        }
+    }
+
+    fn sleep(&self, interval: std::time::Duration) {
+        let Ok(woken) = self.woken.lock() else { return };
+        if let Ok((mut woken, _)) = self
+            .signal
+            .wait_timeout_while(woken, interval, |woken| !*woken)
+        {
+            *woken = false;
+        }
+    }
+
+    /// One pass: queue due reminders, deliver due notices.
+    pub fn tick(&self) -> Result<TickReport, AppError> {
+        let mut conn = self.pool.get().map_err(|_| AppError::Unavailable)?;
+        let mut report = TickReport {
+            reminders_queued: self.queue_reminders(&mut conn)?,
+            ..TickReport::default()
+        };
+        self.deliver(&mut conn, &mut report)?;
+        if report != TickReport::default() {
+            tracing::info!(?report, "notifications");
+        }
+        Ok(report)
+    }
+
+    /// Queues the expiry reminders that are due (the first half of a tick).
+    pub fn queue_reminders(&self, conn: &mut DbConn) -> Result<usize, AppError> {
+        let now = self.clock.now();
+        let until = now + Duration::hours(REMINDER_HOURS);
+        let (mut queued, mut after) = (0, None::<(NaiveDateTime, String)>);
+        loop {
+            let position = after.as_ref().map(|(at, id)| (*at, id.as_str()));
+            let batch = outbox::reminders_due(conn, TOKEN_EXPIRING, now, until, position, BATCH)?;
+            let Some(last) = batch.last() else { break };
+            after = Some((last.expires_at, last.token_id.clone()));
+            let mut creators: Vec<&str> = batch.iter().map(|due| due.created_by.as_str()).collect();
+            creators.sort_unstable();
+            creators.dedup();
+            let emails: std::collections::HashMap<String, String> =
+                users::active_emails(conn, &creators)?.into_iter().collect();
+            queued += db::transaction(conn, |conn| {
+                let mut queued = 0;
+                for due in &batch {
+                    // A disabled creator gets nothing.
+                    let Some(to) = emails.get(&due.created_by) else {
+                        continue;
+                    };
+                    let message = messages::token_expiring(
+                        &self.base_url,
+                        &TokenExpiring {
+                            token_id: &due.token_id,
+                            name: &due.name,
+                            expires_at: due.expires_at,
+                            last_used_at: due.last_used_at,
+                            last_used_ip: due.last_used_ip.as_deref(),
+                        },
+                    )
+                    .map_err(|e| AppError::internal(format!("e-mail template: {e}")))?;
+                    if messages::enqueue(
+                        conn,
+                        &due.account_id,
+                        TOKEN_EXPIRING,
+                        &due.token_id,
+                        "",
+                        to,
+                        &message,
+                        now,
+                    )? {
+                        queued += 1;
+                    }
+                }
+                Ok(queued)
+            })?;
+            if (batch.len() as i64) < BATCH {
+                break;
+            }
+        }
+        Ok(queued)
+    }
+
+    fn deliver(&self, conn: &mut DbConn, report: &mut TickReport) -> Result<(), AppError> {
+        loop {
+            let now = self.clock.now();
+            let due = outbox::due(conn, now, BATCH)?;
+            for id in &due {
+                let lease = now + Duration::minutes(CLAIM_LEASE_MINUTES);
+                if !outbox::claim(conn, id, now, lease)? {
+                    continue; // another scheduler has it
+                }
+                let notice = outbox::load(conn, id)?;
+                match self.mailer.send(
+                    &notice.recipient,
+                    &notice.subject,
+                    &notice.body_text,
+                    &notice.body_html,
+                ) {
+                    Ok(()) => {
+                        outbox::mark_sent(conn, id, self.clock.now())?;
+                        report.sent += 1;
+                    }
+                    Err(error) => {
+                        let retry_at =
+                            retry_at(now, notice.attempts).filter(|at| *at <= notice.give_up_at);
+                        if retry_at.is_some() {
+                            report.retrying += 1;
+                        } else {
+                            report.failed += 1;
+                        }
+                        tracing::warn!(notice = %id, attempts = notice.attempts, %error, "e-mail not sent");
+                        outbox::mark_attempt_failed(conn, id, &error, retry_at)?;
+                    }
+                }
+            }
+            if (due.len() as i64) < BATCH {
+                return Ok(());
+            }
+        }
+    }
+}
+
+/// Exponential back-off: 30 s after the first attempt, doubling, at most an hour apart.
+fn retry_at(now: NaiveDateTime, attempts: i32) -> Option<NaiveDateTime> {
+    let exponent = attempts.saturating_sub(1).clamp(0, 16) as u32;
+    let gap = (FIRST_RETRY_SECS * 2i64.pow(exponent)).min(MAX_RETRY_GAP_SECS);
+    Some(now + Duration::seconds(gap))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn back_off_doubles_from_thirty_seconds_to_an_hour() {
+        let now = chrono::DateTime::from_timestamp(1_800_000_000, 0)
+            .unwrap()
+            .naive_utc();
+        let gaps: Vec<i64> = (1..=9)
+            .map(|a| (retry_at(now, a).unwrap() - now).num_seconds())
+            .collect();
+        assert_eq!(gaps, [30, 60, 120, 240, 480, 960, 1920, 3600, 3600]);
+    }
+}
