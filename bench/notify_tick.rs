@@ -78,7 +78,7 @@ fn main() -> anyhow::Result<()> {
     let rss_before = rss_kib("VmRSS:");
     let started = Instant::now();
     let queued = notifier
-        .queue_reminders(&mut *conn)
+        .queue_reminders(&mut conn)
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     let elapsed = started.elapsed();
     let hwm = rss_kib("VmHWM:");
@@ -90,7 +90,7 @@ fn main() -> anyhow::Result<()> {
     );
     let again = Instant::now();
     let requeued = notifier
-        .queue_reminders(&mut *conn)
+        .queue_reminders(&mut conn)
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     println!(
         "the next pass: queued {requeued} in {:.3} s",
