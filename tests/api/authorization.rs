@@ -12,6 +12,7 @@ const OTHER_ADMIN: usize = 4;
 /// (method, path, form fields, expected status for each role)
 type RouteCase<'a> = (&'a str, String, Vec<(&'a str, &'a str)>, [u16; 5]);
 
+crate::both_backends! {
 #[tokio::test]
 async fn every_route_answers_each_role_as_designed() {
     let app = spawn_app().await;
@@ -214,4 +215,5 @@ async fn members_get_403_on_every_token_page() {
         let response = app.get(&cast.member, path).await;
         assert_eq!(response.status(), StatusCode::FORBIDDEN, "{path}");
     }
+}
 }

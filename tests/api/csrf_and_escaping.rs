@@ -1,6 +1,7 @@
 use crate::helpers::*;
 use reqwest::StatusCode;
 
+crate::both_backends! {
 #[tokio::test]
 async fn a_post_without_the_sessions_csrf_token_is_refused_with_403() {
     let app = spawn_app().await;
@@ -105,4 +106,5 @@ async fn pages_carry_the_security_headers() {
     assert!(csp.contains("script-src 'self'") && csp.contains("frame-ancestors 'none'"));
     assert_eq!(headers.get("x-content-type-options").unwrap(), "nosniff");
     assert_eq!(headers.get("referrer-policy").unwrap(), "no-referrer");
+}
 }

@@ -24,6 +24,7 @@ async fn app_with_smtp(smtp_url: &str) -> TestApp {
     .await
 }
 
+crate::both_backends! {
 #[tokio::test]
 async fn a_new_token_is_mailed_to_every_admin_once_and_to_nobody_else() {
     let smtp = SmtpServer::start();
@@ -353,4 +354,5 @@ async fn a_use_from_outside_the_whitelist_alerts_the_admins_at_most_hourly() {
         .mails_to("admin@acme.test")
         .iter()
         .any(|m| m.data.contains("127.0.0.1")));
+}
 }

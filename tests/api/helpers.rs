@@ -21,6 +21,137 @@ pub struct TestApp {
     pub setup_code: Option<String>,
     pub notifier: Arc<Notifier>,
     pub settings: Settings,
+    /// Dropped last: the PostgreSQL database of this test, if any.
+    _database: Option<PgDatabase>,
+}
+
+/// Which database a test's app uses. Tests written inside `both_backends!` run once on
+/// each; the rest run on SQLite.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+tokio::task_local! {
+    pub static BACKEND: Backend;
+}
+
+fn backend() -> Backend {
+    BACKEND.try_with(|b| *b).unwrap_or(Backend::Sqlite)
+}
+
+/// Generates a `sqlite::` and a `postgres::` copy of each test.
+#[macro_export]
+macro_rules! both_backends {
+    ($(#[tokio::test] async fn $name:ident() $body:block)*) => {
+        mod sqlite {
+            #[allow(unused_imports)]
+            use super::*;
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    $crate::helpers::BACKEND.scope($crate::helpers::Backend::Sqlite, async $body).await
+                }
+            )*
+        }
+        mod postgres {
+            #[allow(unused_imports)]
+            use super::*;
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    if !$crate::helpers::postgres_available() {
+                        return;
+                    }
+                    $crate::helpers::BACKEND.scope($crate::helpers::Backend::Postgres, async $body).await
+                }
+            )*
+        }
+    };
+}
+
+/// The server for PostgreSQL tests (each test gets a database of its own on it).
+fn postgres_server() -> String {
+    std::env::var("SESAME_TEST_POSTGRES")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
+}
+
+/// Whether PostgreSQL tests can run. Without a server they are skipped, loudly, on a
+/// developer's machine; in CI (or with SESAME_TEST_REQUIRE_POSTGRES=1) they fail instead.
+pub fn postgres_available() -> bool {
+    use diesel::Connection;
+    static AVAILABLE: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
+    let available = AVAILABLE.get_or_init(|| {
+        diesel::PgConnection::establish(&format!("{}/postgres", postgres_server()))
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    });
+    match available {
+        Ok(()) => true,
+        Err(error) => {
+            let required = std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false")
+                || std::env::var("SESAME_TEST_REQUIRE_POSTGRES").is_ok_and(|v| v == "1");
+            assert!(
+                !required,
+                "PostgreSQL is required here but unreachable at {}: {error}",
+                postgres_server()
+            );
+            // Straight to stderr, past the test harness's capture: a skip must be seen.
+            use std::io::Write;
+            let _ = writeln!(
+                std::io::stderr(),
+                "\n*** SKIPPED a PostgreSQL test: no server at {} ({error}) ***\n",
+                postgres_server()
+            );
+            false
+        }
+    }
+}
+
+/// A database of a test's own, dropped with it.
+pub struct PgDatabase {
+    name: String,
+    pub url: String,
+}
+
+impl PgDatabase {
+    pub fn create() -> Self {
+        use diesel::{Connection, RunQueryDsl};
+        let name = format!("sesame_test_{}", uuid_like());
+        let mut admin =
+            diesel::PgConnection::establish(&format!("{}/postgres", postgres_server())).unwrap();
+        diesel::sql_query(format!("CREATE DATABASE {name}"))
+            .execute(&mut admin)
+            .unwrap();
+        Self {
+            url: format!("{}/{name}", postgres_server()),
+            name,
+        }
+    }
+}
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        use diesel::{Connection, RunQueryDsl};
+        if let Ok(mut admin) =
+            diesel::PgConnection::establish(&format!("{}/postgres", postgres_server()))
+        {
+            let _ = diesel::sql_query(format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                self.name
+            ))
+            .execute(&mut admin);
+        }
+    }
+}
+
+fn uuid_like() -> String {
+    use rand::Rng;
+    let mut rng = rand::thread_rng();
+    (0..16)
+        .map(|_| format!("{:x}", rng.gen_range(0..16u8)))
+        .collect()
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -31,6 +162,8 @@ pub async fn spawn_app() -> TestApp {
 pub async fn spawn_app_with(vars: &[(&str, &str)]) -> TestApp {
     let data_dir = tempfile::tempdir().expect("temporary directory");
     let dir = data_dir.path().to_string_lossy().into_owned();
+    let database = (backend() == Backend::Postgres).then(PgDatabase::create);
+    let database_url = database.as_ref().map(|db| db.url.clone());
     let settings = Settings::from_lookup(|name| {
         let given = vars
             .iter()
@@ -39,6 +172,7 @@ pub async fn spawn_app_with(vars: &[(&str, &str)]) -> TestApp {
         given.or(match name {
             "SESAME_BIND" => Some("127.0.0.1:0".into()),
             "SESAME_DATA_DIR" => Some(dir.clone()),
+            "SESAME_DATABASE_URL" => database_url.clone(),
             // Tests tick the scheduler themselves (creating a token still wakes it).
             "SESAME_NOTIFY_INTERVAL_SECS" => Some("86400".into()),
             _ => None,
@@ -65,6 +199,7 @@ pub async fn spawn_app_with(vars: &[(&str, &str)]) -> TestApp {
         setup_code,
         notifier,
         settings,
+        _database: database,
     }
 }
 
@@ -228,9 +363,9 @@ impl TestApp {
         }
         let mut conn = self.pool.get().unwrap();
         let rows: Vec<Row> = diesel::sql_query(
-            "SELECT id || '|' || name || '|' || description || '|' || COALESCE(revoked_at, '') || '|' || updated_at AS line FROM api_tokens \
-             UNION ALL SELECT token_id || '|' || position || '|' || network FROM token_networks \
-             UNION ALL SELECT 'audit|' || COUNT(*) FROM audit_events WHERE action LIKE 'token.%' ORDER BY 1",
+            "SELECT id || '|' || name || '|' || description || '|' || COALESCE(CAST(revoked_at AS TEXT), '') || '|' || CAST(updated_at AS TEXT) AS line FROM api_tokens \
+             UNION ALL SELECT token_id || '|' || CAST(position AS TEXT) || '|' || network FROM token_networks \
+             UNION ALL SELECT 'audit|' || CAST(COUNT(*) AS TEXT) FROM audit_events WHERE action LIKE 'token.%' ORDER BY 1",
         )
         .load(&mut conn)
         .unwrap();
@@ -238,6 +373,21 @@ impl TestApp {
             .map(|r| r.line)
             .collect::<Vec<_>>()
             .join("\n")
+    }
+
+    /// A single text value (`... AS t`).
+    pub fn text(&self, sql: &str) -> String {
+        use diesel::prelude::*;
+        #[derive(QueryableByName)]
+        struct Text {
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            t: String,
+        }
+        let mut conn = self.pool.get().unwrap();
+        diesel::sql_query(sql)
+            .get_result::<Text>(&mut conn)
+            .unwrap()
+            .t
     }
 
     pub fn count(&self, sql: &str) -> i64 {

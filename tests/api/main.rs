@@ -5,6 +5,7 @@ mod binary;
 mod csrf_and_escaping;
 mod email;
 mod helpers;
+mod schema;
 mod setup_and_login;
 mod smtp;
 mod token_api;

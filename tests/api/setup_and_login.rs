@@ -1,6 +1,22 @@
 use crate::helpers::*;
 use reqwest::StatusCode;
 
+crate::both_backends! {
+#[tokio::test]
+async fn the_app_runs_on_the_backend_under_test() {
+    let app = spawn_app().await;
+    let expected = crate::helpers::BACKEND.with(|b| *b);
+    let actual = match app.settings.database_url {
+        sesame::config::DatabaseUrl::Sqlite(_) => crate::helpers::Backend::Sqlite,
+        sesame::config::DatabaseUrl::Postgres(_) => crate::helpers::Backend::Postgres,
+    };
+    assert_eq!(actual, expected);
+    if expected == crate::helpers::Backend::Postgres {
+        let version = app.text("SELECT CAST(version() AS TEXT) AS t");
+        assert!(version.starts_with("PostgreSQL"), "{version}");
+    }
+}
+
 #[tokio::test]
 async fn first_run_setup_needs_the_code_from_the_log_and_then_closes() {
     let app = spawn_app().await;
@@ -236,4 +252,5 @@ async fn health_answers_when_the_database_does() {
     let app = spawn_app().await;
     let response = client().get(app.url("/healthz")).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
+}
 }

@@ -4,6 +4,12 @@ use crate::helpers::*;
 use chrono::{Duration, Utc};
 use reqwest::StatusCode;
 
+fn count_in(html: &str, id: &str) -> String {
+    let at = html.find(&format!("id=\"{id}\"")).expect(id);
+    between(&html[at..], "class=\"stat-value\">", "<").unwrap()
+}
+
+crate::both_backends! {
 #[tokio::test]
 async fn an_admin_creates_a_token_with_a_custom_date_and_networks_and_gets_its_credentials() {
     let app = spawn_app().await;
@@ -241,11 +247,6 @@ async fn a_token_moves_to_expired_when_its_time_passes() {
     assert_eq!(count_in(&dashboard, "count-revoked"), "0");
 }
 
-fn count_in(html: &str, id: &str) -> String {
-    let at = html.find(&format!("id=\"{id}\"")).expect(id);
-    between(&html[at..], "class=\"stat-value\">", "<").unwrap()
-}
-
 #[tokio::test]
 async fn the_token_list_is_paginated_and_searchable() {
     let app = spawn_app().await;
@@ -350,4 +351,5 @@ async fn empty_pages_say_what_to_do() {
     let dashboard = app.get_html(&cast.admin, "/dashboard").await;
     assert!(dashboard.contains("id=\"add-token\""));
     assert!(dashboard.contains("No active token expires in the next 7 days"));
+}
 }

@@ -7,6 +7,7 @@ use reqwest::StatusCode;
 /// (label, form fields, id of the error element, what it says)
 type BadInput<'a> = (&'a str, Vec<(&'a str, &'a str)>, &'a str, &'a str);
 
+crate::both_backends! {
 #[tokio::test]
 async fn every_bad_add_token_input_is_refused_and_saves_nothing() {
     let app = spawn_app().await;
@@ -269,4 +270,5 @@ async fn an_over_long_revoke_reason_is_refused() {
         app.count("SELECT COUNT(*) AS n FROM api_tokens WHERE revoked_at IS NOT NULL"),
         0
     );
+}
 }
