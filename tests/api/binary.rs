@@ -42,9 +42,14 @@ fn sesame(data_dir: &Path) -> Command {
 }
 
 async fn start(data_dir: &Path) -> Server {
+    start_with(data_dir, &[]).await
+}
+
+async fn start_with(data_dir: &Path, env: &[(&str, &str)]) -> Server {
     let port = free_port();
     let log = data_dir.with_extension("log");
     let child = sesame(data_dir)
+        .envs(env.iter().copied())
         .env("SESAME_BIND", format!("127.0.0.1:{port}"))
         .stdout(Stdio::from(std::fs::File::create(&log).unwrap()))
         .stderr(Stdio::from(
@@ -79,7 +84,18 @@ async fn start(data_dir: &Path) -> Server {
 
 /// `sesame user add` in account Acme, with the password on stdin.
 fn user_add(data_dir: &Path, email: &str, role: &str, password: &str) -> std::process::Output {
+    user_add_with(data_dir, &[], email, role, password)
+}
+
+fn user_add_with(
+    data_dir: &Path,
+    env: &[(&str, &str)],
+    email: &str,
+    role: &str,
+    password: &str,
+) -> std::process::Output {
     let mut child = sesame(data_dir)
+        .envs(env.iter().copied())
         .args([
             "user",
             "add",
@@ -322,4 +338,121 @@ fn notify_once_queues_due_reminders_and_delivers_them_once_for_cron() {
         second.starts_with("reminders queued: 0, sent: 0,"),
         "{second}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_server_processes_on_postgres_share_sessions_revocations_and_the_outbox() {
+    if !crate::helpers::postgres_available() {
+        return;
+    }
+    let database = crate::helpers::PgDatabase::create();
+    let smtp = crate::smtp::SmtpServer::start();
+    let smtp_url = smtp.url();
+    let key = "a-shared-server-key-for-every-process-0123456789";
+    let env = [
+        ("SESAME_DATABASE_URL", database.url.as_str()),
+        ("SESAME_SECRET_KEY", key),
+        ("SESAME_SMTP_URL", smtp_url.as_str()),
+        ("SESAME_NOTIFY_INTERVAL_SECS", "1"),
+    ];
+    let root = tempfile::tempdir().unwrap();
+    let (dir_a, dir_b) = (root.path().join("a"), root.path().join("b"));
+    std::fs::create_dir_all(&dir_a).unwrap();
+    std::fs::create_dir_all(&dir_b).unwrap();
+    assert!(
+        user_add_with(&dir_a, &env, "admin@acme.test", "admin", PASSWORD)
+            .status
+            .success()
+    );
+    let a = start_with(&dir_a, &env).await;
+    let b = start_with(&dir_b, &env).await;
+
+    // A session cookie from A works on B (cookies ignore ports: one browser, both servers).
+    let browser = client();
+    let signed_in = submit(
+        &browser,
+        &format!("{}/login", a.address),
+        &format!("{}/login", a.address),
+        &[("email", "admin@acme.test"), ("password", PASSWORD)],
+    )
+    .await;
+    assert_eq!(signed_in.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        browser
+            .get(format!("{}/dashboard", b.address))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
+
+    // A token made on A works on B; revoked through B, it is refused by A at once.
+    let create = |server: &Server, name: &str| {
+        let (page, action) = (
+            format!("{}/tokens/new", server.address),
+            format!("{}/tokens", server.address),
+        );
+        let (browser, name) = (browser.clone(), name.to_string());
+        async move {
+            let response = submit(
+                &browser,
+                &page,
+                &action,
+                &[("name", &name), ("expires_in", "30d")],
+            )
+            .await;
+            assert_eq!(response.status(), StatusCode::OK);
+            let html = response.text().await.unwrap();
+            (
+                token_id_in(&html),
+                element_text(&html, "token-username").unwrap(),
+                element_text(&html, "token-password").unwrap(),
+            )
+        }
+    };
+    let (id, username, password) = create(&a, "shared").await;
+    let whoami = |server: &Server| {
+        reqwest::Client::new()
+            .get(format!("{}/api/v1/whoami", server.address))
+            .basic_auth(&username, Some(&password))
+            .send()
+    };
+    assert_eq!(whoami(&b).await.unwrap().status(), StatusCode::OK);
+    assert_eq!(whoami(&a).await.unwrap().status(), StatusCode::OK);
+    let revoked = submit(
+        &browser,
+        &format!("{}/tokens/{id}", b.address),
+        &format!("{}/tokens/{id}/revoke", b.address),
+        &[],
+    )
+    .await;
+    assert_eq!(revoked.status(), StatusCode::SEE_OTHER);
+    assert_eq!(whoami(&a).await.unwrap().status(), StatusCode::UNAUTHORIZED);
+
+    // Both schedulers tick every second over one outbox: each notice goes out once.
+    for i in 0..8 {
+        create(if i % 2 == 0 { &a } else { &b }, &format!("batch {i}")).await;
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while smtp.mails().len() < 9 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "only {} mails arrived",
+            smtp.mails().len()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    let mut subjects: Vec<String> = smtp
+        .mails()
+        .iter()
+        .map(|m| m.subject().to_string())
+        .collect();
+    assert_eq!(subjects.len(), 9, "{subjects:?}");
+    subjects.sort();
+    subjects.dedup();
+    assert_eq!(subjects.len(), 9, "a notice was sent twice");
+    drop((a, b));
+    drop(database);
 }

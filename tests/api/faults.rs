@@ -1,0 +1,87 @@
+//! With PostgreSQL gone, pages and the API answer 503 quickly (never hang, never 500),
+//! /healthz says so, and the app recovers by itself when the database returns.
+
+use crate::helpers::*;
+use crate::proxy::Proxy;
+use reqwest::StatusCode;
+use std::time::{Duration, Instant};
+
+// Multi-threaded: building the app blocks its thread while the proxy must keep serving.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn while_postgres_is_down_everything_answers_503_quickly_then_recovers() {
+    if !postgres_available() {
+        return;
+    }
+    let database = PgDatabase::create();
+    let proxy = Proxy::start("127.0.0.1:5432").await;
+    let via_proxy = database
+        .url
+        .replacen(":5432/", &format!(":{}/", proxy.port), 1);
+    assert_ne!(via_proxy, database.url);
+    let app = spawn_app_with(&[("SESAME_DATABASE_URL", &via_proxy)]).await;
+    let cast = app.cast().await;
+    let token = app.create_named(&cast.admin, "Survivor").await;
+    let api = || {
+        reqwest::Client::new()
+            .get(app.url("/api/v1/whoami"))
+            .basic_auth(&token.username, Some(&token.password))
+            .send()
+    };
+    assert_eq!(api().await.unwrap().status(), StatusCode::OK);
+
+    let csrf = app.csrf(&cast.admin).await;
+
+    proxy.stop();
+    let started = Instant::now();
+    let health = client().get(app.url("/healthz")).send().await.unwrap();
+    assert_eq!(health.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(health.text().await.unwrap().contains("database"));
+    let page = app.get(&cast.admin, "/tokens").await;
+    assert_eq!(page.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(page.headers().contains_key("retry-after"));
+    assert_eq!(
+        api().await.unwrap().status(),
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+    let create = cast
+        .admin
+        .client
+        .post(app.url("/tokens"))
+        .form(&[
+            ("csrf_token", csrf.as_str()),
+            ("name", "x"),
+            ("expires_in", "7d"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(create.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "answers took {:?}",
+        started.elapsed()
+    );
+
+    proxy.resume();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let health = client()
+            .get(app.url("/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .status();
+        if health == StatusCode::OK {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the app did not recover");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(
+        app.get(&cast.admin, "/tokens").await.status(),
+        StatusCode::OK
+    );
+    assert_eq!(api().await.unwrap().status(), StatusCode::OK);
+    drop(app);
+    drop(database);
+}
