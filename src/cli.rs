@@ -2,7 +2,7 @@
 
 use crate::auth::password;
 use crate::clock::{Clock, SystemClock};
-use crate::config::Settings;
+use crate::config::{DatabaseUrl, LogFormat, Settings};
 use crate::db::{self, accounts, users};
 use crate::routes::setup::{check_account_name, check_email, normalise_email};
 use crate::startup::Application;
@@ -43,6 +43,9 @@ pub enum Command {
         #[arg(long)]
         once: bool,
     },
+    /// Write an online, consistent copy of the SQLite database to PATH (PostgreSQL: use
+    /// pg_dump).
+    Backup { path: std::path::PathBuf },
     /// Manage people.
     User {
         #[command(subcommand)]
@@ -65,8 +68,8 @@ pub enum UserCommand {
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
-    init_tracing();
     let settings = Settings::from_env()?;
+    init_tracing(settings.log_format);
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(settings),
         Command::Migrate => {
@@ -85,17 +88,22 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         } => add_user(&settings, &account, &email, &role),
         Command::Seed { account, tokens } => seed(&settings, &account, tokens),
         Command::Notify { once } => notify(settings, once),
+        Command::Backup { path } => backup(&settings, &path),
     }
 }
 
-fn init_tracing() {
+fn init_tracing(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("SESAME_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => logs.json().init(),
+        LogFormat::Text => logs
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init(),
+    }
 }
 
 fn serve(settings: Settings) -> anyhow::Result<()> {
@@ -105,6 +113,27 @@ fn serve(settings: Settings) -> anyhow::Result<()> {
         app.run_until_stopped().await?;
         Ok(())
     })
+}
+
+fn backup(settings: &Settings, path: &std::path::Path) -> anyhow::Result<()> {
+    use diesel::RunQueryDsl;
+    anyhow::ensure!(
+        matches!(settings.database_url, DatabaseUrl::Sqlite(_)),
+        "sesame backup copies SQLite databases; for PostgreSQL use pg_dump"
+    );
+    anyhow::ensure!(
+        !path.exists(),
+        "{} already exists; choose a new file",
+        path.display()
+    );
+    let pool = db::connect(&settings.database_url)?;
+    // VACUUM INTO reads one consistent snapshot while the server keeps running.
+    diesel::sql_query("VACUUM INTO ?")
+        .bind::<diesel::sql_types::Text, _>(path.to_string_lossy().into_owned())
+        .execute(&mut *pool.get()?)
+        .with_context(|| format!("cannot write the backup to {}", path.display()))?;
+    println!("backed up to {}", path.display());
+    Ok(())
 }
 
 fn notify(settings: Settings, once: bool) -> anyhow::Result<()> {

@@ -47,6 +47,12 @@ impl DatabaseUrl {
     }
 }
 
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
 /// A secret string that never prints itself.
 #[derive(Clone)]
 pub struct SecretString(String);
@@ -77,6 +83,7 @@ pub struct Settings {
     pub mail_from: String,
     pub trusted_proxies: Vec<IpNetwork>,
     pub notify_interval: Duration,
+    pub log_format: LogFormat,
     /// Failed API credential checks allowed per client address per minute.
     pub api_failures_per_minute: std::num::NonZeroU32,
 }
@@ -171,7 +178,13 @@ impl Settings {
             })?,
             None => std::num::NonZeroU32::new(30).expect("30 is not zero"),
         };
+        let log_format = match get("SESAME_LOG_FORMAT").as_deref().map(str::trim) {
+            None | Some("text") => LogFormat::Text,
+            Some("json") => LogFormat::Json,
+            Some(_) => return Err(bad("SESAME_LOG_FORMAT", "expected text or json")),
+        };
         Ok(Self {
+            log_format,
             api_failures_per_minute,
             bind,
             data_dir,
@@ -238,6 +251,7 @@ mod tests {
             ("SESAME_TRUSTED_PROXIES", "10.0.0.0/33"),
             ("SESAME_NOTIFY_INTERVAL_SECS", "0"),
             ("SESAME_API_MAX_FAILURES_PER_MINUTE", "0"),
+            ("SESAME_LOG_FORMAT", "xml"),
         ] {
             let error = settings(&[(var, value)]).unwrap_err();
             assert_eq!(error.var, var);

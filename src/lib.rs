@@ -10,6 +10,7 @@ pub mod db;
 pub mod error;
 pub mod forms;
 pub mod keys;
+pub mod metrics;
 pub mod notify;
 pub mod routes;
 pub mod seed;

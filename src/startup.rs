@@ -8,6 +8,7 @@ use crate::config::DatabaseUrl;
 use crate::config::Settings;
 use crate::db::{self, DbPool};
 use crate::keys::ServerKey;
+use crate::metrics::Metrics;
 use crate::notify::mailer::Mailer;
 use crate::notify::scheduler::Notifier;
 use crate::routes;
@@ -36,6 +37,7 @@ pub struct AppState {
     pub setup_code: Mutex<Option<String>>,
     pub throttle: Arc<FailureThrottle>,
     pub notifier: Arc<Notifier>,
+    pub metrics: Arc<Metrics>,
     pub recorder: Recorder,
     /// The API check's cache: SQLite only, where this is the one server process.
     pub check_cache: Option<CheckCache>,
@@ -75,12 +77,16 @@ impl Application {
         let port = listener.local_addr()?.port();
         let https = settings.https();
         let throttle = Arc::new(FailureThrottle::new(settings.api_failures_per_minute));
-        let notifier = Arc::new(Notifier::new(
-            pool.clone(),
-            Mailer::from_settings(&settings)?,
-            clock.clone(),
-            settings.base_url.clone(),
-        ));
+        let metrics = Arc::new(Metrics::default());
+        let notifier = Arc::new(
+            Notifier::new(
+                pool.clone(),
+                Mailer::from_settings(&settings)?,
+                clock.clone(),
+                settings.base_url.clone(),
+            )
+            .with_metrics(metrics.clone()),
+        );
         notifier.spawn(settings.notify_interval);
         let state = web::Data::new(AppState {
             recorder: Recorder::start(
@@ -90,6 +96,7 @@ impl Application {
                 settings.base_url.clone(),
             ),
             notifier,
+            metrics,
             throttle,
             check_cache: instance_lock.is_some().then(CheckCache::default),
             _instance_lock: instance_lock,
@@ -149,8 +156,13 @@ impl Application {
         self.state.notifier.clone()
     }
 
+    /// Serves until stopped (SIGTERM or SIGINT: in-flight requests finish first), then
+    /// lets the scheduler finish the e-mail it is sending.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let served = self.server.await;
+        self.state.notifier.shutdown();
+        tracing::info!("stopped");
+        served
     }
 }
 
@@ -227,10 +239,24 @@ async fn log_request(
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     // API calls are logged at debug level: at tens of thousands a second, a line each
-    // would cost more than the call. Pages are logged at info.
+    // would cost more than the call. Pages are logged at info. Every request is counted.
     let api = req.path().starts_with("/api/");
+    let metrics = req
+        .app_data::<web::Data<AppState>>()
+        .map(|s| s.metrics.clone());
     if api && !tracing::enabled!(tracing::Level::DEBUG) {
-        return next.call(req).await;
+        let response = next.call(req).await?;
+        if let Some(metrics) = metrics {
+            // The API's routes are fixed paths: no pattern lookup needed.
+            let path = response.request().path();
+            let route = if matches!(path, "/api/v1/whoami" | "/api/v1/auth") {
+                path
+            } else {
+                "(unmatched)"
+            };
+            metrics.request(route, response.status().as_u16());
+        }
+        return Ok(response);
     }
     let started = Instant::now();
     let method = req.method().clone();
@@ -240,6 +266,9 @@ async fn log_request(
         .match_pattern()
         .unwrap_or_else(|| "(unmatched)".into());
     let status = response.status().as_u16();
+    if let Some(metrics) = metrics {
+        metrics.request(&route, status);
+    }
     let micros = started.elapsed().as_micros() as u64;
     if api {
         tracing::debug!(%method, route, status, micros, "request");

@@ -270,3 +270,11 @@ pub fn reminders_due(
         ))
         .load(conn)
 }
+
+/// How many notices are in each status (for /metrics).
+pub fn depth(conn: &mut DbConn) -> QueryResult<Vec<(String, i64)>> {
+    outbox::table
+        .group_by(outbox::status)
+        .select((outbox::status, diesel::dsl::count_star()))
+        .load(conn)
+}

@@ -6,7 +6,9 @@ use super::messages::{self, TokenExpiring, REMINDER_HOURS, TOKEN_EXPIRING};
 use crate::clock::SharedClock;
 use crate::db::{self, outbox, users, DbConn, DbPool};
 use crate::error::AppError;
+use crate::metrics::Metrics;
 use chrono::{Duration, NaiveDateTime};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, Weak};
 use url::Url;
 
@@ -32,6 +34,9 @@ pub struct Notifier {
     base_url: Url,
     woken: Mutex<bool>,
     signal: Condvar,
+    metrics: Arc<Metrics>,
+    stopping: AtomicBool,
+    thread: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
 impl Notifier {
@@ -43,25 +48,51 @@ impl Notifier {
             base_url,
             woken: Mutex::new(false),
             signal: Condvar::new(),
+            metrics: Arc::default(),
+            stopping: AtomicBool::new(false),
+            thread: Mutex::new(None),
         }
+    }
+
+    /// Counts what it sends in these metrics (the server's `/metrics`).
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        self.metrics = metrics;
+        self
     }
 
     /// Runs ticks on a thread of its own, every `interval` or sooner when woken; the thread
     /// ends once the notifier is dropped.
     pub fn spawn(self: &Arc<Self>, interval: std::time::Duration) {
         let notifier: Weak<Self> = Arc::downgrade(self);
-        std::thread::Builder::new()
+        let thread = std::thread::Builder::new()
             .name("sesame-notify".into())
             .spawn(move || loop {
                 let Some(this) = notifier.upgrade() else {
                     break;
                 };
                 this.sleep(interval);
+                if this.stopping.load(Ordering::SeqCst) {
+                    break;
+                }
                 if let Err(error) = this.tick() {
                     tracing::warn!(%error, "notification tick failed; retrying next tick");
                 }
             })
             .expect("the notification thread starts");
+        if let Ok(mut slot) = self.thread.lock() {
+            *slot = Some(thread);
+        }
+    }
+
+    /// Stops the scheduler thread once the e-mail it may be sending is done (graceful
+    /// shutdown), and waits for it.
+    pub fn shutdown(&self) {
+        self.stopping.store(true, Ordering::SeqCst);
+        self.wake();
+        let thread = self.thread.lock().ok().and_then(|mut slot| slot.take());
+        if let Some(thread) = thread {
+            let _ = thread.join();
+        }
     }
 
     /// Asks for a tick now (a new token's notices go out at once).
@@ -156,6 +187,9 @@ impl Notifier {
             let now = self.clock.now();
             let due = outbox::due(conn, now, BATCH)?;
             for id in &due {
+                if self.stopping.load(Ordering::SeqCst) {
+                    return Ok(()); // shutting down: unclaimed notices wait for the next start
+                }
                 let lease = now + Duration::minutes(CLAIM_LEASE_MINUTES);
                 if !outbox::claim(conn, id, now, lease)? {
                     continue; // another scheduler has it
@@ -170,14 +204,17 @@ impl Notifier {
                     Ok(()) => {
                         outbox::mark_sent(conn, id, self.clock.now())?;
                         report.sent += 1;
+                        self.metrics.notices_sent.fetch_add(1, Ordering::Relaxed);
                     }
                     Err(error) => {
                         let retry_at =
                             retry_at(now, notice.attempts).filter(|at| *at <= notice.give_up_at);
                         if retry_at.is_some() {
                             report.retrying += 1;
+                            self.metrics.notices_retried.fetch_add(1, Ordering::Relaxed);
                         } else {
                             report.failed += 1;
+                            self.metrics.notices_failed.fetch_add(1, Ordering::Relaxed);
                         }
                         tracing::warn!(notice = %id, attempts = notice.attempts, %error, "e-mail not sent");
                         outbox::mark_attempt_failed(conn, id, &error, retry_at)?;

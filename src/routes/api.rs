@@ -3,6 +3,7 @@
 //! revoke is effective for the very next request, in every process.
 
 use crate::client_ip::ClientIp;
+use crate::metrics::CheckOutcome;
 use crate::startup::AppState;
 use crate::tokens::basic;
 use crate::tokens::verify::{self, Snapshot};
@@ -33,6 +34,18 @@ async fn authenticate(
     req: &HttpRequest,
     state: &web::Data<AppState>,
 ) -> Result<Arc<Snapshot>, Denial> {
+    let result = check(req, state).await;
+    state.metrics.token_check(match &result {
+        Ok(_) => CheckOutcome::Valid,
+        Err(Denial::Unauthorized) => CheckOutcome::Invalid,
+        Err(Denial::Forbidden) => CheckOutcome::Forbidden,
+        Err(Denial::Throttled(_)) => CheckOutcome::Throttled,
+        Err(Denial::Unavailable) => CheckOutcome::Unavailable,
+    });
+    result
+}
+
+async fn check(req: &HttpRequest, state: &web::Data<AppState>) -> Result<Arc<Snapshot>, Denial> {
     let ip = ClientIp::for_request(req).0;
     if let Some(wait) = ip.and_then(|ip| state.throttle.blocked(ip)) {
         return Err(Denial::Throttled(wait));

@@ -16,3 +16,20 @@ pub async fn healthz(state: web::Data<AppState>) -> HttpResponse {
             .body("database unavailable"),
     }
 }
+
+/// Prometheus metrics (text format): aggregate counts only, nothing about any account.
+pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    let outbox = crate::db::run(&state.pool, |conn| Ok(crate::db::outbox::depth(conn)?))
+        .await
+        .unwrap_or_default();
+    let pool = state.pool.state();
+    let body = state.metrics.render(&crate::metrics::Gauges {
+        outbox,
+        pool_connections: pool.connections,
+        pool_idle: pool.idle_connections,
+        pool_max: state.pool.max_size(),
+    });
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .body(body)
+}

@@ -17,6 +17,7 @@ use actix_web::web;
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/", web::get().to(dashboard::index))
         .route("/healthz", web::get().to(health::healthz))
+        .route("/metrics", web::get().to(health::metrics))
         .route("/static/{name}", web::get().to(crate::statics::serve))
         .route("/setup", web::get().to(setup::setup_form))
         .route("/setup", web::post().to(setup::setup))

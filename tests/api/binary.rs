@@ -456,3 +456,83 @@ async fn two_server_processes_on_postgres_share_sessions_revocations_and_the_out
     drop((a, b));
     drop(database);
 }
+
+#[tokio::test]
+async fn sigterm_stops_the_server_cleanly_and_logs_can_be_json() {
+    let root = tempfile::tempdir().unwrap();
+    let data_dir = root.path().join("data");
+    let mut server = start_with(&data_dir, &[("SESAME_LOG_FORMAT", "json")]).await;
+    let log = std::fs::read_to_string(&server.log).unwrap();
+    let first = log.lines().next().unwrap();
+    let parsed: serde_json::Value = serde_json::from_str(first).expect("a JSON log line");
+    assert!(
+        parsed.get("level").is_some() && parsed.get("fields").is_some(),
+        "{first}"
+    );
+
+    let term = Command::new("kill")
+        .args(["-TERM", &server.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(term.success());
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let status = loop {
+        if let Some(status) = server.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "the server did not stop");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(status.success(), "{status:?}");
+    assert!(std::fs::read_to_string(&server.log)
+        .unwrap()
+        .contains("\"stopped\""));
+}
+
+#[test]
+fn backup_writes_a_consistent_copy_of_the_sqlite_database() {
+    use diesel::{Connection, RunQueryDsl};
+    let root = tempfile::tempdir().unwrap();
+    let seeded = sesame(root.path())
+        .args(["seed", "--account", "Acme", "--tokens", "50"])
+        .output()
+        .unwrap();
+    assert!(seeded.status.success());
+    let copy = root.path().join("copy.db");
+    let backup = sesame(root.path())
+        .args(["backup", copy.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        backup.status.success(),
+        "{}",
+        String::from_utf8_lossy(&backup.stderr)
+    );
+
+    #[derive(diesel::QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let mut conn = diesel::SqliteConnection::establish(copy.to_str().unwrap()).unwrap();
+    let count: Count = diesel::sql_query("SELECT COUNT(*) AS n FROM api_tokens")
+        .get_result(&mut conn)
+        .unwrap();
+    assert_eq!(count.n, 50);
+
+    let again = sesame(root.path())
+        .args(["backup", copy.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(!again.status.success(), "never overwrites");
+    let postgres = sesame(root.path())
+        .env(
+            "SESAME_DATABASE_URL",
+            "postgres://postgres@127.0.0.1:5432/test",
+        )
+        .args(["backup", root.path().join("pg.db").to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(!postgres.status.success());
+    assert!(String::from_utf8_lossy(&postgres.stderr).contains("pg_dump"));
+}

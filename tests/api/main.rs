@@ -6,6 +6,7 @@ mod csrf_and_escaping;
 mod email;
 mod faults;
 mod helpers;
+mod operations;
 mod proxy;
 mod schema;
 mod setup_and_login;

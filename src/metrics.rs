@@ -1,0 +1,170 @@
+//! Prometheus metrics, in the text exposition format at `/metrics`: requests by route and
+//! status, token checks by outcome, the outbox, notices sent and failed, the pool.
+//! Counters only take a read lock and an atomic add on the hot path.
+
+use std::collections::HashMap;
+use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::RwLock;
+
+/// How an API credential check ended.
+#[derive(Debug, Clone, Copy)]
+pub enum CheckOutcome {
+    Valid,
+    Invalid,
+    Forbidden,
+    Throttled,
+    Unavailable,
+}
+
+const OUTCOMES: [(CheckOutcome, &str); 5] = [
+    (CheckOutcome::Valid, "valid"),
+    (CheckOutcome::Invalid, "invalid"),
+    (CheckOutcome::Forbidden, "forbidden"),
+    (CheckOutcome::Throttled, "throttled"),
+    (CheckOutcome::Unavailable, "unavailable"),
+];
+
+#[derive(Default)]
+pub struct Metrics {
+    /// route pattern → status → count
+    requests: RwLock<HashMap<String, HashMap<u16, AtomicU64>>>,
+    checks: [AtomicU64; 5],
+    pub notices_sent: AtomicU64,
+    pub notices_failed: AtomicU64,
+    pub notices_retried: AtomicU64,
+}
+
+/// What is read from elsewhere at scrape time.
+pub struct Gauges {
+    pub outbox: Vec<(String, i64)>,
+    pub pool_connections: u32,
+    pub pool_idle: u32,
+    pub pool_max: u32,
+}
+
+impl Metrics {
+    pub fn request(&self, route: &str, status: u16) {
+        if let Ok(requests) = self.requests.read() {
+            if let Some(count) = requests
+                .get(route)
+                .and_then(|by_status| by_status.get(&status))
+            {
+                count.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
+        }
+        if let Ok(mut requests) = self.requests.write() {
+            requests
+                .entry(route.to_string())
+                .or_default()
+                .entry(status)
+                .or_default()
+                .fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    pub fn token_check(&self, outcome: CheckOutcome) {
+        self.checks[outcome as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn render(&self, gauges: &Gauges) -> String {
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "# HELP sesame_http_requests_total HTTP requests by route pattern and status."
+        );
+        let _ = writeln!(out, "# TYPE sesame_http_requests_total counter");
+        if let Ok(requests) = self.requests.read() {
+            let mut routes: Vec<_> = requests.iter().collect();
+            routes.sort_by(|a, b| a.0.cmp(b.0));
+            for (route, by_status) in routes {
+                let mut statuses: Vec<_> = by_status.iter().collect();
+                statuses.sort_by_key(|(status, _)| **status);
+                for (status, count) in statuses {
+                    let _ = writeln!(
+                        out,
+                        "sesame_http_requests_total{{route=\"{}\",status=\"{status}\"}} {}",
+                        escape(route),
+                        count.load(Ordering::Relaxed)
+                    );
+                }
+            }
+        }
+        let _ = writeln!(
+            out,
+            "# HELP sesame_token_checks_total API credential checks by outcome."
+        );
+        let _ = writeln!(out, "# TYPE sesame_token_checks_total counter");
+        for (outcome, label) in OUTCOMES {
+            let _ = writeln!(
+                out,
+                "sesame_token_checks_total{{outcome=\"{label}\"}} {}",
+                self.checks[outcome as usize].load(Ordering::Relaxed)
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP sesame_outbox_notices E-mail notices in the outbox by status."
+        );
+        let _ = writeln!(out, "# TYPE sesame_outbox_notices gauge");
+        for status in ["pending", "sending", "sent", "failed"] {
+            let count = gauges
+                .outbox
+                .iter()
+                .find(|(s, _)| s == status)
+                .map_or(0, |(_, n)| *n);
+            let _ = writeln!(out, "sesame_outbox_notices{{status=\"{status}\"}} {count}");
+        }
+        for (name, help, counter) in [
+            (
+                "sesame_notices_sent_total",
+                "E-mail notices sent by this process.",
+                &self.notices_sent,
+            ),
+            (
+                "sesame_notices_failed_total",
+                "E-mail notices given up by this process.",
+                &self.notices_failed,
+            ),
+            (
+                "sesame_notices_retried_total",
+                "Failed e-mail attempts to be retried.",
+                &self.notices_retried,
+            ),
+        ] {
+            let _ = writeln!(out, "# HELP {name} {help}");
+            let _ = writeln!(out, "# TYPE {name} counter");
+            let _ = writeln!(out, "{name} {}", counter.load(Ordering::Relaxed));
+        }
+        let _ = writeln!(
+            out,
+            "# HELP sesame_db_pool_connections Database connections by state."
+        );
+        let _ = writeln!(out, "# TYPE sesame_db_pool_connections gauge");
+        let _ = writeln!(
+            out,
+            "sesame_db_pool_connections{{state=\"idle\"}} {}",
+            gauges.pool_idle
+        );
+        let in_use = gauges.pool_connections.saturating_sub(gauges.pool_idle);
+        let _ = writeln!(
+            out,
+            "sesame_db_pool_connections{{state=\"in_use\"}} {in_use}"
+        );
+        let _ = writeln!(
+            out,
+            "# HELP sesame_db_pool_max_connections The pool's size."
+        );
+        let _ = writeln!(out, "# TYPE sesame_db_pool_max_connections gauge");
+        let _ = writeln!(out, "sesame_db_pool_max_connections {}", gauges.pool_max);
+        out
+    }
+}
+
+fn escape(label: &str) -> String {
+    label
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}

@@ -1,0 +1,55 @@
+//! What operators rely on: /metrics.
+
+use crate::helpers::*;
+use crate::smtp::SmtpServer;
+use reqwest::StatusCode;
+
+fn metric(text: &str, line_start: &str) -> Option<u64> {
+    text.lines()
+        .find(|l| l.starts_with(line_start))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+}
+
+crate::both_backends! {
+#[tokio::test]
+async fn metrics_count_requests_checks_notices_and_the_pool() {
+    let smtp = SmtpServer::start();
+    let app = spawn_app_with(&[("SESAME_SMTP_URL", &smtp.url())]).await;
+    let cast = app.cast().await;
+    let token = app.create_named(&cast.admin, "Measured").await;
+    app.get_html(&cast.admin, &format!("/tokens/{}", token.id)).await;
+    let api = reqwest::Client::new();
+    let ok = api.get(app.url("/api/v1/whoami")).basic_auth(&token.username, Some(&token.password)).send().await.unwrap();
+    assert_eq!(ok.status(), StatusCode::OK);
+    let bad = api.get(app.url("/api/v1/whoami")).basic_auth(&token.username, Some("wrong")).send().await.unwrap();
+    assert_eq!(bad.status(), StatusCode::UNAUTHORIZED);
+    app.tick().await;
+
+    // The app's own scheduler may be sending the notice right now: wait for it.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let text = loop {
+        let response = client().get(app.url("/metrics")).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        assert!(response.headers()["content-type"].to_str().unwrap().starts_with("text/plain; version=0.0.4"));
+        let text = response.text().await.unwrap();
+        if metric(&text, "sesame_outbox_notices{status=\"sent\"}") == Some(1) {
+            break text;
+        }
+        assert!(std::time::Instant::now() < deadline, "the notice was never sent:\n{text}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert_eq!(metric(&text, "sesame_http_requests_total{route=\"/api/v1/whoami\",status=\"200\"}"), Some(1));
+    assert_eq!(metric(&text, "sesame_http_requests_total{route=\"/api/v1/whoami\",status=\"401\"}"), Some(1));
+    assert_eq!(metric(&text, "sesame_http_requests_total{route=\"/tokens/{id}\",status=\"200\"}"), Some(1));
+    assert_eq!(metric(&text, "sesame_token_checks_total{outcome=\"valid\"}"), Some(1));
+    assert_eq!(metric(&text, "sesame_token_checks_total{outcome=\"invalid\"}"), Some(1));
+    assert_eq!(metric(&text, "sesame_outbox_notices{status=\"sent\"}"), Some(1));
+    assert_eq!(metric(&text, "sesame_outbox_notices{status=\"pending\"}"), Some(0));
+    assert_eq!(metric(&text, "sesame_notices_sent_total"), Some(1));
+    assert_eq!(metric(&text, "sesame_notices_failed_total"), Some(0));
+    assert!(metric(&text, "sesame_db_pool_connections{state=\"idle\"}").is_some());
+    assert!(metric(&text, "sesame_db_pool_max_connections").unwrap() >= 1);
+    assert!(!text.contains(&token.id) && !text.contains("Acme"), "nothing about any account");
+}
+}
