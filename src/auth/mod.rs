@@ -1,5 +1,6 @@
 //! People's sign-in: passwords, the typed session, and the role guards every handler uses.
 
 pub mod guards;
+pub mod one_time;
 pub mod password;
 pub mod session;

@@ -5,6 +5,7 @@
 
 pub mod accounts;
 pub mod audit;
+pub mod handoffs;
 pub mod outbox;
 pub mod schema;
 pub mod tokens;

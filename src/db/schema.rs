@@ -40,6 +40,8 @@ diesel::table! {
         revoke_reason -> Nullable<Text>,
         last_used_at -> Nullable<Timestamp>,
         last_used_ip -> Nullable<Text>,
+        replaces_id -> Nullable<Text>,
+        revoke_replaced_on_use -> Bool,
     }
 }
 
@@ -86,11 +88,40 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    handoffs (id) {
+        id -> Text,
+        token_id -> Text,
+        account_id -> Text,
+        code_hash -> Binary,
+        expires_at -> Timestamp,
+        opened_at -> Nullable<Timestamp>,
+        opened_ip -> Nullable<Text>,
+        sent_to -> Nullable<Text>,
+        created_by -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    user_links (id) {
+        id -> Text,
+        user_id -> Text,
+        purpose -> Text,
+        code_hash -> Binary,
+        expires_at -> Timestamp,
+        used_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     accounts,
     users,
     api_tokens,
     token_networks,
     audit_events,
-    outbox
+    outbox,
+    handoffs,
+    user_links
 );

@@ -226,6 +226,43 @@ pub fn queue_ip_alert(
     Ok(())
 }
 
+/// What the hand-off e-mail says (sent at once, never stored: it carries the link).
+pub struct Handoff<'a> {
+    pub from: &'a str,
+    pub account_name: &'a str,
+    pub token_name: &'a str,
+    pub url: &'a str,
+    pub expires_at: NaiveDateTime,
+}
+
+#[derive(Template)]
+#[template(path = "email/handoff.txt")]
+struct HandoffText<'a> {
+    m: &'a Handoff<'a>,
+    expires: String,
+}
+
+#[derive(Template)]
+#[template(path = "email/handoff.html")]
+struct HandoffHtml<'a> {
+    m: &'a Handoff<'a>,
+    expires: String,
+}
+
+pub fn handoff(handoff: &Handoff<'_>) -> Result<Message, askama::Error> {
+    render(
+        format!("API credentials for you: {}", handoff.token_name),
+        HandoffText {
+            m: handoff,
+            expires: utc(handoff.expires_at),
+        },
+        HandoffHtml {
+            m: handoff,
+            expires: utc(handoff.expires_at),
+        },
+    )
+}
+
 #[allow(clippy::too_many_arguments)]
 pub fn enqueue(
     conn: &mut DbConn,

@@ -95,6 +95,13 @@ impl Notifier {
         }
     }
 
+    /// Sends a message now, outside the outbox: for the one message whose body must not be
+    /// stored (a hand-off link).
+    pub fn send_now(&self, to: &str, message: &super::messages::Message) -> Result<(), String> {
+        self.mailer
+            .send(to, &message.subject, &message.text, &message.html)
+    }
+
     /// Asks for a tick now (a new token's notices go out at once).
     pub fn wake(&self) {
         if let Ok(mut woken) = self.woken.lock() {

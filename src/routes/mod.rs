@@ -3,6 +3,7 @@
 pub mod api;
 pub mod audit;
 pub mod dashboard;
+pub mod handoff;
 pub mod health;
 pub mod inactive;
 pub mod login;
@@ -48,6 +49,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         )
         .route("/tokens/{id}/revoke", web::get().to(tokens::revoke_form))
         .route("/tokens/{id}/revoke", web::post().to(tokens::revoke_token))
+        .route(
+            "/tokens/{id}/handoff",
+            web::post().to(handoff::create_handoff),
+        )
+        .route("/handoff/{code}", web::get().to(handoff::show_handoff))
+        .route("/handoff/{code}", web::post().to(handoff::reveal_handoff))
         .default_service(web::to(not_found));
 }
 

@@ -1,6 +1,6 @@
 //! API Tokens: list, add, show, update, retrieve credentials, revoke.
 
-use super::token_view::{views_for, TokenView};
+use super::token_view::{token_id, views_for, TokenView};
 use crate::auth::guards::{AdminUser, CurrentUser, ReviewerUser};
 use crate::auth::session::{FlashKind, TypedSession};
 use crate::client_ip::ClientIp;
@@ -19,14 +19,6 @@ use askama::Template;
 use chrono::{Duration, NaiveDateTime};
 
 pub const MAX_REASON_CHARS: usize = 500;
-
-/// Token ids are UUIDs; anything else is simply not found (and never reaches the database).
-fn token_id(path: web::Path<String>) -> Result<String, AppError> {
-    let raw = path.into_inner();
-    uuid::Uuid::parse_str(&raw)
-        .map(|id| id.to_string())
-        .map_err(|_| AppError::not_found())
-}
 
 #[derive(serde::Deserialize)]
 pub struct ListQuery {
@@ -295,6 +287,25 @@ pub struct TokenPage {
     pub can_manage: bool,
     pub values: TokenFormValues,
     pub errors: TokenFormErrors,
+    /// What was wrong with the hand-off form, if that was posted.
+    pub handoff_error: Option<&'static str>,
+}
+
+/// The token page again with the hand-off form's error (422).
+pub(crate) async fn token_page_with_handoff_error(
+    state: &AppState,
+    user: &CurrentUser,
+    session: &TypedSession,
+    id: String,
+    error: &'static str,
+) -> Result<HttpResponse, AppError> {
+    let token = load_token(state, user, id).await?;
+    if !token.active {
+        return Err(inactive_conflict());
+    }
+    let mut page = token_page(user, session, token, None, TokenFormErrors::default())?;
+    page.handoff_error = Some(error);
+    views::render(StatusCode::UNPROCESSABLE_ENTITY, &page)
 }
 
 async fn load_token(
@@ -330,6 +341,7 @@ fn token_page(
         token,
         values,
         errors,
+        handoff_error: None,
     })
 }
 
@@ -441,7 +453,7 @@ enum UpdateOutcome {
     NameTaken,
 }
 
-fn inactive_conflict() -> AppError {
+pub(crate) fn inactive_conflict() -> AppError {
     AppError::Conflict("This token is no longer active; it cannot be changed.".into())
 }
 

@@ -5,6 +5,7 @@ mod binary;
 mod csrf_and_escaping;
 mod email;
 mod faults;
+mod handoff;
 mod helpers;
 mod operations;
 mod proxy;
