@@ -110,6 +110,18 @@ async fn every_route_answers_each_role_as_designed() {
         ),
         (
             "POST",
+            format!("/tokens/{id}/handoff"),
+            vec![],
+            [303, 403, 403, 200, 404],
+        ),
+        (
+            "GET",
+            "/handoff/unknown-code".into(),
+            vec![],
+            [404, 404, 404, 404, 404],
+        ),
+        (
+            "POST",
             format!("/tokens/{id}/revoke"),
             vec![("reason", "rotation")],
             [303, 403, 403, 303, 404],
