@@ -16,7 +16,7 @@ trap cleanup EXIT
 
 export SESAME_DATA_DIR="$work/data" SESAME_BIND="127.0.0.1:$SESAME_PORT" SESAME_LOG=warn
 ./target/release/sesame seed --account Bench --tokens 10000
-echo "bench admin password" | ./target/release/sesame user add --account Bench --email bench@bench.test --role admin >/dev/null
+echo "plum-Orbit-lantern-42-gravel" | ./target/release/sesame user add --account Bench --email bench@bench.test --role admin >/dev/null
 ./target/release/sesame serve 2>"$work/server.log" &
 pids+=($!); sesame_pid=$!
 HELLO_BIND="127.0.0.1:$HELLO_PORT" ./target/release/examples/bench-hello &
@@ -28,7 +28,7 @@ base="http://127.0.0.1:$SESAME_PORT" jar="$work/jar"
 csrf() { grep -o 'name="csrf_token" value="[^"]*"' | head -1 | sed 's/.*value="//;s/"$//'; }
 token=$(curl -fs -c "$jar" -b "$jar" "$base/login" | csrf)
 curl -fs -o /dev/null -c "$jar" -b "$jar" --data-urlencode "csrf_token=$token" \
-  -d email=bench@bench.test --data-urlencode "password=bench admin password" "$base/login"
+  -d email=bench@bench.test --data-urlencode "password=plum-Orbit-lantern-42-gravel" "$base/login"
 token=$(curl -fs -c "$jar" -b "$jar" "$base/tokens/new" | csrf)
 page=$(curl -fs -c "$jar" -b "$jar" --data-urlencode "csrf_token=$token" -d name=bench -d expires_in=30d "$base/tokens")
 username=$(grep -o 'id="token-username"[^>]*>[^<]*' <<<"$page" | sed 's/.*>//')

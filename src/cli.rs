@@ -193,7 +193,8 @@ fn add_user(settings: &Settings, account: &str, email: &str, role: &str) -> anyh
         .read_line(&mut line)
         .context("cannot read the password from stdin")?;
     let new_password = line.trim_end_matches(['\r', '\n']);
-    password::check_new(new_password).map_err(|m| anyhow::anyhow!("password (stdin): {m}"))?;
+    password::check_new(new_password, &[&email])
+        .map_err(|m| anyhow::anyhow!("password (stdin): {m}"))?;
     let password_hash = password::hash(new_password);
 
     std::fs::create_dir_all(&settings.data_dir).ok();

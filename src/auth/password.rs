@@ -35,8 +35,9 @@ pub fn verify(password: &str, stored: Option<&str>) -> bool {
     real && matches
 }
 
-/// The rule for a new password, as a message for the form.
-pub fn check_new(password: &str) -> Result<(), String> {
+/// The rule for a new password, as a message for the form: long enough, and not guessable
+/// (zxcvbn: common passwords, keyboard walks, dates, the user's own address...).
+pub fn check_new(password: &str, user_inputs: &[&str]) -> Result<(), String> {
     let chars = password.chars().count();
     if chars < MIN_CHARS {
         return Err(format!("Use at least {MIN_CHARS} characters."));
@@ -46,6 +47,13 @@ pub fn check_new(password: &str) -> Result<(), String> {
     }
     if password.chars().any(char::is_control) {
         return Err("The password cannot contain control characters.".into());
+    }
+    if zxcvbn::zxcvbn(password, user_inputs).score() < zxcvbn::Score::Three {
+        return Err(
+            "This password is too easy to guess (a common password, word or pattern). \
+                    Try a few unrelated words."
+                .into(),
+        );
     }
     Ok(())
 }
@@ -65,8 +73,21 @@ mod tests {
 
     #[test]
     fn new_passwords_need_twelve_characters() {
-        assert!(check_new("short").is_err());
-        assert!(check_new("twelve chars").is_ok());
-        assert!(check_new("twelve\0chars").is_err());
+        assert!(check_new("short", &[]).is_err());
+        assert!(check_new("correct horse battery staple", &[]).is_ok());
+        assert!(check_new("correct horse\0battery staple", &[]).is_err());
+    }
+
+    #[test]
+    fn common_and_personal_passwords_are_refused() {
+        for weak in [
+            "password1234",
+            "qwertyuiop123",
+            "123456789012",
+            "aaaaaaaaaaaa",
+        ] {
+            assert!(check_new(weak, &[]).is_err(), "{weak}");
+        }
+        assert!(check_new("alice@acme.test1", &["alice@acme.test"]).is_err());
     }
 }

@@ -9,6 +9,7 @@ pub mod handoffs;
 pub mod outbox;
 pub mod schema;
 pub mod tokens;
+pub mod user_links;
 pub mod users;
 
 use crate::config::DatabaseUrl;

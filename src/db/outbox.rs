@@ -278,3 +278,21 @@ pub fn depth(conn: &mut DbConn) -> QueryResult<Vec<(String, i64)>> {
         .select((outbox::status, diesel::dsl::count_star()))
         .load(conn)
 }
+
+/// Whether a notice of this kind about this token was queued after `since` (for alerts
+/// sent at most once per rolling hour).
+pub fn queued_since(
+    conn: &mut DbConn,
+    kind: &str,
+    token_id: &str,
+    since: NaiveDateTime,
+) -> QueryResult<bool> {
+    let recent: Vec<String> = outbox::table
+        .filter(outbox::kind.eq(kind))
+        .filter(outbox::token_id.eq(token_id))
+        .filter(outbox::created_at.gt(since))
+        .select(outbox::id)
+        .limit(1)
+        .load(conn)?;
+    Ok(!recent.is_empty())
+}

@@ -159,6 +159,109 @@ pub fn active_emails(conn: &mut DbConn, ids: &[&str]) -> QueryResult<Vec<(String
         .load(conn)
 }
 
+/// A person as the Users page shows them. `invited` means no password set yet.
+#[derive(Debug, Clone, Queryable)]
+pub struct UserRow {
+    pub id: String,
+    pub email: String,
+    pub role: String,
+    pub disabled: bool,
+    pub password_hash: String,
+    pub created_at: NaiveDateTime,
+}
+
+impl UserRow {
+    pub fn invited(&self) -> bool {
+        self.password_hash.is_empty()
+    }
+}
+
+macro_rules! user_rows {
+    () => {
+        users::table.select((
+            users::id,
+            users::email,
+            users::role,
+            users::disabled,
+            users::password_hash,
+            users::created_at,
+        ))
+    };
+}
+
+pub fn list(conn: &mut DbConn, account_id: &str) -> QueryResult<Vec<UserRow>> {
+    user_rows!()
+        .filter(users::account_id.eq(account_id))
+        .order(users::email.asc())
+        .load(conn)
+}
+
+pub fn find_in_account(
+    conn: &mut DbConn,
+    account_id: &str,
+    id: &str,
+) -> QueryResult<Option<UserRow>> {
+    user_rows!()
+        .filter(users::account_id.eq(account_id))
+        .filter(users::id.eq(id))
+        .first(conn)
+        .optional()
+}
+
+pub fn find_by_email(
+    conn: &mut DbConn,
+    email: &str,
+) -> QueryResult<Option<(String, String, bool)>> {
+    users::table
+        .filter(users::email.eq(email))
+        .select((users::id, users::account_id, users::disabled))
+        .first(conn)
+        .optional()
+}
+
+/// Admins who can act: enabled, with a password set.
+pub fn count_active_admins(conn: &mut DbConn, account_id: &str) -> QueryResult<i64> {
+    users::table
+        .filter(users::account_id.eq(account_id))
+        .filter(users::role.eq(Role::Admin.as_str()))
+        .filter(users::disabled.eq(false))
+        .filter(users::password_hash.ne(""))
+        .count()
+        .get_result(conn)
+}
+
+pub fn set_role(conn: &mut DbConn, id: &str, role: Role) -> QueryResult<()> {
+    diesel::update(users::table.find(id))
+        .set(users::role.eq(role.as_str()))
+        .execute(conn)
+        .map(|_| ())
+}
+
+/// Disabling also ends every session of the user (the epoch).
+pub fn set_disabled(conn: &mut DbConn, id: &str, disabled: bool) -> QueryResult<()> {
+    diesel::update(users::table.find(id))
+        .set((
+            users::disabled.eq(disabled),
+            users::session_epoch.eq(users::session_epoch + 1),
+        ))
+        .execute(conn)
+        .map(|_| ())
+}
+
+/// A new password ends every other session of the user.
+pub fn set_password(conn: &mut DbConn, id: &str, password_hash: &str) -> QueryResult<i64> {
+    diesel::update(users::table.find(id))
+        .set((
+            users::password_hash.eq(password_hash),
+            users::session_epoch.eq(users::session_epoch + 1),
+        ))
+        .execute(conn)?;
+    users::table
+        .find(id)
+        .select(users::session_epoch)
+        .first(conn)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -185,13 +185,22 @@ struct IpAlertHtml<'a> {
     when: String,
 }
 
-/// Queues the alert for every admin, at most once per token per hour.
+/// Queues the alert for every admin, at most once per token per rolling hour (the hour
+/// bucket in the outbox's unique key also stops two processes racing within an hour).
 pub fn queue_ip_alert(
     conn: &mut DbConn,
     base_url: &Url,
     account_id: &str,
     alert: &TokenIpAlert<'_>,
 ) -> Result<(), crate::error::AppError> {
+    if outbox::queued_since(
+        conn,
+        TOKEN_IP_ALERT,
+        alert.token_id,
+        alert.at - chrono::Duration::hours(1),
+    )? {
+        return Ok(());
+    }
     let link = token_link(base_url, alert.token_id);
     let message = render(
         format!(
@@ -259,6 +268,48 @@ pub fn handoff(handoff: &Handoff<'_>) -> Result<Message, askama::Error> {
         HandoffHtml {
             m: handoff,
             expires: utc(handoff.expires_at),
+        },
+    )
+}
+
+/// An invitation or a password reset: a one-time link to set a password (sent at once,
+/// never stored: it carries the link).
+pub struct PasswordLink<'a> {
+    pub account_name: &'a str,
+    pub invited_by: Option<&'a str>,
+    pub role: &'a str,
+    pub url: &'a str,
+    pub expires_at: NaiveDateTime,
+}
+
+#[derive(Template)]
+#[template(path = "email/password_link.txt")]
+struct PasswordLinkText<'a> {
+    m: &'a PasswordLink<'a>,
+    expires: String,
+}
+
+#[derive(Template)]
+#[template(path = "email/password_link.html")]
+struct PasswordLinkHtml<'a> {
+    m: &'a PasswordLink<'a>,
+    expires: String,
+}
+
+pub fn password_link(link: &PasswordLink<'_>) -> Result<Message, askama::Error> {
+    let subject = match link.invited_by {
+        Some(_) => format!("You are invited to Sesame Tokens ({})", link.account_name),
+        None => "Set a new Sesame Tokens password".to_string(),
+    };
+    render(
+        subject,
+        PasswordLinkText {
+            m: link,
+            expires: utc(link.expires_at),
+        },
+        PasswordLinkHtml {
+            m: link,
+            expires: utc(link.expires_at),
         },
     )
 }

@@ -8,9 +8,11 @@ pub mod health;
 pub mod inactive;
 pub mod login;
 pub mod notifications;
+pub mod password;
 pub mod setup;
 pub mod token_view;
 pub mod tokens;
+pub mod users;
 
 use crate::error::AppError;
 use actix_web::web;
@@ -28,6 +30,17 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/logout", web::post().to(login::logout))
         .route("/dashboard", web::get().to(dashboard::dashboard))
         .route("/audit", web::get().to(audit::audit_log))
+        .route("/users", web::get().to(users::list_users))
+        .route("/users", web::post().to(users::invite_user))
+        .route("/users/{id}/role", web::post().to(users::change_role))
+        .route("/users/{id}/disable", web::post().to(users::disable_user))
+        .route("/users/{id}/enable", web::post().to(users::enable_user))
+        .route("/invite/{code}", web::get().to(password::invite_form))
+        .route("/invite/{code}", web::post().to(password::accept_invite))
+        .route("/forgot", web::get().to(password::forgot_form))
+        .route("/forgot", web::post().to(password::forgot))
+        .route("/reset/{code}", web::get().to(password::reset_form))
+        .route("/reset/{code}", web::post().to(password::reset_password))
         .route(
             "/notifications",
             web::get().to(notifications::list_notifications),

@@ -93,10 +93,12 @@ pub async fn setup(
     errors.account_name = check_account_name(&values.account_name).err();
     errors.email = check_email(&values.email).err();
     let new_password = form.get("password");
-    errors.password = password::check_new(new_password).err().or_else(|| {
-        (new_password != form.get("password_confirm"))
-            .then(|| "The two passwords differ.".to_string())
-    });
+    errors.password = password::check_new(new_password, &[&values.email])
+        .err()
+        .or_else(|| {
+            (new_password != form.get("password_confirm"))
+                .then(|| "The two passwords differ.".to_string())
+        });
     if errors.form.is_some()
         || errors.setup_code.is_some()
         || errors.account_name.is_some()

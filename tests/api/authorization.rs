@@ -120,6 +120,15 @@ async fn every_route_answers_each_role_as_designed() {
             vec![],
             [404, 404, 404, 404, 404],
         ),
+        ("GET", "/users".into(), vec![], [303, 403, 403, 200, 200]),
+        (
+            "POST",
+            "/users".into(),
+            vec![("email", "new-{role}@example.com"), ("role", "member")],
+            [303, 403, 403, 303, 303],
+        ),
+        ("GET", "/forgot".into(), vec![], [200, 200, 200, 200, 200]),
+        ("GET", "/invite/unknown".into(), vec![], [404, 404, 404, 404, 404]),
         (
             "POST",
             format!("/tokens/{id}/revoke"),

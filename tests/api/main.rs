@@ -14,4 +14,5 @@ mod setup_and_login;
 mod smtp;
 mod token_api;
 mod tokens;
+mod users;
 mod validation;

@@ -1,0 +1,380 @@
+//! Users: admins invite people by e-mail, change roles, disable and enable accounts. The
+//! last active admin of an account can be neither demoted nor disabled.
+
+use crate::auth::guards::{AdminUser, CurrentUser};
+use crate::auth::one_time;
+use crate::auth::session::{FlashKind, TypedSession};
+use crate::client_ip::ClientIp;
+use crate::db::users::{self, Role, UserRow};
+use crate::db::{self, accounts, user_links};
+use crate::error::AppError;
+use crate::forms::PostedForm;
+use crate::notify::messages::{self, PasswordLink};
+use crate::startup::AppState;
+use crate::views::{self, Layout, TimeView};
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpResponse};
+use askama::Template;
+use chrono::Duration;
+
+pub const INVITE_VALID_HOURS: i64 = 72;
+
+pub struct UserView {
+    pub id: String,
+    pub email: String,
+    pub role: String,
+    pub status: &'static str,
+    pub created: TimeView,
+    pub is_self: bool,
+}
+
+#[derive(Template)]
+#[template(path = "users.html")]
+pub struct UsersPage {
+    pub layout: Layout,
+    pub users: Vec<UserView>,
+    pub email: String,
+    pub role: String,
+    pub error: Option<String>,
+}
+
+async fn users_page(
+    state: &AppState,
+    user: &CurrentUser,
+    session: &TypedSession,
+    status: StatusCode,
+    email: String,
+    role: String,
+    error: Option<String>,
+) -> Result<HttpResponse, AppError> {
+    let now = state.clock.now();
+    let account_id = user.account_id.clone();
+    let rows = db::run(&state.pool, move |conn| Ok(users::list(conn, &account_id)?)).await?;
+    let users = rows
+        .into_iter()
+        .map(|row| UserView {
+            status: match (row.disabled, row.invited()) {
+                (true, _) => "disabled",
+                (false, true) => "invited",
+                (false, false) => "active",
+            },
+            created: TimeView::new(row.created_at, now),
+            is_self: row.id == user.id,
+            id: row.id,
+            email: row.email,
+            role: row.role,
+        })
+        .collect();
+    views::render(
+        status,
+        &UsersPage {
+            layout: Layout::new("Users", "users", Some(user), session)?,
+            users,
+            email,
+            role,
+            error,
+        },
+    )
+}
+
+pub async fn list_users(
+    AdminUser(user): AdminUser,
+    state: web::Data<AppState>,
+    session: TypedSession,
+) -> Result<HttpResponse, AppError> {
+    users_page(
+        &state,
+        &user,
+        &session,
+        StatusCode::OK,
+        String::new(),
+        "member".into(),
+        None,
+    )
+    .await
+}
+
+/// Invites a person (or sends a new link to someone invited before).
+pub async fn invite_user(
+    AdminUser(user): AdminUser,
+    state: web::Data<AppState>,
+    session: TypedSession,
+    form: PostedForm,
+    ip: ClientIp,
+) -> Result<HttpResponse, AppError> {
+    let email = crate::routes::setup::normalise_email(form.get("email"));
+    let role_text = form.get("role").to_string();
+    let role = Role::parse(&role_text);
+    let error = if form.too_large || crate::routes::setup::check_email(&email).is_err() {
+        Some("Enter an e-mail address like name@example.com.".to_string())
+    } else if role.is_none() {
+        Some("Choose a role: admin, support or member.".to_string())
+    } else {
+        None
+    };
+    let (Some(role), None) = (role, &error) else {
+        return users_page(
+            &state,
+            &user,
+            &session,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            email,
+            role_text,
+            error,
+        )
+        .await;
+    };
+    let now = state.clock.now();
+    let expires_at = now + Duration::hours(INVITE_VALID_HOURS);
+    let (code, code_hash) = one_time::new_code();
+    let (actor, invitee, ip) = (user.clone(), email.clone(), ip.text());
+    let invited = db::run(&state.pool, move |conn| {
+        db::transaction(conn, |conn| {
+            accounts::lock(conn, &actor.account_id)?;
+            let user_id = match users::find_by_email(conn, &invitee)? {
+                None => {
+                    let id = db::new_id();
+                    // No password yet: nobody can sign in as this user until the link is used.
+                    let new = users::NewUser {
+                        id: &id,
+                        account_id: &actor.account_id,
+                        email: &invitee,
+                        password_hash: "",
+                        role,
+                    };
+                    users::insert(conn, &new, now)?;
+                    id
+                }
+                // Invited before and not yet joined: a fresh link (the old one still works until it lapses).
+                Some((id, account_id, _)) if account_id == actor.account_id => {
+                    match users::find_in_account(conn, &actor.account_id, &id)? {
+                        Some(row) if row.invited() => {
+                            users::set_role(conn, &id, role)?;
+                            id
+                        }
+                        _ => return Ok(None),
+                    }
+                }
+                Some(_) => return Ok(None),
+            };
+            user_links::insert(
+                conn,
+                &user_id,
+                user_links::INVITE,
+                &code_hash,
+                expires_at,
+                now,
+            )?;
+            let detail = format!("invited {invitee} as {}", role.as_str());
+            super::audit_by(
+                conn,
+                &actor,
+                "user.invited",
+                None,
+                &detail,
+                ip.as_deref(),
+                now,
+            )?;
+            Ok(Some(()))
+        })
+    })
+    .await?;
+    if invited.is_none() {
+        let error = Some(format!("{email} already has an account."));
+        return users_page(
+            &state,
+            &user,
+            &session,
+            StatusCode::CONFLICT,
+            email,
+            role_text,
+            error,
+        )
+        .await;
+    }
+    let url = link_url(&state, "invite", &code)?;
+    let message = messages::password_link(&PasswordLink {
+        account_name: &user.account_name,
+        invited_by: Some(&user.email),
+        role: role.as_str(),
+        url: &url,
+        expires_at,
+    })
+    .map_err(|e| AppError::internal(format!("e-mail template: {e}")))?;
+    // Sent now, not through the outbox: only the link's hash may be stored.
+    let (notifier, to) = (state.notifier.clone(), email.clone());
+    let sent = web::block(move || notifier.send_now(&to, &message))
+        .await
+        .map_err(|_| AppError::internal("the e-mail task was cancelled"))?;
+    match sent {
+        Ok(()) => session.flash(FlashKind::Success, format!("Invitation sent to {email}."))?,
+        Err(error) => {
+            tracing::warn!(%error, "invitation e-mail not sent");
+            session.flash(
+                FlashKind::Error,
+                format!("{email} was added, but the invitation e-mail could not be sent. Invite them again to retry."),
+            )?;
+        }
+    }
+    Ok(views::see_other("/users"))
+}
+
+pub fn link_url(state: &AppState, kind: &str, code: &str) -> Result<String, AppError> {
+    state
+        .settings
+        .base_url
+        .join(&format!("{kind}/{code}"))
+        .map(|u| u.to_string())
+        .map_err(|e| AppError::internal(format!("link URL: {e}")))
+}
+
+/// A change to another user, checked against the last-admin rule inside the transaction.
+enum Change {
+    Role(Role),
+    Disable,
+    Enable,
+}
+
+async fn change_user(
+    state: &AppState,
+    user: &CurrentUser,
+    session: &TypedSession,
+    id: String,
+    change: Change,
+    ip: ClientIp,
+) -> Result<HttpResponse, AppError> {
+    let now = state.clock.now();
+    let (actor, ip) = (user.clone(), ip.text());
+    let message = db::run(&state.pool, move |conn| {
+        db::transaction(conn, |conn| {
+            accounts::lock(conn, &actor.account_id)?;
+            let target: UserRow = users::find_in_account(conn, &actor.account_id, &id)?
+                .ok_or_else(AppError::not_found)?;
+            let active_admin =
+                target.role == Role::Admin.as_str() && !target.disabled && !target.invited();
+            let loses_admin = match &change {
+                Change::Role(role) => *role != Role::Admin,
+                Change::Disable => true,
+                Change::Enable => false,
+            };
+            if active_admin
+                && loses_admin
+                && users::count_active_admins(conn, &actor.account_id)? <= 1
+            {
+                return Err(AppError::Conflict(
+                    "This is the account's last active admin: make someone else an admin first."
+                        .into(),
+                ));
+            }
+            let (action, detail, message) = match change {
+                Change::Role(role) => {
+                    users::set_role(conn, &id, role)?;
+                    let detail = format!(
+                        "{}: {} \u{2192} {}",
+                        target.email,
+                        target.role,
+                        role.as_str()
+                    );
+                    (
+                        "user.role_changed",
+                        detail,
+                        format!("{} is now {}.", target.email, role.as_str()),
+                    )
+                }
+                Change::Disable => {
+                    if target.id == actor.id {
+                        return Err(AppError::Conflict("You cannot disable yourself.".into()));
+                    }
+                    users::set_disabled(conn, &id, true)?;
+                    (
+                        "user.disabled",
+                        target.email.clone(),
+                        format!("{} is disabled and signed out.", target.email),
+                    )
+                }
+                Change::Enable => {
+                    users::set_disabled(conn, &id, false)?;
+                    (
+                        "user.enabled",
+                        target.email.clone(),
+                        format!("{} is enabled again.", target.email),
+                    )
+                }
+            };
+            super::audit_by(conn, &actor, action, None, &detail, ip.as_deref(), now)?;
+            Ok(message)
+        })
+    })
+    .await?;
+    session.flash(FlashKind::Success, message)?;
+    Ok(views::see_other("/users"))
+}
+
+pub async fn change_role(
+    AdminUser(user): AdminUser,
+    state: web::Data<AppState>,
+    session: TypedSession,
+    path: web::Path<String>,
+    form: PostedForm,
+    ip: ClientIp,
+) -> Result<HttpResponse, AppError> {
+    let Some(role) = Role::parse(form.get("role")) else {
+        return users_page(
+            &state,
+            &user,
+            &session,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            String::new(),
+            "member".into(),
+            Some("Choose a role: admin, support or member.".into()),
+        )
+        .await;
+    };
+    change_user(
+        &state,
+        &user,
+        &session,
+        path.into_inner(),
+        Change::Role(role),
+        ip,
+    )
+    .await
+}
+
+pub async fn disable_user(
+    AdminUser(user): AdminUser,
+    state: web::Data<AppState>,
+    session: TypedSession,
+    path: web::Path<String>,
+    _form: PostedForm,
+    ip: ClientIp,
+) -> Result<HttpResponse, AppError> {
+    change_user(
+        &state,
+        &user,
+        &session,
+        path.into_inner(),
+        Change::Disable,
+        ip,
+    )
+    .await
+}
+
+pub async fn enable_user(
+    AdminUser(user): AdminUser,
+    state: web::Data<AppState>,
+    session: TypedSession,
+    path: web::Path<String>,
+    _form: PostedForm,
+    ip: ClientIp,
+) -> Result<HttpResponse, AppError> {
+    change_user(
+        &state,
+        &user,
+        &session,
+        path.into_inner(),
+        Change::Enable,
+        ip,
+    )
+    .await
+}
