@@ -95,6 +95,8 @@ pub fn seed(
                         secret_enc: &crypto.encrypt(&id, &password),
                         created_by: &admin_id,
                         expires_at,
+                        replaces_id: None,
+                        revoke_replaced_on_use: false,
                     },
                     &networks,
                     created_at,

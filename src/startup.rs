@@ -40,7 +40,7 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     pub recorder: Recorder,
     /// The API check's cache: SQLite only, where this is the one server process.
-    pub check_cache: Option<CheckCache>,
+    pub check_cache: Option<Arc<CheckCache>>,
     /// Held while the server runs: on SQLite, the proof that it is the one server process.
     _instance_lock: Option<std::fs::File>,
 }
@@ -88,17 +88,21 @@ impl Application {
             .with_metrics(metrics.clone()),
         );
         notifier.spawn(settings.notify_interval);
+        let check_cache = instance_lock
+            .is_some()
+            .then(|| Arc::new(CheckCache::default()));
         let state = web::Data::new(AppState {
             recorder: Recorder::start(
                 pool.clone(),
                 throttle.clone(),
                 notifier.clone(),
                 settings.base_url.clone(),
+                check_cache.clone(),
             ),
             notifier,
             metrics,
             throttle,
-            check_cache: instance_lock.is_some().then(CheckCache::default),
+            check_cache,
             _instance_lock: instance_lock,
             pool,
             crypto: TokenCrypto::new(&key),

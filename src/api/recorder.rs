@@ -4,9 +4,9 @@
 
 use super::throttle::FailureThrottle;
 use crate::db::{audit, tokens, DbPool};
-use crate::error::AppError;
 use crate::notify::messages::{self, TokenIpAlert};
 use crate::notify::scheduler::Notifier;
+use crate::tokens::check_cache::CheckCache;
 use chrono::{Duration, NaiveDateTime};
 use std::collections::HashMap;
 use std::hash::Hash;
@@ -49,6 +49,7 @@ struct Writer {
     pool: DbPool,
     notifier: Arc<Notifier>,
     base_url: Url,
+    check_cache: Option<Arc<CheckCache>>,
 }
 
 impl Recorder {
@@ -58,12 +59,14 @@ impl Recorder {
         throttle: Arc<FailureThrottle>,
         notifier: Arc<Notifier>,
         base_url: Url,
+        check_cache: Option<Arc<CheckCache>>,
     ) -> Self {
         let (jobs, queue) = sync_channel::<Job>(QUEUE);
         let writer = Writer {
             pool,
             notifier,
             base_url,
+            check_cache,
         };
         std::thread::Builder::new()
             .name("sesame-recorder".into())
@@ -146,7 +149,29 @@ impl Writer {
         let result = match &job {
             Job::Used { token_id, ip, at } => {
                 let since = *at - Duration::seconds(USE_GRANULARITY_SECS);
-                tokens::record_use(&mut conn, token_id, ip.as_deref(), *at, since).map_err(AppError::from)
+                crate::db::transaction(&mut conn, |conn| {
+                    tokens::record_use(conn, token_id, ip.as_deref(), *at, since)?;
+                    // A renewal's first use may revoke the token it replaces.
+                    if let Some((old_id, account_id)) = tokens::revoke_replaced(conn, token_id, *at)? {
+                        audit::insert(
+                            conn,
+                            &audit::NewEvent {
+                                account_id: Some(&account_id),
+                                actor_id: None,
+                                actor_email: None,
+                                action: "token.revoke",
+                                token_id: Some(&old_id),
+                                detail: "reason: replaced, its renewal was used for the first time",
+                                ip: ip.as_deref(),
+                            },
+                            *at,
+                        )?;
+                        if let Some(cache) = &self.check_cache {
+                            cache.invalidate();
+                        }
+                    }
+                    Ok(())
+                })
             }
             Job::OutsideWhitelist {
                 token_id,

@@ -79,6 +79,9 @@ pub struct NewToken<'a> {
     pub secret_enc: &'a [u8],
     pub created_by: &'a str,
     pub expires_at: NaiveDateTime,
+    /// Renew: the token this one replaces, and whether to revoke it at this one's first use.
+    pub replaces_id: Option<&'a str>,
+    pub revoke_replaced_on_use: bool,
 }
 
 pub fn insert(
@@ -100,6 +103,8 @@ pub fn insert(
             api_tokens::created_at.eq(now),
             api_tokens::updated_at.eq(now),
             api_tokens::expires_at.eq(token.expires_at),
+            api_tokens::replaces_id.eq(token.replaces_id),
+            api_tokens::revoke_replaced_on_use.eq(token.revoke_replaced_on_use),
         ))
         .execute(conn)?;
     insert_networks(conn, token.id, networks)
@@ -284,32 +289,98 @@ pub fn list_active(
     Ok((rows, total))
 }
 
-/// One page of expired and revoked tokens, most recently ended first; and the total.
+/// How a token stopped working.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ended {
+    Expired,
+    Revoked,
+}
+
+/// What Expired & Revoked can be narrowed to.
+#[derive(Debug, Default, Clone)]
+pub struct InactiveFilter {
+    pub ended: Option<Ended>,
+    /// When it stopped working: on or after, and before.
+    pub from: Option<NaiveDateTime>,
+    pub before: Option<NaiveDateTime>,
+    /// Part of the creator's e-mail address.
+    pub creator: Option<String>,
+    /// Part of the name, username or description.
+    pub text: Option<String>,
+}
+
+/// One page of expired and revoked tokens matching the filter, most recently ended first;
+/// and the total.
 pub fn list_inactive(
     conn: &mut DbConn,
     account_id: &str,
     now: NaiveDateTime,
+    filter: &InactiveFilter,
     limit: i64,
     offset: i64,
 ) -> QueryResult<(Vec<TokenRow>, i64)> {
-    let inactive = api_tokens::revoked_at
-        .is_not_null()
-        .or(api_tokens::expires_at.le(now));
-    let total = api_tokens::table
+    let ended_at = || {
+        diesel::dsl::sql::<diesel::sql_types::Timestamp>(
+            "COALESCE(api_tokens.revoked_at, api_tokens.expires_at)",
+        )
+    };
+    let mut count = api_tokens::table
+        .inner_join(users::table.on(users::id.eq(api_tokens::created_by)))
+        .select(diesel::dsl::count_star())
         .filter(api_tokens::account_id.eq(account_id))
-        .filter(inactive)
-        .count()
-        .get_result(conn)?;
-    let rows = token_rows!()
+        .filter(
+            api_tokens::revoked_at
+                .is_not_null()
+                .or(api_tokens::expires_at.le(now)),
+        )
+        .into_boxed();
+    let mut rows = token_rows!()
         .filter(api_tokens::account_id.eq(account_id))
-        .filter(inactive)
-        .order((
-            diesel::dsl::sql::<diesel::sql_types::Timestamp>(
-                "COALESCE(api_tokens.revoked_at, api_tokens.expires_at)",
-            )
-            .desc(),
-            api_tokens::id.asc(),
-        ))
+        .filter(
+            api_tokens::revoked_at
+                .is_not_null()
+                .or(api_tokens::expires_at.le(now)),
+        )
+        .into_boxed();
+    // The same conditions on the count and on the page.
+    macro_rules! narrow {
+        ($condition:expr) => {{
+            count = count.filter($condition);
+            rows = rows.filter($condition);
+        }};
+    }
+    match filter.ended {
+        Some(Ended::Revoked) => narrow!(api_tokens::revoked_at.is_not_null()),
+        Some(Ended::Expired) => narrow!(api_tokens::revoked_at.is_null()),
+        None => {}
+    }
+    if let Some(from) = filter.from {
+        narrow!(ended_at().ge(from));
+    }
+    if let Some(before) = filter.before {
+        narrow!(ended_at().lt(before));
+    }
+    if let Some(creator) = &filter.creator {
+        let pattern = super::like_contains(creator);
+        narrow!(lower(users::email)
+            .like(lower(pattern.clone()))
+            .escape('\\'));
+    }
+    if let Some(text) = &filter.text {
+        let pattern = super::like_contains(text);
+        narrow!(lower(api_tokens::name)
+            .like(lower(pattern.clone()))
+            .escape('\\')
+            .or(lower(api_tokens::username)
+                .like(lower(pattern.clone()))
+                .escape('\\'))
+            .or(lower(api_tokens::description)
+                .like(lower(pattern.clone()))
+                .escape('\\')));
+    }
+    let total = count.get_result(conn)?;
+    let rows = rows
+        .order((ended_at().desc(), api_tokens::id.asc()))
         .limit(limit)
         .offset(offset)
         .load(conn)?;
@@ -446,4 +517,32 @@ pub fn record_use(
     ))
     .execute(conn)
     .map(|_| ())
+}
+
+/// At a renewal's first use: revokes the token it replaces, if that was asked for and the
+/// old one still works. Returns (old token id, account id).
+pub fn revoke_replaced(
+    conn: &mut DbConn,
+    new_id: &str,
+    now: NaiveDateTime,
+) -> QueryResult<Option<(String, String)>> {
+    let pending: Option<(Option<String>, String, String)> = api_tokens::table
+        .find(new_id)
+        .filter(api_tokens::revoke_replaced_on_use.eq(true))
+        .select((
+            api_tokens::replaces_id,
+            api_tokens::account_id,
+            api_tokens::created_by,
+        ))
+        .first(conn)
+        .optional()?;
+    let Some((Some(old_id), account_id, creator)) = pending else {
+        return Ok(None);
+    };
+    diesel::update(api_tokens::table.find(new_id))
+        .set(api_tokens::revoke_replaced_on_use.eq(false))
+        .execute(conn)?;
+    let reason = "replaced: its renewal was used for the first time";
+    let revoked = revoke(conn, &old_id, &creator, Some(reason), now)?;
+    Ok(revoked.then_some((old_id, account_id)))
 }

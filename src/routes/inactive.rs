@@ -1,18 +1,94 @@
-//! Expired & Revoked: tokens that no longer work, kept for monitoring.
+//! Expired & Revoked: tokens that no longer work, kept for monitoring. Filterable (status,
+//! when they ended, creator, text) and exportable as CSV for support reviews.
 
 use super::token_view::{views_for, TokenView};
 use crate::auth::guards::ReviewerUser;
 use crate::auth::session::TypedSession;
-use crate::db::{self, tokens};
+use crate::db::tokens::{self, Ended, InactiveFilter};
+use crate::db::{self};
 use crate::error::AppError;
 use crate::startup::AppState;
 use crate::views::{self, Layout, Pagination, PAGE_SIZE};
+use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpResponse};
 use askama::Template;
+use chrono::{Duration, NaiveDate};
 
 #[derive(serde::Deserialize)]
 pub struct PageQuery {
     pub page: Option<String>,
+}
+
+/// The filter as typed (kept in the form and in page links).
+#[derive(serde::Deserialize, Default, Clone)]
+pub struct FilterQuery {
+    pub page: Option<String>,
+    #[serde(default)]
+    pub status: String,
+    #[serde(default)]
+    pub from: String,
+    #[serde(default)]
+    pub to: String,
+    #[serde(default)]
+    pub creator: String,
+    #[serde(default)]
+    pub q: String,
+}
+
+impl FilterQuery {
+    /// The typed filter, or what is wrong with a date.
+    fn parse(&self) -> Result<InactiveFilter, &'static str> {
+        let date = |raw: &str| -> Result<Option<NaiveDate>, &'static str> {
+            match raw.trim() {
+                "" => Ok(None),
+                text => NaiveDate::parse_from_str(text, "%Y-%m-%d")
+                    .map(Some)
+                    .map_err(|_| "Enter dates as YYYY-MM-DD."),
+            }
+        };
+        let text = |raw: &str| {
+            let clean: String = raw
+                .trim()
+                .chars()
+                .filter(|c| !c.is_control())
+                .take(100)
+                .collect();
+            (!clean.is_empty()).then_some(clean)
+        };
+        Ok(InactiveFilter {
+            ended: match self.status.as_str() {
+                "expired" => Some(Ended::Expired),
+                "revoked" => Some(Ended::Revoked),
+                _ => None,
+            },
+            from: date(&self.from)?.map(|d| d.and_hms_opt(0, 0, 0).expect("midnight exists")),
+            // "to" is inclusive: everything before the next day.
+            before: date(&self.to)?.map(|d| {
+                (d + Duration::days(1))
+                    .and_hms_opt(0, 0, 0)
+                    .expect("midnight exists")
+            }),
+            creator: text(&self.creator),
+            text: text(&self.q),
+        })
+    }
+
+    /// The filter's part of a URL query (`&status=…&from=…`), for page and export links.
+    pub fn query_string(&self) -> String {
+        let mut out = url::form_urlencoded::Serializer::new(String::new());
+        for (key, value) in [
+            ("status", &self.status),
+            ("from", &self.from),
+            ("to", &self.to),
+            ("creator", &self.creator),
+            ("q", &self.q),
+        ] {
+            if !value.trim().is_empty() {
+                out.append_pair(key, value.trim());
+            }
+        }
+        out.finish()
+    }
 }
 
 #[derive(Template)]
@@ -21,30 +97,161 @@ pub struct InactivePage {
     pub layout: Layout,
     pub tokens: Vec<TokenView>,
     pub pagination: Pagination,
+    pub filter: FilterQuery,
+    pub filtered: bool,
+    pub export_url: String,
+    pub error: Option<&'static str>,
 }
 
 pub async fn list_inactive(
     ReviewerUser(user): ReviewerUser,
     state: web::Data<AppState>,
     session: TypedSession,
-    query: web::Query<PageQuery>,
+    query: web::Query<FilterQuery>,
 ) -> Result<HttpResponse, AppError> {
+    let filter_query = query.into_inner();
+    let (filter, error) = match filter_query.parse() {
+        Ok(filter) => (filter, None),
+        Err(error) => (InactiveFilter::default(), Some(error)),
+    };
     let now = state.clock.now();
-    let page = Pagination::requested(query.page.as_deref());
+    let page = Pagination::requested(filter_query.page.as_deref());
     let account_id = user.account_id.clone();
     let (tokens, total) = db::run(&state.pool, move |conn| {
-        let (rows, total) =
-            tokens::list_inactive(conn, &account_id, now, PAGE_SIZE, Pagination::offset(page))?;
+        let (rows, total) = tokens::list_inactive(
+            conn,
+            &account_id,
+            now,
+            &filter,
+            PAGE_SIZE,
+            Pagination::offset(page),
+        )?;
         Ok((views_for(conn, rows, now)?, total))
     })
     .await?;
-    let pagination = Pagination::new("/tokens/inactive", "", page, total);
+    let query_string = filter_query.query_string();
+    let extra = if query_string.is_empty() {
+        String::new()
+    } else {
+        format!("&{query_string}")
+    };
+    let pagination = Pagination::new("/tokens/inactive", &extra, page, total);
     if let Some(last) = pagination.beyond_end() {
         return Ok(views::see_other(last));
     }
-    views::ok(&InactivePage {
-        layout: Layout::new("Expired & Revoked", "inactive", Some(&user), &session)?,
-        tokens,
-        pagination,
+    views::render(
+        if error.is_some() {
+            StatusCode::BAD_REQUEST
+        } else {
+            StatusCode::OK
+        },
+        &InactivePage {
+            layout: Layout::new("Expired & Revoked", "inactive", Some(&user), &session)?,
+            tokens,
+            pagination,
+            filtered: !query_string.is_empty(),
+            export_url: format!("/tokens/inactive.csv?{query_string}"),
+            filter: filter_query,
+            error,
+        },
+    )
+}
+
+/// At most this many rows in one export.
+const EXPORT_LIMIT: i64 = 100_000;
+
+/// The same list as CSV, every cell safe to open in a spreadsheet.
+pub async fn export_inactive(
+    ReviewerUser(user): ReviewerUser,
+    state: web::Data<AppState>,
+    query: web::Query<FilterQuery>,
+) -> Result<HttpResponse, AppError> {
+    let filter = query.parse().map_err(|e| AppError::BadRequest(e.into()))?;
+    let now = state.clock.now();
+    let account_id = user.account_id.clone();
+    let rows = db::run(&state.pool, move |conn| {
+        Ok(tokens::list_inactive(conn, &account_id, now, &filter, EXPORT_LIMIT, 0)?.0)
     })
+    .await?;
+    let mut out = csv::Writer::from_writer(Vec::new());
+    let time = |at: chrono::NaiveDateTime| {
+        at.and_utc()
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    };
+    let write = |out: &mut csv::Writer<Vec<u8>>, cells: &[&str]| {
+        out.write_record(cells.iter().map(|cell| spreadsheet_safe(cell).into_owned()))
+            .map_err(|e| AppError::internal(format!("csv: {e}")))
+    };
+    write(
+        &mut out,
+        &[
+            "status",
+            "ended_at",
+            "revoked_by",
+            "reason",
+            "name",
+            "username",
+            "created_by",
+            "created_at",
+            "expires_at",
+        ],
+    )?;
+    for row in rows {
+        let status = if row.revoked_at.is_some() {
+            "revoked"
+        } else {
+            "expired"
+        };
+        let ended = time(row.revoked_at.unwrap_or(row.expires_at));
+        write(
+            &mut out,
+            &[
+                status,
+                &ended,
+                row.revoked_by_email.as_deref().unwrap_or(""),
+                row.revoke_reason.as_deref().unwrap_or(""),
+                &row.name,
+                &row.username,
+                &row.created_by_email,
+                &time(row.created_at),
+                &time(row.expires_at),
+            ],
+        )?;
+    }
+    let body = out
+        .into_inner()
+        .map_err(|e| AppError::internal(format!("csv: {e}")))?;
+    Ok(HttpResponse::Ok()
+        .content_type("text/csv; charset=utf-8")
+        .insert_header((
+            header::CONTENT_DISPOSITION,
+            "attachment; filename=\"expired-and-revoked.csv\"",
+        ))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .body(body))
+}
+
+/// A cell that a spreadsheet would run as a formula gets a leading apostrophe (OWASP).
+pub fn spreadsheet_safe(cell: &str) -> std::borrow::Cow<'_, str> {
+    match cell.chars().next() {
+        Some('=' | '+' | '-' | '@' | '\t' | '\r' | '|' | '%') => format!("'{cell}").into(),
+        _ => cell.into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formulas_are_defused() {
+        assert_eq!(
+            spreadsheet_safe("=cmd|' /C calc'!A0"),
+            "'=cmd|' /C calc'!A0"
+        );
+        for dangerous in ["+1", "-1+2", "@SUM(A1)", "\tx"] {
+            assert!(spreadsheet_safe(dangerous).starts_with('\''));
+        }
+        assert_eq!(spreadsheet_safe("plain name"), "plain name");
+    }
 }

@@ -54,6 +54,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         // Fixed paths before `/tokens/{id}`, which would otherwise match them.
         .route("/tokens/new", web::get().to(tokens::new_token_form))
         .route("/tokens/inactive", web::get().to(inactive::list_inactive))
+        .route(
+            "/tokens/inactive.csv",
+            web::get().to(inactive::export_inactive),
+        )
         .route("/tokens/{id}", web::get().to(tokens::show_token))
         .route("/tokens/{id}", web::post().to(tokens::update_token))
         .route(
@@ -61,6 +65,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             web::post().to(tokens::retrieve_credentials),
         )
         .route("/tokens/{id}/revoke", web::get().to(tokens::revoke_form))
+        .route(
+            "/tokens/{id}/renew",
+            web::get().to(tokens::renew_token_form),
+        )
         .route("/tokens/{id}/revoke", web::post().to(tokens::revoke_token))
         .route(
             "/tokens/{id}/handoff",

@@ -97,6 +97,8 @@ pub struct NewTokenPage {
     pub max_date: String,
     pub recommendation: &'static str,
     pub recommended_max_days: i64,
+    /// Renew: the name of the token being renewed, and whether it still works.
+    pub renewing: Option<(String, bool)>,
 }
 
 impl NewTokenPage {
@@ -122,7 +124,18 @@ impl NewTokenPage {
             max_date: (now.date() + Duration::days(expiry::MAX_DAYS)).to_string(),
             recommendation: expiry::RECOMMENDATION,
             recommended_max_days: expiry::RECOMMENDED_MAX_DAYS,
+            renewing: None,
         }
+    }
+
+    /// A renewal of a token that still works offers what to do with it.
+    pub fn offer_revoke_choice(&self) -> bool {
+        !self.values.renews.is_empty() && self.renewing.as_ref().is_none_or(|(_, active)| *active)
+    }
+
+    fn renewing(mut self, token: &TokenView) -> Self {
+        self.renewing = Some((token.name.clone(), token.active));
+        self
     }
 
     pub fn is_selected(&self, key: &str) -> bool {
@@ -174,6 +187,21 @@ pub async fn create_token(
         Ok(input) => input,
         Err(errors) => return new_token_form_again(&user, &session, values, errors, now),
     };
+    // Renew: which token this replaces, and when that one is revoked.
+    let renewal = match values.renews.as_str() {
+        "" => None,
+        raw => {
+            let old = uuid::Uuid::parse_str(raw)
+                .map_err(|_| AppError::not_found())?
+                .to_string();
+            let when = match values.revoke_old.as_str() {
+                "now" => RevokeOld::Now,
+                "keep" => RevokeOld::Keep,
+                _ => RevokeOld::AtFirstUse,
+            };
+            Some((old, when))
+        }
+    };
     let id = db::new_id();
     let username = secret::generate_username();
     let password = secret::generate_password();
@@ -189,10 +217,50 @@ pub async fn create_token(
     let actor = user.clone();
     let ip = ip.text();
     let base_url = state.settings.base_url.clone();
+    let renewing = renewal.clone();
     let created = db::run(&state.pool, move |conn| {
         db::transaction(conn, |conn| {
             accounts::lock(conn, &actor.account_id)?;
-            if tokens::name_in_use(conn, &actor.account_id, &details.name, now, None)? {
+            // A renewal may share its predecessor's name while that one still works.
+            let mut name_shared_with = None;
+            if let Some((old_id, when)) = &renewing {
+                let old = tokens::find(conn, &actor.account_id, old_id)?
+                    .ok_or_else(AppError::not_found)?;
+                if old.revoked_at.is_some() {
+                    return Err(AppError::Conflict(
+                        "A revoked token cannot be renewed; add a new token instead.".into(),
+                    ));
+                }
+                if old.is_active(now) {
+                    if *when == RevokeOld::Now {
+                        tokens::revoke(
+                            conn,
+                            old_id,
+                            &actor.id,
+                            Some("replaced by its renewal"),
+                            now,
+                        )?;
+                        super::audit_by(
+                            conn,
+                            &actor,
+                            "token.revoke",
+                            Some(old_id),
+                            "reason: replaced by its renewal",
+                            ip.as_deref(),
+                            now,
+                        )?;
+                    } else {
+                        name_shared_with = Some(old_id.as_str());
+                    }
+                }
+            }
+            if tokens::name_in_use(
+                conn,
+                &actor.account_id,
+                &details.name,
+                now,
+                name_shared_with,
+            )? {
                 return Ok(false);
             }
             tokens::insert(
@@ -207,6 +275,9 @@ pub async fn create_token(
                     secret_enc: &secret_enc,
                     created_by: &actor.id,
                     expires_at,
+                    replaces_id: renewing.as_ref().map(|(old, _)| old.as_str()),
+                    revoke_replaced_on_use: name_shared_with.is_some()
+                        && matches!(renewing, Some((_, RevokeOld::AtFirstUse))),
                 },
                 &details.networks,
                 now,
@@ -248,6 +319,9 @@ pub async fn create_token(
         return new_token_form_again(&user, &session, values, errors, now);
     }
     state.notifier.wake();
+    if matches!(renewal, Some((_, RevokeOld::Now))) {
+        state.token_changed();
+    }
     tracing::info!(token_id = %id, account_id = %user.account_id, "token created");
     views::ok(&CredentialsPage {
         layout: Layout::new("Token created", "tokens", Some(&user), &session)?,
@@ -259,6 +333,53 @@ pub async fn create_token(
         expires: Some(TimeView::new(input.expires_at, now)),
         beyond_recommendation: expiry::beyond_recommendation(input.expires_at, now),
     })
+}
+
+/// Renew: what happens to the token being replaced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RevokeOld {
+    Now,
+    AtFirstUse,
+    Keep,
+}
+
+/// Add Token, pre-filled from an active or expired token, to make its successor.
+pub async fn renew_token_form(
+    AdminUser(user): AdminUser,
+    state: web::Data<AppState>,
+    session: TypedSession,
+    path: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
+    let token = load_token(&state, &user, token_id(path)?).await?;
+    if token.status == "revoked" {
+        return Err(AppError::Conflict(
+            "A revoked token cannot be renewed; add a new token instead.".into(),
+        ));
+    }
+    let values = TokenFormValues {
+        name: token.name.clone(),
+        description: token.description.clone(),
+        allowed_ips: token.networks_text(),
+        expires_in: "30d".into(),
+        renews: token.id.clone(),
+        revoke_old: "first_use".into(),
+        ..Default::default()
+    };
+    let layout = Layout::new(
+        format!("Renew {}", token.name),
+        "tokens",
+        Some(&user),
+        &session,
+    )?;
+    views::ok(
+        &NewTokenPage::new(
+            layout,
+            values,
+            TokenFormErrors::default(),
+            state.clock.now(),
+        )
+        .renewing(&token),
+    )
 }
 
 fn name_taken(name: &str) -> String {
@@ -289,6 +410,8 @@ pub struct TokenPage {
     pub errors: TokenFormErrors,
     /// What was wrong with the hand-off form, if that was posted.
     pub handoff_error: Option<&'static str>,
+    /// An admin may renew an active or expired (not a revoked) token.
+    pub can_renew: bool,
 }
 
 /// The token page again with the hand-off form's error (422).
@@ -338,6 +461,7 @@ fn token_page(
     Ok(TokenPage {
         layout: Layout::new(token.name.clone(), "tokens", Some(user), session)?,
         can_manage: user.is_admin() && token.active,
+        can_renew: user.is_admin() && token.status != "revoked",
         token,
         values,
         errors,

@@ -16,6 +16,10 @@ pub struct TokenFormValues {
     pub expires_on: String,
     pub description: String,
     pub allowed_ips: String,
+    /// Renew: the id of the token being renewed, and what to do with it
+    /// (`now`, `first_use` or `keep`).
+    pub renews: String,
+    pub revoke_old: String,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -59,6 +63,8 @@ impl TokenFormValues {
             expires_on: form.get("expires_on").to_string(),
             description: form.get("description").to_string(),
             allowed_ips: form.get("allowed_ips").to_string(),
+            renews: form.get("renews").trim().to_string(),
+            revoke_old: form.get("revoke_old").trim().to_string(),
         }
     }
 

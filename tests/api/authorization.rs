@@ -121,6 +121,8 @@ async fn every_route_answers_each_role_as_designed() {
             [404, 404, 404, 404, 404],
         ),
         ("GET", "/users".into(), vec![], [303, 403, 403, 200, 200]),
+        ("GET", "/tokens/inactive.csv".into(), vec![], [303, 403, 200, 200, 200]),
+        ("GET", format!("/tokens/{id}/renew"), vec![], [303, 403, 403, 200, 404]),
         (
             "POST",
             "/users".into(),

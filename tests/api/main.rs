@@ -9,6 +9,7 @@ mod handoff;
 mod helpers;
 mod operations;
 mod proxy;
+mod review;
 mod schema;
 mod setup_and_login;
 mod smtp;
