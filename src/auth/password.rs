@@ -48,7 +48,7 @@ pub fn check_new(password: &str, user_inputs: &[&str]) -> Result<(), String> {
     if password.chars().any(char::is_control) {
         return Err("The password cannot contain control characters.".into());
     }
-    if zxcvbn::zxcvbn(password, user_inputs).score() < zxcvbn::Score::Three {
+    if zxcvbn::zxcvbn(password, user_inputs).score() < zxcvbn::Score::Two {
         return Err(
             "This password is too easy to guess (a common password, word or pattern). \
                     Try a few unrelated words."
