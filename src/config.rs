@@ -84,6 +84,14 @@ pub struct Settings {
     pub trusted_proxies: Vec<IpNetwork>,
     pub notify_interval: Duration,
     pub log_format: LogFormat,
+    /// A session ends after this long without a request, and this long after sign-in.
+    pub session_idle: chrono::Duration,
+    pub session_max: chrono::Duration,
+    /// Sensitive actions need a password typed within this long.
+    pub sudo_window: chrono::Duration,
+    /// Failed sign-ins allowed per e-mail address per 15 minutes (five times as many per
+    /// client address).
+    pub signin_failures_per_15_min: std::num::NonZeroU32,
     /// Failed API credential checks allowed per client address per minute.
     pub api_failures_per_minute: std::num::NonZeroU32,
 }
@@ -183,7 +191,32 @@ impl Settings {
             Some("json") => LogFormat::Json,
             Some(_) => return Err(bad("SESAME_LOG_FORMAT", "expected text or json")),
         };
+        let signin_failures_per_15_min = match get("SESAME_SIGNIN_MAX_FAILURES") {
+            Some(raw) => raw.trim().parse::<std::num::NonZeroU32>().map_err(|_| {
+                bad(
+                    "SESAME_SIGNIN_MAX_FAILURES",
+                    "expected a whole number from 1",
+                )
+            })?,
+            None => std::num::NonZeroU32::new(10).expect("10 is not zero"),
+        };
+        let minutes = |var: &'static str, default: i64| -> Result<chrono::Duration, ConfigError> {
+            match get(var) {
+                Some(raw) => match raw.trim().parse::<i64>() {
+                    Ok(m) if (1..=100_000_000).contains(&m) => Ok(chrono::Duration::minutes(m)),
+                    _ => Err(bad(var, "expected whole minutes from 1")),
+                },
+                None => Ok(chrono::Duration::minutes(default)),
+            }
+        };
+        let session_idle = minutes("SESAME_SESSION_IDLE_MINUTES", 30)?;
+        let session_max = minutes("SESAME_SESSION_MAX_MINUTES", 12 * 60)?;
+        let sudo_window = minutes("SESAME_SUDO_MINUTES", 15)?;
         Ok(Self {
+            session_idle,
+            session_max,
+            sudo_window,
+            signin_failures_per_15_min,
             log_format,
             api_failures_per_minute,
             bind,

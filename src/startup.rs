@@ -36,6 +36,9 @@ pub struct AppState {
     /// The first-run code printed to the log, until the first account is set up.
     pub setup_code: Mutex<Option<String>>,
     pub throttle: Arc<FailureThrottle>,
+    /// Failed sign-ins, per e-mail address and per client address.
+    pub signin_by_email: FailureThrottle<String>,
+    pub signin_by_address: FailureThrottle<std::net::IpAddr>,
     pub notifier: Arc<Notifier>,
     pub metrics: Arc<Metrics>,
     pub recorder: Recorder,
@@ -61,6 +64,7 @@ pub struct Application {
 }
 
 pub const SESSION_COOKIE: &str = "sesame_session";
+const SIGNIN_WINDOW: std::time::Duration = std::time::Duration::from_secs(15 * 60);
 
 impl Application {
     /// Prepares everything and binds the listener; the server runs once awaited.
@@ -101,6 +105,16 @@ impl Application {
             ),
             notifier,
             metrics,
+            signin_by_email: FailureThrottle::per_period(
+                settings.signin_failures_per_15_min,
+                SIGNIN_WINDOW,
+            ),
+            signin_by_address: FailureThrottle::per_period(
+                settings
+                    .signin_failures_per_15_min
+                    .saturating_mul(std::num::NonZeroU32::new(5).expect("5")),
+                SIGNIN_WINDOW,
+            ),
             throttle,
             check_cache,
             _instance_lock: instance_lock,
@@ -119,7 +133,7 @@ impl Application {
                 .service(web::scope("/api/v1").configure(routes::api::configure))
                 .service(
                     web::scope("")
-                        .wrap(security_headers())
+                        .wrap(security_headers(https))
                         .wrap(
                             SessionMiddleware::builder(
                                 CookieSessionStore::default(),
@@ -224,8 +238,17 @@ fn first_run_code(pool: &DbPool, settings: &Settings) -> anyhow::Result<Option<S
     Ok(Some(code))
 }
 
-fn security_headers() -> DefaultHeaders {
-    DefaultHeaders::new()
+fn security_headers(https: bool) -> DefaultHeaders {
+    let headers = if https {
+        // Browsers remember to use https only; never sent over plain http (it would be ignored).
+        DefaultHeaders::new().add((
+            "Strict-Transport-Security",
+            "max-age=31536000; includeSubDomains",
+        ))
+    } else {
+        DefaultHeaders::new()
+    };
+    headers
         .add((
             "Content-Security-Policy",
             "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \

@@ -1,4 +1,5 @@
-//! Failed-credential throttling per client address (GCRA from `governor`).
+//! Failed-credential throttling per key — a client address, an e-mail address — with GCRA
+//! from `governor`.
 //!
 //! Only failures count, but once an address is over its limit every attempt from it is
 //! refused *before* its credentials are checked: otherwise a success among the refusals
@@ -7,25 +8,40 @@
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use std::collections::HashMap;
+use std::hash::Hash;
 use std::net::IpAddr;
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-pub struct FailureThrottle {
-    limiter: DefaultKeyedRateLimiter<IpAddr>,
+pub struct FailureThrottle<K: Hash + Eq + Clone = IpAddr> {
+    limiter: DefaultKeyedRateLimiter<K>,
     clock: DefaultClock,
-    /// Addresses over the limit, and until when.
-    penalty: Mutex<HashMap<IpAddr, Instant>>,
+    /// Keys over the limit, and until when.
+    penalty: Mutex<HashMap<K, Instant>>,
     /// Lets the common case (nobody over the limit) skip the lock.
     any_penalty: AtomicBool,
 }
 
-impl FailureThrottle {
+impl FailureThrottle<IpAddr> {
     pub fn new(failures_per_minute: NonZeroU32) -> Self {
+        Self::with_quota(Quota::per_minute(failures_per_minute))
+    }
+}
+
+impl<K: Hash + Eq + Clone> FailureThrottle<K> {
+    /// At most `failures` per `period`, in a burst or spread out.
+    pub fn per_period(failures: NonZeroU32, period: Duration) -> Self {
+        let quota = Quota::with_period(period / failures.get())
+            .expect("a non-zero period")
+            .allow_burst(failures);
+        Self::with_quota(quota)
+    }
+
+    fn with_quota(quota: Quota) -> Self {
         Self {
-            limiter: RateLimiter::keyed(Quota::per_minute(failures_per_minute)),
+            limiter: RateLimiter::keyed(quota),
             clock: DefaultClock::default(),
             penalty: Mutex::new(HashMap::new()),
             any_penalty: AtomicBool::new(false),
@@ -33,16 +49,16 @@ impl FailureThrottle {
     }
 
     /// How long the address must wait, while it is over its limit.
-    pub fn blocked(&self, address: IpAddr) -> Option<Duration> {
+    pub fn blocked(&self, address: &K) -> Option<Duration> {
         if !self.any_penalty.load(Ordering::Relaxed) {
             return None;
         }
         let mut penalty = self.penalty.lock().ok()?;
         let now = Instant::now();
-        match penalty.get(&address) {
+        match penalty.get(address) {
             Some(until) if *until > now => Some(*until - now),
             Some(_) => {
-                penalty.remove(&address);
+                penalty.remove(address);
                 self.any_penalty
                     .store(!penalty.is_empty(), Ordering::Relaxed);
                 None
@@ -52,8 +68,11 @@ impl FailureThrottle {
     }
 
     /// Counts a failed attempt; past the limit, says how long the address must now wait.
-    pub fn failure(&self, address: IpAddr) -> Option<Duration> {
-        let not_until = self.limiter.check_key(&address).err()?;
+    pub fn failure(&self, address: &K) -> Option<Duration> {
+        if self.limiter.len() > 100_000 {
+            self.limiter.retain_recent();
+        }
+        let not_until = self.limiter.check_key(address).err()?;
         let wait = not_until
             .wait_time_from(self.clock.now())
             .max(Duration::from_secs(1));
@@ -62,7 +81,7 @@ impl FailureThrottle {
             if penalty.len() > 10_000 {
                 penalty.retain(|_, until| *until > now);
             }
-            penalty.insert(address, now + wait);
+            penalty.insert(address.clone(), now + wait);
             self.any_penalty.store(true, Ordering::Relaxed);
         }
         Some(wait)
@@ -84,15 +103,15 @@ mod tests {
         let attacker: IpAddr = "198.51.100.1".parse().unwrap();
         let other: IpAddr = "198.51.100.2".parse().unwrap();
         for _ in 0..3 {
-            assert_eq!(throttle.failure(attacker), None);
+            assert_eq!(throttle.failure(&attacker), None);
         }
-        assert!(throttle.blocked(attacker).is_none());
+        assert!(throttle.blocked(&attacker).is_none());
         let wait = throttle
-            .failure(attacker)
+            .failure(&attacker)
             .expect("the fourth failure is over the limit");
         assert!(wait >= Duration::from_secs(1));
-        assert!(throttle.blocked(attacker).is_some());
-        assert!(throttle.blocked(other).is_none());
-        assert_eq!(throttle.failure(other), None);
+        assert!(throttle.blocked(&attacker).is_some());
+        assert!(throttle.blocked(&other).is_none());
+        assert_eq!(throttle.failure(&other), None);
     }
 }

@@ -35,6 +35,19 @@ impl FromRequest for CurrentUser {
         Box::pin(async move {
             let state = state.ok_or_else(|| AppError::internal("application state missing"))?;
             let (user_id, epoch) = session.user().ok_or(AppError::Unauthenticated)?;
+            let settings = &state.settings;
+            if !session.alive(
+                state.clock.now(),
+                settings.session_idle,
+                settings.session_max,
+            ) {
+                session.sign_out();
+                let _ = session.flash(
+                    crate::auth::session::FlashKind::Error,
+                    "Your session expired. Sign in again.",
+                );
+                return Err(AppError::Unauthenticated);
+            }
             let user = crate::db::run(&state.pool, move |conn| {
                 Ok(users::find_session_user(conn, &user_id)?)
             })

@@ -4,3 +4,4 @@ pub mod guards;
 pub mod one_time;
 pub mod password;
 pub mod session;
+pub mod sudo;

@@ -5,6 +5,7 @@ use actix_session::{Session, SessionExt};
 use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpRequest};
 use base64::Engine;
+use chrono::{Duration, NaiveDateTime};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use std::future::{ready, Ready};
@@ -14,6 +15,10 @@ const USER_ID: &str = "uid";
 const EPOCH: &str = "epoch";
 const CSRF: &str = "csrf";
 const FLASH: &str = "flash";
+/// Unix seconds: when the user signed in, last typed their password, last made a request.
+const SIGNED_IN_AT: &str = "signed_in_at";
+const AUTH_AT: &str = "auth_at";
+const SEEN_AT: &str = "seen_at";
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Flash {
@@ -51,12 +56,46 @@ impl TypedSession {
     }
 
     /// Signs a user in: a new session, a new CSRF token.
-    pub fn sign_in(&self, user_id: &str, epoch: i64) -> Result<(), AppError> {
+    pub fn sign_in(&self, user_id: &str, epoch: i64, now: NaiveDateTime) -> Result<(), AppError> {
         self.0.renew();
         self.0.clear();
         self.insert(USER_ID, user_id)?;
         self.insert(EPOCH, epoch)?;
+        let at = now.and_utc().timestamp();
+        self.insert(SIGNED_IN_AT, at)?;
+        self.insert(AUTH_AT, at)?;
+        self.insert(SEEN_AT, at)?;
         self.insert(CSRF, new_csrf_token())
+    }
+
+    /// Whether the session is still alive at `now`; if so, notes the request (at most once
+    /// a minute, to spare rewriting the cookie on every page).
+    pub fn alive(&self, now: NaiveDateTime, idle: Duration, max: Duration) -> bool {
+        let get = |key| self.0.get::<i64>(key).ok().flatten();
+        let (Some(signed_in), Some(seen)) = (get(SIGNED_IN_AT), get(SEEN_AT)) else {
+            return false;
+        };
+        let now = now.and_utc().timestamp();
+        if now - seen > idle.num_seconds() || now - signed_in > max.num_seconds() {
+            return false;
+        }
+        if now - seen >= 60 {
+            let _ = self.insert(SEEN_AT, now);
+        }
+        true
+    }
+
+    /// Whether the password was typed within `window` (for sensitive actions).
+    pub fn recently_authenticated(&self, now: NaiveDateTime, window: Duration) -> bool {
+        self.0
+            .get::<i64>(AUTH_AT)
+            .ok()
+            .flatten()
+            .is_some_and(|at| now.and_utc().timestamp() - at <= window.num_seconds())
+    }
+
+    pub fn reauthenticated(&self, now: NaiveDateTime) -> Result<(), AppError> {
+        self.insert(AUTH_AT, now.and_utc().timestamp())
     }
 
     /// Forgets everything (the cookie itself stays, for a flash message).

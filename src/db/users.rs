@@ -262,6 +262,15 @@ pub fn set_password(conn: &mut DbConn, id: &str, password_hash: &str) -> QueryRe
         .first(conn)
 }
 
+pub fn find_password_hash(conn: &mut DbConn, id: &str) -> QueryResult<Option<String>> {
+    users::table
+        .find(id)
+        .filter(users::disabled.eq(false))
+        .select(users::password_hash)
+        .first(conn)
+        .optional()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

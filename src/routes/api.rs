@@ -47,10 +47,10 @@ async fn authenticate(
 
 async fn check(req: &HttpRequest, state: &web::Data<AppState>) -> Result<Arc<Snapshot>, Denial> {
     let ip = ClientIp::for_request(req).0;
-    if let Some(wait) = ip.and_then(|ip| state.throttle.blocked(ip)) {
+    if let Some(wait) = ip.and_then(|ip| state.throttle.blocked(&ip)) {
         return Err(Denial::Throttled(wait));
     }
-    let failed = || match ip.and_then(|ip| state.throttle.failure(ip)) {
+    let failed = || match ip.and_then(|ip| state.throttle.failure(&ip)) {
         Some(wait) => Denial::Throttled(wait),
         None => Denial::Unauthorized,
     };

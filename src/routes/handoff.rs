@@ -41,6 +41,12 @@ pub async fn create_handoff(
     ip: ClientIp,
 ) -> Result<HttpResponse, AppError> {
     let id = token_id(path)?;
+    let action = format!("/tokens/{id}/handoff");
+    if let Some(prompt) =
+        crate::auth::sudo::require(&state, &user, &session, &form, &action, &["email"]).await?
+    {
+        return Ok(prompt);
+    }
     let email = crate::routes::setup::normalise_email(form.get("email"));
     if form.too_large || (!email.is_empty() && crate::routes::setup::check_email(&email).is_err()) {
         return super::tokens::token_page_with_handoff_error(

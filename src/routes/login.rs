@@ -18,7 +18,7 @@ use askama::Template;
 pub struct LoginPage {
     pub layout: Layout,
     pub email: String,
-    pub error: Option<&'static str>,
+    pub error: Option<String>,
 }
 
 pub async fn login_form(
@@ -46,10 +46,20 @@ pub async fn login(
     ip: ClientIp,
 ) -> Result<HttpResponse, AppError> {
     let email = crate::routes::setup::normalise_email(form.get("email"));
+    // Throttled per address whether or not it has an account, and before the password is
+    // checked: a lockout says nothing, and the right password does not get through it.
+    let address = ip.0;
+    let locked = state
+        .signin_by_email
+        .blocked(&email)
+        .or_else(|| address.and_then(|a| state.signin_by_address.blocked(&a)));
+    if let Some(wait) = locked {
+        return locked_out(&session, email, wait);
+    }
     let presented = form.get("password").to_string();
     let now = state.clock.now();
     let lookup_email = email.clone();
-    let ip = ip.text();
+    let ip_text = ip.text();
     let signed_in = db::run(&state.pool, move |conn| {
         let user = match crate::routes::setup::check_email(&lookup_email) {
             Ok(()) => users::find_credentials(conn, &lookup_email)?,
@@ -72,7 +82,7 @@ pub async fn login(
                 },
                 token_id: None,
                 detail: "",
-                ip: ip.as_deref(),
+                ip: ip_text.as_deref(),
             },
             now,
         )?;
@@ -81,18 +91,49 @@ pub async fn login(
     .await?;
     match signed_in {
         Some((user_id, epoch)) => {
-            session.sign_in(&user_id, epoch)?;
+            session.sign_in(&user_id, epoch, now)?;
             Ok(views::see_other("/dashboard"))
         }
-        None => views::render(
-            StatusCode::UNAUTHORIZED,
-            &LoginPage {
-                layout: Layout::new("Sign in", "login", None, &session)?,
-                email,
-                error: Some("Incorrect e-mail address or password."),
-            },
-        ),
+        None => {
+            let by_email = state.signin_by_email.failure(&email);
+            let by_address = address.and_then(|a| state.signin_by_address.failure(&a));
+            if let Some(wait) = by_email.or(by_address) {
+                return locked_out(&session, email, wait);
+            }
+            views::render(
+                StatusCode::UNAUTHORIZED,
+                &LoginPage {
+                    layout: Layout::new("Sign in", "login", None, &session)?,
+                    email,
+                    error: Some("Incorrect e-mail address or password.".into()),
+                },
+            )
+        }
     }
+}
+
+fn locked_out(
+    session: &TypedSession,
+    email: String,
+    wait: std::time::Duration,
+) -> Result<HttpResponse, AppError> {
+    let minutes = wait.as_secs().div_ceil(60).max(1);
+    let mut response = views::render(
+        StatusCode::TOO_MANY_REQUESTS,
+        &LoginPage {
+            layout: Layout::new("Sign in", "login", None, session)?,
+            email,
+            error: Some(format!(
+                "Too many failed sign-ins for this address or from your network. Try again in {minutes} minute{}.",
+                if minutes == 1 { "" } else { "s" }
+            )),
+        },
+    )?;
+    response.headers_mut().insert(
+        actix_web::http::header::RETRY_AFTER,
+        actix_web::http::header::HeaderValue::from(wait.as_secs().max(1)),
+    );
+    Ok(response)
 }
 
 #[derive(Template)]

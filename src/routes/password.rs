@@ -139,7 +139,7 @@ async fn set(
         })
     })
     .await?;
-    session.sign_in(&user.id, epoch)?;
+    session.sign_in(&user.id, epoch, now)?;
     session.flash(
         FlashKind::Success,
         "Your password is set. You are signed in.",

@@ -162,7 +162,7 @@ pub async fn setup(
     if let Ok(mut code) = state.setup_code.lock() {
         *code = None;
     }
-    session.sign_in(&user_id, 0)?;
+    session.sign_in(&user_id, 0, now)?;
     session.flash(
         FlashKind::Success,
         "Your account is ready. Add your first API token.",

@@ -3,6 +3,7 @@
 use super::token_view::{token_id, views_for, TokenView};
 use crate::auth::guards::{AdminUser, CurrentUser, ReviewerUser};
 use crate::auth::session::{FlashKind, TypedSession};
+use crate::auth::sudo;
 use crate::client_ip::ClientIp;
 use crate::db::{self, accounts, tokens};
 use crate::error::AppError;
@@ -613,10 +614,14 @@ pub async fn retrieve_credentials(
     state: web::Data<AppState>,
     session: TypedSession,
     path: web::Path<String>,
-    _form: PostedForm,
+    form: PostedForm,
     ip: ClientIp,
 ) -> Result<HttpResponse, AppError> {
     let id = token_id(path)?;
+    let action = format!("/tokens/{id}/credentials");
+    if let Some(prompt) = sudo::require(&state, &user, &session, &form, &action, &[]).await? {
+        return Ok(prompt);
+    }
     let now = state.clock.now();
     let (actor, token_id, ip, keys) = (user.clone(), id.clone(), ip.text(), state.clone());
     let (stored, password) = db::run(&state.pool, move |conn| {

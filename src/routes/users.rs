@@ -318,6 +318,13 @@ pub async fn change_role(
     form: PostedForm,
     ip: ClientIp,
 ) -> Result<HttpResponse, AppError> {
+    let id = path.into_inner();
+    let action = format!("/users/{id}/role");
+    if let Some(prompt) =
+        crate::auth::sudo::require(&state, &user, &session, &form, &action, &["role"]).await?
+    {
+        return Ok(prompt);
+    }
     let Some(role) = Role::parse(form.get("role")) else {
         return users_page(
             &state,
@@ -330,15 +337,7 @@ pub async fn change_role(
         )
         .await;
     };
-    change_user(
-        &state,
-        &user,
-        &session,
-        path.into_inner(),
-        Change::Role(role),
-        ip,
-    )
-    .await
+    change_user(&state, &user, &session, id, Change::Role(role), ip).await
 }
 
 pub async fn disable_user(

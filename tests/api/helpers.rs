@@ -175,6 +175,10 @@ pub async fn spawn_app_with(vars: &[(&str, &str)]) -> TestApp {
             "SESAME_DATABASE_URL" => database_url.clone(),
             // Tests tick the scheduler themselves (creating a token still wakes it).
             "SESAME_NOTIFY_INTERVAL_SECS" => Some("86400".into()),
+            // Tests move the clock by days: sessions and sudo mode last unless a test says so.
+            "SESAME_SESSION_IDLE_MINUTES"
+            | "SESAME_SESSION_MAX_MINUTES"
+            | "SESAME_SUDO_MINUTES" => Some("100000000".into()),
             _ => None,
         })
     })

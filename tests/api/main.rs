@@ -11,6 +11,7 @@ mod operations;
 mod proxy;
 mod review;
 mod schema;
+mod security;
 mod setup_and_login;
 mod smtp;
 mod token_api;
