@@ -4,6 +4,7 @@ use crate::auth::guards::AdminUser;
 use crate::auth::session::TypedSession;
 use crate::db::{self, audit};
 use crate::error::AppError;
+use crate::export::{utc, CsvFile};
 use crate::routes::inactive::PageQuery;
 use crate::startup::AppState;
 use crate::views::{self, Layout, Pagination, TimeView, PAGE_SIZE};
@@ -67,4 +68,41 @@ pub async fn audit_log(
         events,
         pagination,
     })
+}
+
+/// At most this many events in one export.
+const EXPORT_LIMIT: i64 = 100_000;
+
+/// The account's audit log as CSV, newest first. The log itself cannot be changed from
+/// the app: there is no route that edits or deletes an event.
+pub async fn export_audit(
+    AdminUser(user): AdminUser,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, AppError> {
+    let account_id = user.account_id.clone();
+    let (rows, _) = db::run(&state.pool, move |conn| {
+        Ok(audit::list(conn, &account_id, EXPORT_LIMIT, 0)?)
+    })
+    .await?;
+    let mut file = CsvFile::new(&[
+        "time",
+        "actor",
+        "action",
+        "token_id",
+        "token_name",
+        "detail",
+        "address",
+    ])?;
+    for row in rows {
+        file.row(&[
+            &utc(row.created_at),
+            row.actor_email.as_deref().unwrap_or(""),
+            &row.action,
+            row.token_id.as_deref().unwrap_or(""),
+            row.token_name.as_deref().unwrap_or(""),
+            &row.detail,
+            row.ip.as_deref().unwrap_or(""),
+        ])?;
+    }
+    file.response("audit-log.csv")
 }

@@ -7,9 +7,10 @@ use crate::auth::session::TypedSession;
 use crate::db::tokens::{self, Ended, InactiveFilter};
 use crate::db::{self};
 use crate::error::AppError;
+use crate::export::{utc, CsvFile};
 use crate::startup::AppState;
 use crate::views::{self, Layout, Pagination, PAGE_SIZE};
-use actix_web::http::{header, StatusCode};
+use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use askama::Template;
 use chrono::{Duration, NaiveDate};
@@ -173,85 +174,34 @@ pub async fn export_inactive(
         Ok(tokens::list_inactive(conn, &account_id, now, &filter, EXPORT_LIMIT, 0)?.0)
     })
     .await?;
-    let mut out = csv::Writer::from_writer(Vec::new());
-    let time = |at: chrono::NaiveDateTime| {
-        at.and_utc()
-            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-    };
-    let write = |out: &mut csv::Writer<Vec<u8>>, cells: &[&str]| {
-        out.write_record(cells.iter().map(|cell| spreadsheet_safe(cell).into_owned()))
-            .map_err(|e| AppError::internal(format!("csv: {e}")))
-    };
-    write(
-        &mut out,
-        &[
-            "status",
-            "ended_at",
-            "revoked_by",
-            "reason",
-            "name",
-            "username",
-            "created_by",
-            "created_at",
-            "expires_at",
-        ],
-    )?;
+    let mut file = CsvFile::new(&[
+        "status",
+        "ended_at",
+        "revoked_by",
+        "reason",
+        "name",
+        "username",
+        "created_by",
+        "created_at",
+        "expires_at",
+    ])?;
     for row in rows {
         let status = if row.revoked_at.is_some() {
             "revoked"
         } else {
             "expired"
         };
-        let ended = time(row.revoked_at.unwrap_or(row.expires_at));
-        write(
-            &mut out,
-            &[
-                status,
-                &ended,
-                row.revoked_by_email.as_deref().unwrap_or(""),
-                row.revoke_reason.as_deref().unwrap_or(""),
-                &row.name,
-                &row.username,
-                &row.created_by_email,
-                &time(row.created_at),
-                &time(row.expires_at),
-            ],
-        )?;
+        file.row(&[
+            status,
+            &utc(row.revoked_at.unwrap_or(row.expires_at)),
+            row.revoked_by_email.as_deref().unwrap_or(""),
+            row.revoke_reason.as_deref().unwrap_or(""),
+            &row.name,
+            &row.username,
+            &row.created_by_email,
+            &utc(row.created_at),
+            &utc(row.expires_at),
+        ])?;
     }
-    let body = out
-        .into_inner()
-        .map_err(|e| AppError::internal(format!("csv: {e}")))?;
-    Ok(HttpResponse::Ok()
-        .content_type("text/csv; charset=utf-8")
-        .insert_header((
-            header::CONTENT_DISPOSITION,
-            "attachment; filename=\"expired-and-revoked.csv\"",
-        ))
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .body(body))
-}
-
-/// A cell that a spreadsheet would run as a formula gets a leading apostrophe (OWASP).
-pub fn spreadsheet_safe(cell: &str) -> std::borrow::Cow<'_, str> {
-    match cell.chars().next() {
-        Some('=' | '+' | '-' | '@' | '\t' | '\r' | '|' | '%') => format!("'{cell}").into(),
-        _ => cell.into(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn formulas_are_defused() {
-        assert_eq!(
-            spreadsheet_safe("=cmd|' /C calc'!A0"),
-            "'=cmd|' /C calc'!A0"
-        );
-        for dangerous in ["+1", "-1+2", "@SUM(A1)", "\tx"] {
-            assert!(spreadsheet_safe(dangerous).starts_with('\''));
-        }
-        assert_eq!(spreadsheet_safe("plain name"), "plain name");
-    }
+    file.response("expired-and-revoked.csv")
 }

@@ -30,6 +30,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/logout", web::post().to(login::logout))
         .route("/dashboard", web::get().to(dashboard::dashboard))
         .route("/audit", web::get().to(audit::audit_log))
+        .route("/audit.csv", web::get().to(audit::export_audit))
         .route("/users", web::get().to(users::list_users))
         .route("/users", web::post().to(users::invite_user))
         .route("/users/{id}/role", web::post().to(users::change_role))
