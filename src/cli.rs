@@ -46,6 +46,10 @@ pub enum Command {
     /// Write an online, consistent copy of the SQLite database to PATH (PostgreSQL: use
     /// pg_dump).
     Backup { path: std::path::PathBuf },
+    /// Re-encrypt every stored token secret under a new server key, in one transaction.
+    /// With the key file: makes a new key (the old one stays as secret.key.previous).
+    /// With SESAME_SECRET_KEY: set it to the new key and SESAME_PREVIOUS_SECRET_KEY to the old.
+    RotateKey,
     /// Manage people.
     User {
         #[command(subcommand)]
@@ -89,6 +93,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Seed { account, tokens } => seed(&settings, &account, tokens),
         Command::Notify { once } => notify(settings, once),
         Command::Backup { path } => backup(&settings, &path),
+        Command::RotateKey => rotate_key(&settings),
     }
 }
 
@@ -113,6 +118,60 @@ fn serve(settings: Settings) -> anyhow::Result<()> {
         app.run_until_stopped().await?;
         Ok(())
     })
+}
+
+fn rotate_key(settings: &Settings) -> anyhow::Result<()> {
+    use crate::keys::ServerKey;
+    use crate::tokens::secret::TokenCrypto;
+    std::fs::create_dir_all(&settings.data_dir).ok();
+    let pool = db::connect(&settings.database_url)?;
+    let (new, old) = if settings.secret_key.is_some() {
+        let old = ServerKey::load_previous(settings)?.context(
+            "set SESAME_SECRET_KEY to the new key and SESAME_PREVIOUS_SECRET_KEY to the old one, then run this again",
+        )?;
+        (ServerKey::load_or_generate(settings)?, old)
+    } else {
+        // The new key file is written first, the old one kept: if anything below fails,
+        // the servers still read every secret with one key or the other.
+        ServerKey::rotate_files(settings)?
+    };
+    let readable = TokenCrypto::new(&new).with_previous(Some(&old));
+    let target = TokenCrypto::new(&new);
+    let rekeyed = db::transaction(&mut *pool.get()?, |conn| {
+        let (mut count, mut after) = (0usize, String::new());
+        loop {
+            let batch = crate::db::tokens::secrets_after(conn, &after, 1000)?;
+            let Some((last, _)) = batch.last() else { break };
+            after = last.clone();
+            for (id, stored) in &batch {
+                let password = readable.decrypt(id, stored).map_err(|_| {
+                    crate::error::AppError::internal(format!(
+                        "token {id} cannot be read with either key"
+                    ))
+                })?;
+                crate::db::tokens::set_secret(
+                    conn,
+                    id,
+                    &target.hash(password.expose()),
+                    &target.encrypt(id, &password),
+                )?;
+                count += 1;
+            }
+        }
+        Ok(count)
+    })
+    .map_err(|e| anyhow::anyhow!("{e}: nothing was changed in the database"))?;
+    println!("re-encrypted {rekeyed} token secrets under the new key");
+    if settings.secret_key.is_some() {
+        println!("next: restart every server, then remove SESAME_PREVIOUS_SECRET_KEY");
+    } else {
+        println!(
+            "next: restart the server (signed-in users sign in again), back up the new {}, then delete {}",
+            crate::keys::KEY_FILE,
+            crate::keys::PREVIOUS_KEY_FILE
+        );
+    }
+    Ok(())
 }
 
 fn backup(settings: &Settings, path: &std::path::Path) -> anyhow::Result<()> {

@@ -79,6 +79,8 @@ pub struct Settings {
     pub database_url: DatabaseUrl,
     pub base_url: Url,
     pub secret_key: Option<SecretString>,
+    /// The key before the last rotation, still accepted for stored secrets.
+    pub previous_secret_key: Option<SecretString>,
     pub smtp_url: Option<SecretString>,
     pub mail_from: String,
     pub trusted_proxies: Vec<IpNetwork>,
@@ -140,6 +142,15 @@ impl Settings {
                 return Err(bad(
                     "SESAME_SECRET_KEY",
                     "must be at least 32 characters (e.g. `openssl rand -hex 32`)",
+                ))
+            }
+            other => other.map(SecretString::new),
+        };
+        let previous_secret_key = match get("SESAME_PREVIOUS_SECRET_KEY") {
+            Some(raw) if raw.len() < 32 => {
+                return Err(bad(
+                    "SESAME_PREVIOUS_SECRET_KEY",
+                    "must be at least 32 characters",
                 ))
             }
             other => other.map(SecretString::new),
@@ -224,6 +235,7 @@ impl Settings {
             database_url,
             base_url,
             secret_key,
+            previous_secret_key,
             smtp_url,
             mail_from,
             trusted_proxies,

@@ -10,6 +10,8 @@ use std::io::Write;
 use std::path::Path;
 
 pub const KEY_FILE: &str = "secret.key";
+/// The key before the last `sesame rotate-key`, kept so nothing becomes unreadable.
+pub const PREVIOUS_KEY_FILE: &str = "secret.key.previous";
 
 pub struct ServerKey {
     ikm: Vec<u8>,
@@ -45,6 +47,36 @@ impl ServerKey {
         }
     }
 
+    /// The previous key, if a rotation left one (`SESAME_PREVIOUS_SECRET_KEY`, or the
+    /// previous key file when the key lives in the data directory).
+    pub fn load_previous(settings: &Settings) -> anyhow::Result<Option<Self>> {
+        if let Some(secret) = &settings.previous_secret_key {
+            return Ok(Some(Self::from_secret(secret.expose().as_bytes())));
+        }
+        if settings.secret_key.is_some() {
+            return Ok(None);
+        }
+        read_key_file(&settings.data_dir.join(PREVIOUS_KEY_FILE))
+    }
+
+    /// For `sesame rotate-key` with the key in the data directory: the current key file
+    /// becomes the previous one and a new key is written. Returns (new, old).
+    pub fn rotate_files(settings: &Settings) -> anyhow::Result<(Self, Self)> {
+        let current = settings.data_dir.join(KEY_FILE);
+        let previous = settings.data_dir.join(PREVIOUS_KEY_FILE);
+        let old = read_key_file(&current)?.context("there is no key file to rotate")?;
+        anyhow::ensure!(
+            !previous.exists(),
+            "{} exists: a rotation is under way. Restart the servers, then delete it and run this again",
+            previous.display()
+        );
+        std::fs::rename(&current, &previous).context("cannot keep the old key file")?;
+        let mut bytes = [0u8; 32];
+        rand::rngs::OsRng.fill_bytes(&mut bytes);
+        write_private(&current, hex::encode(bytes).as_bytes())?;
+        Ok((Self::from_secret(&bytes), old))
+    }
+
     pub fn from_secret(secret: &[u8]) -> Self {
         Self {
             ikm: secret.to_vec(),
@@ -58,6 +90,23 @@ impl ServerKey {
             .expand(purpose.as_bytes(), &mut out)
             .expect("HKDF output length is small");
         out
+    }
+}
+
+fn read_key_file(path: &Path) -> anyhow::Result<Option<ServerKey>> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => {
+            let bytes = hex::decode(text.trim())
+                .with_context(|| format!("the key file {} is not hex", path.display()))?;
+            anyhow::ensure!(
+                bytes.len() >= 32,
+                "the key file {} is too short",
+                path.display()
+            );
+            Ok(Some(ServerKey::from_secret(&bytes)))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e).with_context(|| format!("cannot read the key file {}", path.display())),
     }
 }
 

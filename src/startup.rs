@@ -119,7 +119,8 @@ impl Application {
             check_cache,
             _instance_lock: instance_lock,
             pool,
-            crypto: TokenCrypto::new(&key),
+            crypto: TokenCrypto::new(&key)
+                .with_previous(ServerKey::load_previous(&settings)?.as_ref()),
             settings,
             clock,
             setup_code: Mutex::new(setup_code),

@@ -546,3 +546,32 @@ pub fn revoke_replaced(
     let revoked = revoke(conn, &old_id, &creator, Some(reason), now)?;
     Ok(revoked.then_some((old_id, account_id)))
 }
+
+/// The next batch of stored secrets (by id, after `after`), for re-keying.
+pub fn secrets_after(
+    conn: &mut DbConn,
+    after: &str,
+    limit: i64,
+) -> QueryResult<Vec<(String, Vec<u8>)>> {
+    api_tokens::table
+        .filter(api_tokens::id.gt(after))
+        .order(api_tokens::id.asc())
+        .limit(limit)
+        .select((api_tokens::id, api_tokens::secret_enc))
+        .load(conn)
+}
+
+pub fn set_secret(
+    conn: &mut DbConn,
+    id: &str,
+    secret_hmac: &[u8],
+    secret_enc: &[u8],
+) -> QueryResult<()> {
+    diesel::update(api_tokens::table.find(id))
+        .set((
+            api_tokens::secret_hmac.eq(secret_hmac),
+            api_tokens::secret_enc.eq(secret_enc),
+        ))
+        .execute(conn)
+        .map(|_| ())
+}

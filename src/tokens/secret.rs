@@ -44,10 +44,12 @@ pub fn generate_password() -> Password {
 #[error("the stored credential cannot be decrypted with this server key")]
 pub struct DecryptError;
 
-/// Keys for checking and encrypting token passwords, derived from the server key.
+/// Keys for checking and encrypting token passwords, derived from the server key. New
+/// secrets use the current key; a previous key (during a rotation) is still accepted.
 pub struct TokenCrypto {
     mac: Hmac<Sha256>,
     cipher: Aes256Gcm,
+    previous: Option<Box<TokenCrypto>>,
 }
 
 impl TokenCrypto {
@@ -58,7 +60,14 @@ impl TokenCrypto {
             mac: <Hmac<Sha256> as Mac>::new_from_slice(&mac_key)
                 .expect("HMAC takes any key length"),
             cipher: Aes256Gcm::new_from_slice(&enc_key).expect("the key is 32 bytes"),
+            previous: None,
         }
+    }
+
+    /// The current key, also accepting what the previous key protected.
+    pub fn with_previous(mut self, previous: Option<&ServerKey>) -> Self {
+        self.previous = previous.map(|key| Box::new(TokenCrypto::new(key)));
+        self
     }
 
     /// HMAC-SHA-256 of the password: what the database keeps for checking.
@@ -73,6 +82,10 @@ impl TokenCrypto {
         let mut mac = self.mac.clone();
         mac.update(password.as_bytes());
         mac.verify_slice(stored).is_ok()
+            || self
+                .previous
+                .as_ref()
+                .is_some_and(|p| p.verify(password, stored))
     }
 
     /// AES-256-GCM with a random nonce; the token id is bound in as associated data so a
@@ -95,6 +108,14 @@ impl TokenCrypto {
     }
 
     pub fn decrypt(&self, token_id: &str, stored: &[u8]) -> Result<Password, DecryptError> {
+        self.decrypt_current(token_id, stored)
+            .or_else(|error| match &self.previous {
+                Some(previous) => previous.decrypt(token_id, stored),
+                None => Err(error),
+            })
+    }
+
+    fn decrypt_current(&self, token_id: &str, stored: &[u8]) -> Result<Password, DecryptError> {
         if stored.len() <= NONCE_LEN {
             return Err(DecryptError);
         }

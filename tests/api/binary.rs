@@ -536,3 +536,118 @@ fn backup_writes_a_consistent_copy_of_the_sqlite_database() {
     assert!(!postgres.status.success());
     assert!(String::from_utf8_lossy(&postgres.stderr).contains("pg_dump"));
 }
+
+#[tokio::test]
+async fn rotate_key_rekeys_every_secret_and_tokens_keep_working() {
+    let root = tempfile::tempdir().unwrap();
+    let data_dir = root.path().join("data");
+    std::fs::create_dir_all(&data_dir).unwrap();
+    assert!(user_add(&data_dir, "admin@acme.test", "admin", PASSWORD)
+        .status
+        .success());
+    let create = |server: &Server| {
+        let base = server.address.clone();
+        async move {
+            let browser = client();
+            submit(
+                &browser,
+                &format!("{base}/login"),
+                &format!("{base}/login"),
+                &[("email", "admin@acme.test"), ("password", PASSWORD)],
+            )
+            .await;
+            let html = submit(
+                &browser,
+                &format!("{base}/tokens/new"),
+                &format!("{base}/tokens"),
+                &[("name", "Long-lived"), ("expires_in", "30d")],
+            )
+            .await
+            .text()
+            .await
+            .unwrap();
+            (
+                browser,
+                token_id_in(&html),
+                element_text(&html, "token-username").unwrap(),
+                element_text(&html, "token-password").unwrap(),
+            )
+        }
+    };
+    let whoami = |server: &Server, username: &str, password: &str| {
+        reqwest::Client::new()
+            .get(format!("{}/api/v1/whoami", server.address))
+            .basic_auth(username, Some(password))
+            .send()
+    };
+    let server = start(&data_dir).await;
+    let (_, id, username, password) = create(&server).await;
+    assert_eq!(
+        whoami(&server, &username, &password)
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
+    drop(server);
+    let key_before = std::fs::read_to_string(data_dir.join("secret.key")).unwrap();
+
+    let rotated = sesame(&data_dir).arg("rotate-key").output().unwrap();
+    assert!(
+        rotated.status.success(),
+        "{}",
+        String::from_utf8_lossy(&rotated.stderr)
+    );
+    assert!(String::from_utf8_lossy(&rotated.stdout).contains("re-encrypted 1 token secrets"));
+    assert_ne!(
+        std::fs::read_to_string(data_dir.join("secret.key")).unwrap(),
+        key_before
+    );
+    assert_eq!(
+        std::fs::read_to_string(data_dir.join("secret.key.previous")).unwrap(),
+        key_before
+    );
+    // A second rotation waits until the first is finished.
+    assert!(!sesame(&data_dir)
+        .arg("rotate-key")
+        .output()
+        .unwrap()
+        .status
+        .success());
+
+    // After the restart, and again without the old key at all: same credentials.
+    for without_old_key in [false, true] {
+        if without_old_key {
+            std::fs::remove_file(data_dir.join("secret.key.previous")).unwrap();
+        }
+        let server = start(&data_dir).await;
+        assert_eq!(
+            whoami(&server, &username, &password)
+                .await
+                .unwrap()
+                .status(),
+            StatusCode::OK
+        );
+        let browser = client();
+        let base = &server.address;
+        submit(
+            &browser,
+            &format!("{base}/login"),
+            &format!("{base}/login"),
+            &[("email", "admin@acme.test"), ("password", PASSWORD)],
+        )
+        .await;
+        let again = submit(
+            &browser,
+            &format!("{base}/tokens/{id}"),
+            &format!("{base}/tokens/{id}/credentials"),
+            &[],
+        )
+        .await;
+        assert_eq!(
+            element_text(&again.text().await.unwrap(), "token-password").unwrap(),
+            password
+        );
+        drop(server);
+    }
+}
