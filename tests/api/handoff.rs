@@ -69,6 +69,25 @@ async fn a_handoff_link_reveals_the_credentials_once() {
 }
 
 #[tokio::test]
+async fn racing_reveals_of_one_link_show_the_credentials_once() {
+    let app = spawn_app().await;
+    let cast = app.cast().await;
+    let token = app.create_named(&cast.admin, "Raced").await;
+    let path = handoff(&app, &cast.admin, &token, "").await;
+    let stranger = client();
+    let html = stranger.get(app.url(&path)).send().await.unwrap().text().await.unwrap();
+    let csrf = csrf_in(&html);
+    let reveals = (0..8).map(|_| {
+        let request = stranger.post(app.url(&path)).form(&[("csrf_token", csrf.as_str())]);
+        async move { request.send().await.unwrap().status() }
+    });
+    let statuses = futures_util::future::join_all(reveals).await;
+    let shown = statuses.iter().filter(|s| **s == StatusCode::OK).count();
+    assert_eq!(shown, 1, "{statuses:?}");
+    assert!(statuses.iter().all(|s| *s == StatusCode::OK || *s == StatusCode::GONE));
+}
+
+#[tokio::test]
 async fn a_link_is_gone_once_its_token_is_revoked_or_after_a_day_and_unknown_codes_are_404() {
     let app = spawn_app().await;
     let cast = app.cast().await;
