@@ -124,6 +124,9 @@ fn rotate_key(settings: &Settings) -> anyhow::Result<()> {
     use crate::keys::ServerKey;
     use crate::tokens::secret::TokenCrypto;
     std::fs::create_dir_all(&settings.data_dir).ok();
+    // On SQLite, the server must be stopped: it would keep using the old key until restarted.
+    let _lock = crate::startup::lock_sqlite_database(&settings.database_url)
+        .map_err(|_| anyhow::anyhow!("stop the server first: it is using the database"))?;
     let pool = db::connect(&settings.database_url)?;
     let (new, old) = if settings.secret_key.is_some() {
         let old = ServerKey::load_previous(settings)?.context(

@@ -60,16 +60,19 @@ impl ServerKey {
     }
 
     /// For `sesame rotate-key` with the key in the data directory: the current key file
-    /// becomes the previous one and a new key is written. Returns (new, old).
+    /// becomes the previous one and a new key is written. Returns (new, old). If a previous
+    /// key file is already there, an earlier rotation did not finish: it is finished with
+    /// the keys as they are. Both files stay on disk until the operator deletes the old one,
+    /// so no failure here or later leaves a secret unreadable.
     pub fn rotate_files(settings: &Settings) -> anyhow::Result<(Self, Self)> {
         let current = settings.data_dir.join(KEY_FILE);
         let previous = settings.data_dir.join(PREVIOUS_KEY_FILE);
+        if let Some(old) = read_key_file(&previous)? {
+            let new = read_key_file(&current)?
+                .context("the key file is missing; start the server once to make one")?;
+            return Ok((new, old));
+        }
         let old = read_key_file(&current)?.context("there is no key file to rotate")?;
-        anyhow::ensure!(
-            !previous.exists(),
-            "{} exists: a rotation is under way. Restart the servers, then delete it and run this again",
-            previous.display()
-        );
         std::fs::rename(&current, &previous).context("cannot keep the old key file")?;
         let mut bytes = [0u8; 32];
         rand::rngs::OsRng.fill_bytes(&mut bytes);

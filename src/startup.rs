@@ -205,7 +205,7 @@ fn prepare_data_dir(settings: &Settings) -> anyhow::Result<()> {
 
 /// SQLite serves one server process (several share PostgreSQL): a second `sesame serve` on
 /// the same database file is refused, which is also what makes the API check cache safe.
-fn lock_sqlite_database(url: &DatabaseUrl) -> anyhow::Result<Option<std::fs::File>> {
+pub fn lock_sqlite_database(url: &DatabaseUrl) -> anyhow::Result<Option<std::fs::File>> {
     let DatabaseUrl::Sqlite(path) = url else {
         return Ok(None);
     };

@@ -63,3 +63,15 @@ pub fn consume(conn: &mut DbConn, id: &str, now: NaiveDateTime) -> QueryResult<b
     .execute(conn)?;
     Ok(used == 1)
 }
+
+/// After a password is set: every other link of the user stops working.
+pub fn void_all(conn: &mut DbConn, user_id: &str, now: NaiveDateTime) -> QueryResult<()> {
+    diesel::update(
+        user_links::table
+            .filter(user_links::user_id.eq(user_id))
+            .filter(user_links::used_at.is_null()),
+    )
+    .set(user_links::used_at.eq(now))
+    .execute(conn)
+    .map(|_| ())
+}

@@ -139,12 +139,13 @@ pub fn find_an_admin(conn: &mut DbConn, account_id: &str) -> QueryResult<Option<
         .optional()
 }
 
-/// The e-mail addresses of the account's active admins.
+/// The e-mail addresses of the account's active admins (not those still invited).
 pub fn admin_emails(conn: &mut DbConn, account_id: &str) -> QueryResult<Vec<String>> {
     users::table
         .filter(users::account_id.eq(account_id))
         .filter(users::role.eq(Role::Admin.as_str()))
         .filter(users::disabled.eq(false))
+        .filter(users::password_hash.ne(""))
         .order(users::email.asc())
         .select(users::email)
         .load(conn)

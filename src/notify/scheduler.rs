@@ -197,6 +197,8 @@ impl Notifier {
                 if self.stopping.load(Ordering::SeqCst) {
                     return Ok(()); // shutting down: unclaimed notices wait for the next start
                 }
+                // Each row's own time: a slow batch must not hand out leases already lapsed.
+                let now = self.clock.now();
                 let lease = now + Duration::minutes(CLAIM_LEASE_MINUTES);
                 if !outbox::claim(conn, id, now, lease)? {
                     continue; // another scheduler has it

@@ -217,6 +217,10 @@ pub async fn reveal_handoff(
             }
             let stored = tokens::find_secret(conn, &handoff.account_id, &handoff.token_id)?
                 .ok_or_else(gone)?;
+            // Checked again here: a revoke may have committed since the page was checked.
+            if !tokens::is_active(stored.expires_at, stored.revoked_at, now) {
+                return Err(gone());
+            }
             let password = keys
                 .crypto
                 .decrypt(&handoff.token_id, &stored.secret_enc)

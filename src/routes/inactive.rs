@@ -42,9 +42,12 @@ impl FilterQuery {
         let date = |raw: &str| -> Result<Option<NaiveDate>, &'static str> {
             match raw.trim() {
                 "" => Ok(None),
+                // chrono's %Y takes signs and any number of digits: keep to plain years.
                 text => NaiveDate::parse_from_str(text, "%Y-%m-%d")
+                    .ok()
+                    .filter(|d| (1970..=9999).contains(&chrono::Datelike::year(d)))
                     .map(Some)
-                    .map_err(|_| "Enter dates as YYYY-MM-DD."),
+                    .ok_or("Enter dates as YYYY-MM-DD."),
             }
         };
         let text = |raw: &str| {

@@ -117,6 +117,7 @@ async fn set(
                 ));
             }
             let epoch = users::set_password(conn, &user_id, &hash)?;
+            user_links::void_all(conn, &user_id, now)?;
             let action = if purpose == user_links::INVITE {
                 "user.invitation_accepted"
             } else {

@@ -112,6 +112,15 @@ pub async fn invite_user(
     } else {
         None
     };
+    // Making someone an admin is a role change: it needs a recent password too.
+    if role == Some(Role::Admin) {
+        if let Some(prompt) =
+            crate::auth::sudo::require(&state, &user, &session, &form, "/users", &["email", "role"])
+                .await?
+        {
+            return Ok(prompt);
+        }
+    }
     let (Some(role), None) = (role, &error) else {
         return users_page(
             &state,

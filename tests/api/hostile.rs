@@ -105,6 +105,74 @@ async fn hostile_values_in_every_field_never_break_anything() {
 }
 
 #[tokio::test]
+async fn hostile_values_in_the_setup_and_password_forms_never_break_anything() {
+    // First-run setup, before any user exists.
+    let fresh = spawn_app().await;
+    let code = fresh.setup_code.clone().unwrap();
+    let setup_fields = [
+        ("setup_code", code.as_str()),
+        ("account_name", "Acme"),
+        ("email", "admin@acme.test"),
+        ("password", "short"),
+        ("password_confirm", "short"),
+    ];
+    let browser = client();
+    let html = browser.get(fresh.url("/setup")).send().await.unwrap().text().await.unwrap();
+    let csrf = csrf_in(&html);
+    let mut failures = Vec::new();
+    for (field, _) in &setup_fields {
+        for (label, value) in corpus() {
+            let response = browser
+                .post(fresh.url("/setup"))
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(body(&csrf, &setup_fields, field, &value))
+                .send()
+                .await
+                .unwrap();
+            if response.status().is_server_error() {
+                failures.push(format!("/setup {field}={label}: {}", response.status()));
+            }
+        }
+    }
+    assert_eq!(fresh.count("SELECT COUNT(*) AS n FROM users"), 0, "every hostile setup was refused");
+
+    // Choosing a password through an invitation link.
+    let smtp = crate::smtp::SmtpServer::start();
+    let app = spawn_app_with(&[("SESAME_SMTP_URL", &smtp.url())]).await;
+    let cast = app.cast().await;
+    app.post(&cast.admin, "/users", &[("email", "new@acme.test"), ("role", "member")]).await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let mail = loop {
+        if let Some(mail) = smtp.mails_to("new@acme.test").pop() {
+            break mail;
+        }
+        assert!(std::time::Instant::now() < deadline, "no invitation");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    let at = mail.data.find("/invite/").unwrap();
+    let link: String = mail.data[at..].chars().take_while(|c| !c.is_whitespace() && *c != '"' && *c != '<').collect();
+    let html = browser.get(app.url(&link)).send().await.unwrap().text().await.unwrap();
+    let csrf = csrf_in(&html);
+    let password_fields = [("password", "violet tractor summit ocean"), ("password_confirm", "something else entirely")];
+    for (field, _) in &password_fields {
+        for (label, value) in corpus() {
+            let response = browser
+                .post(app.url(&link))
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(body(&csrf, &password_fields, field, &value))
+                .send()
+                .await
+                .unwrap();
+            if response.status().is_server_error() {
+                failures.push(format!("{link} {field}={label}: {}", response.status()));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    assert_eq!(app.count("SELECT COUNT(*) AS n FROM user_links WHERE used_at IS NOT NULL"), 0);
+}
+
+#[tokio::test]
 async fn the_audit_log_exports_as_csv_and_cannot_be_changed() {
     let app = spawn_app().await;
     let cast = app.cast().await;

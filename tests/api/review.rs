@@ -57,6 +57,10 @@ async fn support_filters_expired_and_revoked_and_exports_safe_csv() {
     assert_eq!(revoked_today.len(), 3, "revoked that day; Beta expired a week later");
     let bad = app.get(&cast.support, "/tokens/inactive?from=yesterday").await;
     assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
+    for extreme in ["?to=%2B262142-12-31", "?from=-5000-01-01", "?to=9999-12-31"] {
+        let status = app.get(&cast.support, &format!("/tokens/inactive{extreme}")).await.status();
+        assert!(status == StatusCode::BAD_REQUEST || status == StatusCode::OK, "{extreme}: {status}");
+    }
     assert!(element_text(&bad.text().await.unwrap(), "filter-error").unwrap().contains("YYYY-MM-DD"));
 
     let export = app.get(&cast.support, "/tokens/inactive.csv?status=revoked").await;
