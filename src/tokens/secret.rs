@@ -5,8 +5,6 @@ use crate::keys::ServerKey;
 use aes_gcm::aead::{Aead, AeadCore, KeyInit, OsRng, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
 use hmac::{Hmac, Mac};
-use rand::distributions::Alphanumeric;
-use rand::Rng;
 use sha2::Sha256;
 
 const USERNAME_PREFIX: &str = "tok_";
@@ -24,12 +22,20 @@ impl Password {
     }
 }
 
+const BASE62: &[u8; 62] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+
+/// Uniform base62 from the operating system's CSPRNG: 64 random bytes per system call,
+/// keeping bytes below 248 (4 × 62) so every character is equally likely.
 fn random_base62(len: usize) -> String {
-    OsRng
-        .sample_iter(&Alphanumeric)
-        .take(len)
-        .map(char::from)
-        .collect()
+    let mut out = String::with_capacity(len);
+    let mut bytes = [0u8; 64];
+    while out.len() < len {
+        rand::RngCore::fill_bytes(&mut OsRng, &mut bytes);
+        for byte in bytes.iter().filter(|b| **b < 248).take(len - out.len()) {
+            out.push(char::from(BASE62[usize::from(byte % 62)]));
+        }
+    }
+    out
 }
 
 pub fn generate_username() -> String {
@@ -153,6 +159,22 @@ mod tests {
         assert_eq!(password.expose().len(), 40);
         assert!(password.expose().chars().all(|c| c.is_ascii_alphanumeric()));
         assert_ne!(generate_password().expose(), password.expose());
+    }
+
+    #[test]
+    fn every_base62_character_turns_up_evenly() {
+        let mut counts = std::collections::HashMap::new();
+        for _ in 0..2000 {
+            for c in generate_password().expose().chars() {
+                *counts.entry(c).or_insert(0u32) += 1;
+            }
+        }
+        // 80,000 characters, about 1,290 each: a skewed mapping would leave some far off.
+        assert_eq!(counts.len(), 62);
+        assert!(
+            counts.values().all(|n| (1000..1600).contains(n)),
+            "{counts:?}"
+        );
     }
 
     #[test]
