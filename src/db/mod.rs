@@ -69,6 +69,12 @@ impl ManageConnection for ConnectionManager {
 
 /// Opens the pool (creating the SQLite file if needed) and applies pending migrations.
 pub fn connect(url: &DatabaseUrl) -> anyhow::Result<DbPool> {
+    if let DatabaseUrl::Sqlite(path) = url {
+        // Switch a new file to WAL once, alone: the switch does not wait for the busy
+        // timeout, so the pool's connections opening in parallel would each fail it.
+        let mut first = diesel::SqliteConnection::establish(&path.to_string_lossy())?;
+        first.batch_execute("PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL;")?;
+    }
     // A PostgreSQL connection can die under us (a restart, a failover): it is tested on
     // checkout, so a dead one is replaced rather than handed out. A local SQLite file
     // connection cannot, and the API's hot path is spared the extra query.
