@@ -50,6 +50,11 @@ pub fn seed(
         };
         Ok((account_id, admin_id))
     })?;
+    // Random ids land all over four indexes: a large page cache keeps SQLite from spilling
+    // and re-reading pages on every insert (PostgreSQL manages its own buffers).
+    if let DbConn::Sqlite(sqlite) = conn {
+        diesel::connection::SimpleConnection::batch_execute(sqlite, "PRAGMA cache_size = -262144")?;
+    }
     // Names are unique per run, so seeding twice never collides with active names.
     let run: String = secret::generate_username()[4..10].to_string();
     let mut rng = rand::thread_rng();
