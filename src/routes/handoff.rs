@@ -2,7 +2,7 @@
 //! credentials to the person who will use it. Opening the link (GET) consumes nothing, so
 //! link previews and mail scanners are harmless; the Reveal button (POST) shows them once.
 
-use super::token_view::token_id;
+use super::path_id;
 use crate::auth::guards::AdminUser;
 use crate::auth::one_time;
 use crate::auth::session::TypedSession;
@@ -40,7 +40,7 @@ pub async fn create_handoff(
     form: PostedForm,
     ip: ClientIp,
 ) -> Result<HttpResponse, AppError> {
-    let id = token_id(path)?;
+    let id = path_id(path)?;
     let action = format!("/tokens/{id}/handoff");
     if let Some(prompt) =
         crate::auth::sudo::require(&state, &user, &session, &form, &action, &["email"]).await?

@@ -92,7 +92,7 @@ pub async fn retry_notification(
     path: web::Path<String>,
     _form: PostedForm,
 ) -> Result<HttpResponse, AppError> {
-    let id = path.into_inner();
+    let id = super::path_id(path)?;
     let now = state.clock.now();
     let account_id = user.account_id.clone();
     let retried = db::run(&state.pool, move |conn| {

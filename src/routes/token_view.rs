@@ -73,14 +73,6 @@ impl TokenView {
     }
 }
 
-/// Token ids are UUIDs; anything else is simply not found (and never reaches the database).
-pub fn token_id(path: actix_web::web::Path<String>) -> Result<String, crate::error::AppError> {
-    let raw = path.into_inner();
-    uuid::Uuid::parse_str(&raw)
-        .map(|id| id.to_string())
-        .map_err(|_| crate::error::AppError::not_found())
-}
-
 /// Builds views for rows, loading all their networks in one query.
 pub fn views_for(
     conn: &mut DbConn,

@@ -1,6 +1,7 @@
 //! API Tokens: list, add, show, update, retrieve credentials, revoke.
 
-use super::token_view::{token_id, views_for, TokenView};
+use super::path_id;
+use super::token_view::{views_for, TokenView};
 use crate::auth::guards::{AdminUser, CurrentUser, ReviewerUser};
 use crate::auth::session::{FlashKind, TypedSession};
 use crate::auth::sudo;
@@ -351,7 +352,7 @@ pub async fn renew_token_form(
     session: TypedSession,
     path: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {
-    let token = load_token(&state, &user, token_id(path)?).await?;
+    let token = load_token(&state, &user, path_id(path)?).await?;
     if token.status == "revoked" {
         return Err(AppError::Conflict(
             "A revoked token cannot be renewed; add a new token instead.".into(),
@@ -476,7 +477,7 @@ pub async fn show_token(
     session: TypedSession,
     path: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {
-    let token = load_token(&state, &user, token_id(path)?).await?;
+    let token = load_token(&state, &user, path_id(path)?).await?;
     views::ok(&token_page(
         &user,
         &session,
@@ -494,7 +495,7 @@ pub async fn update_token(
     form: PostedForm,
     ip: ClientIp,
 ) -> Result<HttpResponse, AppError> {
-    let id = token_id(path)?;
+    let id = path_id(path)?;
     let now = state.clock.now();
     let values = TokenFormValues::from_posted(&form);
     let details = match values.details(&form) {
@@ -617,7 +618,7 @@ pub async fn retrieve_credentials(
     form: PostedForm,
     ip: ClientIp,
 ) -> Result<HttpResponse, AppError> {
-    let id = token_id(path)?;
+    let id = path_id(path)?;
     let action = format!("/tokens/{id}/credentials");
     if let Some(prompt) = sudo::require(&state, &user, &session, &form, &action, &[]).await? {
         return Ok(prompt);
@@ -675,7 +676,7 @@ pub async fn revoke_form(
     session: TypedSession,
     path: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {
-    let token = load_token(&state, &user, token_id(path)?).await?;
+    let token = load_token(&state, &user, path_id(path)?).await?;
     if !token.active {
         return Err(inactive_conflict());
     }
@@ -695,7 +696,7 @@ pub async fn revoke_token(
     form: PostedForm,
     ip: ClientIp,
 ) -> Result<HttpResponse, AppError> {
-    let id = token_id(path)?;
+    let id = path_id(path)?;
     let now = state.clock.now();
     let reason = form.get("reason").trim().to_string();
     let error = if form.too_large || form.invalid_utf8("reason") {

@@ -327,7 +327,7 @@ pub async fn change_role(
     form: PostedForm,
     ip: ClientIp,
 ) -> Result<HttpResponse, AppError> {
-    let id = path.into_inner();
+    let id = super::path_id(path)?;
     let action = format!("/users/{id}/role");
     if let Some(prompt) =
         crate::auth::sudo::require(&state, &user, &session, &form, &action, &["role"]).await?
@@ -361,7 +361,7 @@ pub async fn disable_user(
         &state,
         &user,
         &session,
-        path.into_inner(),
+        super::path_id(path)?,
         Change::Disable,
         ip,
     )
@@ -380,7 +380,7 @@ pub async fn enable_user(
         &state,
         &user,
         &session,
-        path.into_inner(),
+        super::path_id(path)?,
         Change::Enable,
         ip,
     )

@@ -82,7 +82,7 @@ async fn every_route_answers_each_role_as_designed() {
             "POST",
             "/notifications/no-such-notice/retry".into(),
             vec![],
-            [303, 403, 403, 409, 409],
+            [303, 403, 403, 404, 404],
         ),
         (
             "GET",

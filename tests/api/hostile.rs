@@ -191,4 +191,14 @@ async fn the_audit_log_exports_as_csv_and_cannot_be_changed() {
     }
     assert_eq!(app.count("SELECT COUNT(*) AS n FROM audit_events"), before);
 }
+#[tokio::test]
+async fn malformed_ids_in_paths_are_not_found() {
+    let app = spawn_app().await;
+    let cast = app.cast().await;
+    for path in ["/users/a%00b/role", "/users/a%00b/disable", "/users/a%00b/enable", "/notifications/a%00b/retry", "/tokens/a%00b/revoke"] {
+        let status = app.post(&cast.admin, path, &[("role", "member"), ("sudo_password", PASSWORD)]).await.status();
+        assert_eq!(status, reqwest::StatusCode::NOT_FOUND, "{path}");
+    }
+    assert_eq!(app.get(&cast.admin, "/tokens/a%00b").await.status(), reqwest::StatusCode::NOT_FOUND);
+}
 }
