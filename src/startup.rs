@@ -69,16 +69,20 @@ const SIGNIN_WINDOW: std::time::Duration = std::time::Duration::from_secs(15 * 6
 impl Application {
     /// Prepares everything and binds the listener; the server runs once awaited.
     /// Must be called within an async runtime.
-    pub fn build(settings: Settings, clock: SharedClock) -> anyhow::Result<Self> {
+    pub fn build(mut settings: Settings, clock: SharedClock) -> anyhow::Result<Self> {
         prepare_data_dir(&settings)?;
         let instance_lock = lock_sqlite_database(&settings.database_url)?;
         let key = ServerKey::load_or_generate(&settings)?;
         let pool = db::connect(&settings.database_url)?;
-        let setup_code = first_run_code(&pool, &settings)?;
         let cookie_key = Key::from(&key.derive::<64>("session cookie v1"));
         let listener = TcpListener::bind(settings.bind)
             .with_context(|| format!("cannot listen on {} (SESAME_BIND)", settings.bind))?;
         let port = listener.local_addr()?.port();
+        // Port 0 asks the system for a port: links in pages and e-mails use the one it gave.
+        if settings.base_url.port() == Some(0) {
+            let _ = settings.base_url.set_port(Some(port));
+        }
+        let setup_code = first_run_code(&pool, &settings)?;
         let https = settings.https();
         let throttle = Arc::new(FailureThrottle::new(settings.api_failures_per_minute));
         let metrics = Arc::new(Metrics::default());

@@ -2,6 +2,7 @@
 
 mod authorization;
 mod binary;
+mod browser;
 mod csrf_and_escaping;
 mod email;
 mod faults;
