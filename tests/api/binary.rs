@@ -33,7 +33,12 @@ fn free_port() -> u16 {
 
 fn sesame(data_dir: &Path) -> Command {
     let mut command = Command::new(BINARY);
+    // Run from a folder without the project's `static/` or `templates/`: the binary is the
+    // whole deployment.
+    let folder = data_dir.parent().expect("a data directory inside a folder");
+    std::fs::create_dir_all(folder).unwrap();
     command
+        .current_dir(folder)
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("SESAME_DATA_DIR", data_dir)
@@ -653,5 +658,63 @@ async fn rotate_key_rekeys_every_secret_and_tokens_keep_working() {
             password
         );
         drop(server);
+    }
+}
+
+#[tokio::test]
+async fn static_files_come_from_the_binary_under_hashed_names_cached_for_a_year() {
+    let root = tempfile::tempdir().unwrap();
+    let server = start(&root.path().join("data")).await;
+    // First run: /setup is the page there is.
+    let page = client()
+        .get(format!("{}/setup", server.address))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for (attribute, kind, content_type) in [
+        ("href", "css", "text/css"),
+        ("src", "js", "text/javascript"),
+    ] {
+        let marker = format!("{attribute}=\"/static/app-");
+        let start = page
+            .find(&marker)
+            .unwrap_or_else(|| panic!("no {kind} in the page"))
+            + attribute.len()
+            + 2;
+        let path = &page[start..start + page[start..].find('"').unwrap()];
+        assert!(path.ends_with(&format!(".{kind}")), "{path}");
+        let hash = &path["/static/app-".len()..path.len() - kind.len() - 1];
+        assert!(
+            hash.len() == 12 && hash.chars().all(|c| c.is_ascii_hexdigit()),
+            "a content hash in {path}"
+        );
+        let asset = client()
+            .get(format!("{}{path}", server.address))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(asset.status(), StatusCode::OK, "{path}");
+        let header = |name: &str| asset.headers()[name].to_str().unwrap().to_string();
+        assert!(header("content-type").starts_with(content_type));
+        assert_eq!(
+            header("cache-control"),
+            "public, max-age=31536000, immutable"
+        );
+        assert!(!asset.bytes().await.unwrap().is_empty());
+
+        let stale = path.replace(hash, "000000000000");
+        let missing = client()
+            .get(format!("{}{stale}", server.address))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            missing.status(),
+            StatusCode::NOT_FOUND,
+            "an old hash is not served"
+        );
     }
 }

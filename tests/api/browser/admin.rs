@@ -1,7 +1,7 @@
 //! An administrator's whole day, from first-run setup to Expired & Revoked, on a desktop, on a
 //! phone and with JavaScript off.
 
-use super::{shown_credentials, whoami, Browser, Options};
+use super::{shown_credentials, whoami, Browser, Options, Viewport};
 use crate::helpers::{spawn_app, PASSWORD};
 use chrono::{Days, Utc};
 use reqwest::StatusCode;
@@ -31,6 +31,13 @@ async fn admin_journey(options: Options) {
     // First run: the setup page, with the code from the server's log.
     b.visit("/").await;
     b.expect_path("/setup").await;
+    let dark = b
+        .script("return matchMedia('(prefers-color-scheme: dark)').matches")
+        .await;
+    assert_eq!(
+        dark,
+        serde_json::json!(options.viewport == Viewport::Mobile)
+    );
     assert_eq!(
         b.script("return document.documentElement.classList.contains('js')")
             .await,
@@ -91,6 +98,8 @@ async fn admin_journey(options: Options) {
     b.fill_date("#expires_on", today + Days::new(120)).await;
     assert!(b.displayed("#expiry-warning").await, "over 3 months warns");
     if js {
+        b.script("document.getElementById('expiry-warning').scrollIntoView({block: 'center'})")
+            .await;
         b.check_page("new-token-warning").await;
         b.fill_date("#expires_on", today + Days::new(45)).await;
         assert!(

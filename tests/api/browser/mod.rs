@@ -38,6 +38,7 @@ impl Options {
         viewport: Viewport::Desktop,
         javascript: true,
     };
+    /// On the phone, the dark theme too: axe-core checks its contrast.
     pub const MOBILE: Options = Options {
         viewport: Viewport::Mobile,
         javascript: true,
@@ -50,7 +51,7 @@ impl Options {
     fn label(&self) -> &'static str {
         match (self.viewport, self.javascript) {
             (Viewport::Desktop, true) => "desktop",
-            (Viewport::Mobile, true) => "mobile",
+            (Viewport::Mobile, true) => "mobile-dark",
             (Viewport::Desktop, false) => "nojs",
             (Viewport::Mobile, false) => "mobile-nojs",
         }
@@ -186,6 +187,28 @@ impl WebDriverCompatibleCommand for GrantPermission {
     }
 }
 
+/// A Chrome DevTools command through chromedriver (`goog/cdp/execute`).
+#[derive(Debug)]
+struct DevTools(&'static str, Value);
+
+impl WebDriverCompatibleCommand for DevTools {
+    fn endpoint(
+        &self,
+        base_url: &url::Url,
+        session_id: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
+        base_url.join(&format!(
+            "session/{}/goog/cdp/execute",
+            session_id.unwrap_or_default()
+        ))
+    }
+
+    fn method_and_body(&self, _url: &url::Url) -> (http::Method, Option<String>) {
+        let body = json!({"cmd": self.0, "params": self.1});
+        (http::Method::POST, Some(body.to_string()))
+    }
+}
+
 /// One browser with a fresh profile, and the pages it has checked.
 pub struct Browser {
     client: Client,
@@ -242,6 +265,13 @@ impl Browser {
             .connect(&driver.url)
             .await
             .expect("a WebDriver session");
+        if options.viewport == Viewport::Mobile {
+            let dark = json!({"features": [{"name": "prefers-color-scheme", "value": "dark"}]});
+            client
+                .issue_cmd(DevTools("Emulation.setEmulatedMedia", dark))
+                .await
+                .expect("the dark theme");
+        }
         Some(Browser {
             client,
             base: base.to_string(),
