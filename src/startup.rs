@@ -171,6 +171,11 @@ impl Application {
         self.state.setup_code.lock().ok().and_then(|c| c.clone())
     }
 
+    /// The settings in force (the base URL names the bound port when asked for port 0).
+    pub fn settings(&self) -> &Settings {
+        &self.state.settings
+    }
+
     pub fn pool(&self) -> DbPool {
         self.state.pool.clone()
     }

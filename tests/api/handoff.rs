@@ -18,6 +18,7 @@ async fn handoff(app: &TestApp, admin: &Session, token: &Created, email: &str) -
     assert_eq!(response.headers()["cache-control"], "no-store");
     let html = response.text().await.unwrap();
     let url = element_text(&html, "handoff-url").expect("#handoff-url");
+    // The link names the port the server really listens on.
     let path = url
         .strip_prefix(&app.settings.base_url.to_string())
         .map(|p| format!("/{p}"))

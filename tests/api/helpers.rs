@@ -194,6 +194,7 @@ pub async fn spawn_app_with(vars: &[(&str, &str)]) -> TestApp {
     let pool = app.pool();
     let setup_code = app.setup_code();
     let notifier = app.notifier();
+    let settings = app.settings().clone();
     tokio::spawn(app.run_until_stopped());
     TestApp {
         address,
