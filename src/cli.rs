@@ -234,7 +234,11 @@ fn seed(settings: &Settings, account: &str, count: usize) -> anyhow::Result<()> 
         count,
         SystemClock.now(),
     )
-    .map_err(|e| anyhow::anyhow!("{e}"))?;
+    // The operator sees the cause (pages never show it).
+    .map_err(|e| match e {
+        crate::error::AppError::Internal(detail) => anyhow::anyhow!(detail),
+        other => anyhow::anyhow!("{other}"),
+    })?;
     println!(
         "seeded {count} tokens into account {} in {:.1} s",
         account.trim(),

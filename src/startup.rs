@@ -13,7 +13,9 @@ use crate::notify::mailer::Mailer;
 use crate::notify::scheduler::Notifier;
 use crate::routes;
 use crate::tokens::check_cache::CheckCache;
+use crate::tokens::directory::DirectoryCache;
 use crate::tokens::secret::TokenCrypto;
+use crate::tokens::summary::SummaryCache;
 use actix_session::config::CookieContentSecurity;
 use actix_session::storage::CookieSessionStore;
 use actix_session::SessionMiddleware;
@@ -44,6 +46,10 @@ pub struct AppState {
     pub recorder: Recorder,
     /// The API check's cache: SQLite only, where this is the one server process.
     pub check_cache: Option<Arc<CheckCache>>,
+    /// The Dashboard's counts per account (see `tokens::summary`).
+    pub summaries: SummaryCache,
+    /// The API Tokens list per account (see `tokens::directory`).
+    pub directories: DirectoryCache,
     /// Held while the server runs: on SQLite, the proof that it is the one server process.
     _instance_lock: Option<std::fs::File>,
 }
@@ -121,6 +127,8 @@ impl Application {
             ),
             throttle,
             check_cache,
+            summaries: SummaryCache::default(),
+            directories: DirectoryCache::default(),
             _instance_lock: instance_lock,
             pool,
             crypto: TokenCrypto::new(&key)

@@ -42,3 +42,12 @@ pub fn lock(conn: &mut DbConn, id: &str) -> QueryResult<()> {
         .execute(conn)
         .map(|_| ())
 }
+
+/// The account's write version: every transaction that changes its tokens bumps it first
+/// (`lock`), so anything derived from its tokens at version v is current while it stays v.
+pub fn version(conn: &mut DbConn, id: &str) -> QueryResult<i64> {
+    accounts::table
+        .find(id)
+        .select(accounts::lock_version)
+        .first(conn)
+}

@@ -140,9 +140,11 @@ pub fn transaction<T>(
     conn.transaction(work)
 }
 
-/// A fresh application-made id: inserts then need no RETURNING on either backend.
+/// A fresh application-made id: inserts then need no RETURNING on either backend. Version 7
+/// (time-ordered, 74 random bits): new rows land at the end of every primary-key index
+/// instead of all over it.
 pub fn new_id() -> String {
-    uuid::Uuid::new_v4().to_string()
+    uuid::Uuid::now_v7().to_string()
 }
 
 /// Escapes `%`, `_` and `\` for a LIKE pattern used with `ESCAPE '\'`. Callers compare

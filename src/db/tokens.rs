@@ -241,8 +241,43 @@ pub fn revoke(
     Ok(changed == 1)
 }
 
-/// One page of active tokens, soonest expiry first, optionally matching `search`
-/// in the name, username or description; and the total count.
+/// Matches part of the name, username or description, case-insensitively.
+macro_rules! matches_text {
+    ($pattern:expr) => {
+        lower(api_tokens::name)
+            .like(lower($pattern.clone()))
+            .escape('\\')
+            .or(lower(api_tokens::username)
+                .like(lower($pattern.clone()))
+                .escape('\\'))
+            .or(lower(api_tokens::description)
+                .like(lower($pattern.clone()))
+                .escape('\\'))
+    };
+}
+
+/// The active tokens of an account (optionally matching `search`), as a boxed query to
+/// select from: the same predicate for a page and for its count.
+macro_rules! active_tokens {
+    ($account_id:expr, $now:expr, $search:expr) => {{
+        let mut query = api_tokens::table
+            .filter(api_tokens::account_id.eq($account_id))
+            .filter(api_tokens::revoked_at.is_null())
+            .filter(api_tokens::expires_at.gt($now))
+            .into_boxed::<super::MultiBackend>();
+        if let Some(pattern) = $search.map(super::like_contains) {
+            query = query.filter(matches_text!(pattern));
+        }
+        query
+    }};
+}
+
+/// One page of active tokens, soonest expiry first, optionally matching `search` in the
+/// name, username or description.
+///
+/// The page's ids come first, from the index alone (`api_tokens_active`); then only those
+/// rows are read and joined: a deep page skips index entries, not rows. (Two statements:
+/// MultiConnection cannot nest a boxed subquery.)
 pub fn list_active(
     conn: &mut DbConn,
     account_id: &str,
@@ -250,43 +285,35 @@ pub fn list_active(
     search: Option<&str>,
     limit: i64,
     offset: i64,
-) -> QueryResult<(Vec<TokenRow>, i64)> {
-    let pattern = search.map(super::like_contains);
-    let mut count = api_tokens::table
-        .filter(api_tokens::account_id.eq(account_id))
-        .filter(api_tokens::revoked_at.is_null())
-        .filter(api_tokens::expires_at.gt(now))
-        .into_boxed();
-    let mut rows = token_rows!()
-        .filter(api_tokens::account_id.eq(account_id))
-        .filter(api_tokens::revoked_at.is_null())
-        .filter(api_tokens::expires_at.gt(now))
-        .into_boxed();
-    // The same predicate for the count and the page.
-    macro_rules! matches_search {
-        ($pattern:expr) => {
-            lower(api_tokens::name)
-                .like(lower($pattern))
-                .escape('\\')
-                .or(lower(api_tokens::username)
-                    .like(lower($pattern))
-                    .escape('\\'))
-                .or(lower(api_tokens::description)
-                    .like(lower($pattern))
-                    .escape('\\'))
-        };
-    }
-    if let Some(pattern) = &pattern {
-        count = count.filter(matches_search!(pattern));
-        rows = rows.filter(matches_search!(pattern));
-    }
-    let total = count.count().get_result(conn)?;
-    let rows = rows
+) -> QueryResult<Vec<TokenRow>> {
+    let page_ids = active_tokens!(account_id, now, search)
+        .select(api_tokens::id)
         .order((api_tokens::expires_at.asc(), api_tokens::id.asc()))
         .limit(limit)
         .offset(offset)
-        .load(conn)?;
-    Ok((rows, total))
+        .load::<String>(conn)?;
+    active_rows(conn, &page_ids)
+}
+
+/// These tokens, in the active list's order (soonest expiry first): one statement.
+pub fn active_rows(conn: &mut DbConn, ids: &[String]) -> QueryResult<Vec<TokenRow>> {
+    token_rows!()
+        .filter(api_tokens::id.eq_any(ids))
+        .order((api_tokens::expires_at.asc(), api_tokens::id.asc()))
+        .load(conn)
+}
+
+/// How many active tokens match `search` (without a search, `tokens::summary` has the
+/// count without counting).
+pub fn count_active(
+    conn: &mut DbConn,
+    account_id: &str,
+    now: NaiveDateTime,
+    search: Option<&str>,
+) -> QueryResult<i64> {
+    active_tokens!(account_id, now, search)
+        .count()
+        .get_result(conn)
 }
 
 /// How a token stopped working.
@@ -309,8 +336,58 @@ pub struct InactiveFilter {
     pub text: Option<String>,
 }
 
+impl InactiveFilter {
+    pub fn is_empty(&self) -> bool {
+        self.ended.is_none()
+            && self.from.is_none()
+            && self.before.is_none()
+            && self.creator.is_none()
+            && self.text.is_none()
+    }
+}
+
+/// When a token stopped working. Indexed with its account (`api_tokens_ended`); a token is
+/// inactive exactly when this is not in the future (a revocation is never dated ahead).
+fn ended_at() -> diesel::expression::SqlLiteral<diesel::sql_types::Timestamp> {
+    diesel::dsl::sql::<diesel::sql_types::Timestamp>(
+        "COALESCE(api_tokens.revoked_at, api_tokens.expires_at)",
+    )
+}
+
+/// The expired and revoked tokens of an account matching the filter, as a boxed query.
+macro_rules! inactive_tokens {
+    ($account_id:expr, $now:expr, $filter:expr) => {{
+        let filter: &InactiveFilter = $filter;
+        let mut query = api_tokens::table
+            .inner_join(users::table.on(users::id.eq(api_tokens::created_by)))
+            .filter(api_tokens::account_id.eq($account_id))
+            .filter(ended_at().le($now))
+            .into_boxed::<super::MultiBackend>();
+        match filter.ended {
+            Some(Ended::Revoked) => query = query.filter(api_tokens::revoked_at.is_not_null()),
+            Some(Ended::Expired) => query = query.filter(api_tokens::revoked_at.is_null()),
+            None => {}
+        }
+        if let Some(from) = filter.from {
+            query = query.filter(ended_at().ge(from));
+        }
+        if let Some(before) = filter.before {
+            query = query.filter(ended_at().lt(before));
+        }
+        if let Some(creator) = &filter.creator {
+            let pattern = super::like_contains(creator);
+            query = query.filter(lower(users::email).like(lower(pattern)).escape('\\'));
+        }
+        if let Some(text) = &filter.text {
+            let pattern = super::like_contains(text);
+            query = query.filter(matches_text!(pattern));
+        }
+        query
+    }};
+}
+
 /// One page of expired and revoked tokens matching the filter, most recently ended first;
-/// and the total.
+/// the page's ids come from the index first, as for `list_active`.
 pub fn list_inactive(
     conn: &mut DbConn,
     account_id: &str,
@@ -318,73 +395,30 @@ pub fn list_inactive(
     filter: &InactiveFilter,
     limit: i64,
     offset: i64,
-) -> QueryResult<(Vec<TokenRow>, i64)> {
-    let ended_at = || {
-        diesel::dsl::sql::<diesel::sql_types::Timestamp>(
-            "COALESCE(api_tokens.revoked_at, api_tokens.expires_at)",
-        )
-    };
-    let mut count = api_tokens::table
-        .inner_join(users::table.on(users::id.eq(api_tokens::created_by)))
-        .select(diesel::dsl::count_star())
-        .filter(api_tokens::account_id.eq(account_id))
-        .filter(
-            api_tokens::revoked_at
-                .is_not_null()
-                .or(api_tokens::expires_at.le(now)),
-        )
-        .into_boxed();
-    let mut rows = token_rows!()
-        .filter(api_tokens::account_id.eq(account_id))
-        .filter(
-            api_tokens::revoked_at
-                .is_not_null()
-                .or(api_tokens::expires_at.le(now)),
-        )
-        .into_boxed();
-    // The same conditions on the count and on the page.
-    macro_rules! narrow {
-        ($condition:expr) => {{
-            count = count.filter($condition);
-            rows = rows.filter($condition);
-        }};
-    }
-    match filter.ended {
-        Some(Ended::Revoked) => narrow!(api_tokens::revoked_at.is_not_null()),
-        Some(Ended::Expired) => narrow!(api_tokens::revoked_at.is_null()),
-        None => {}
-    }
-    if let Some(from) = filter.from {
-        narrow!(ended_at().ge(from));
-    }
-    if let Some(before) = filter.before {
-        narrow!(ended_at().lt(before));
-    }
-    if let Some(creator) = &filter.creator {
-        let pattern = super::like_contains(creator);
-        narrow!(lower(users::email)
-            .like(lower(pattern.clone()))
-            .escape('\\'));
-    }
-    if let Some(text) = &filter.text {
-        let pattern = super::like_contains(text);
-        narrow!(lower(api_tokens::name)
-            .like(lower(pattern.clone()))
-            .escape('\\')
-            .or(lower(api_tokens::username)
-                .like(lower(pattern.clone()))
-                .escape('\\'))
-            .or(lower(api_tokens::description)
-                .like(lower(pattern.clone()))
-                .escape('\\')));
-    }
-    let total = count.get_result(conn)?;
-    let rows = rows
-        .order((ended_at().desc(), api_tokens::id.asc()))
+) -> QueryResult<Vec<TokenRow>> {
+    let page_ids = inactive_tokens!(account_id, now, filter)
+        .select(api_tokens::id)
+        .order((ended_at().desc(), api_tokens::id.desc()))
         .limit(limit)
         .offset(offset)
-        .load(conn)?;
-    Ok((rows, total))
+        .load::<String>(conn)?;
+    token_rows!()
+        .filter(api_tokens::id.eq_any(page_ids))
+        .order((ended_at().desc(), api_tokens::id.desc()))
+        .load(conn)
+}
+
+/// How many expired and revoked tokens match the filter (unfiltered, `tokens::summary`
+/// has the count without counting).
+pub fn count_inactive(
+    conn: &mut DbConn,
+    account_id: &str,
+    now: NaiveDateTime,
+    filter: &InactiveFilter,
+) -> QueryResult<i64> {
+    inactive_tokens!(account_id, now, filter)
+        .count()
+        .get_result(conn)
 }
 
 #[derive(Debug, Default, Clone, Copy)]
@@ -539,6 +573,9 @@ pub fn revoke_replaced(
     let Some((Some(old_id), account_id, creator)) = pending else {
         return Ok(None);
     };
+    // The account's lock first, as every token write takes it (and cached counts of its
+    // tokens start over).
+    super::accounts::lock(conn, &account_id)?;
     diesel::update(api_tokens::table.find(new_id))
         .set(api_tokens::revoke_replaced_on_use.eq(false))
         .execute(conn)?;

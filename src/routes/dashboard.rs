@@ -11,8 +11,7 @@ use actix_web::{web, HttpResponse};
 use askama::Template;
 use chrono::{Duration, NaiveDateTime};
 
-pub const SOON_DAYS: i64 = 7;
-const CHART_WEEKS: i64 = 13;
+use crate::tokens::summary::{CHART_WEEKS, SOON_DAYS};
 
 pub async fn index(session: TypedSession) -> HttpResponse {
     views::see_other(if session.user().is_some() {
@@ -57,7 +56,7 @@ impl Chart {
     const BAR_WIDTH: i64 = 40;
     const GAP: i64 = 8;
 
-    fn new(weeks: Vec<(NaiveDateTime, i64)>) -> Self {
+    fn new(weeks: &[(NaiveDateTime, i64)]) -> Self {
         let max = weeks.iter().map(|(_, c)| *c).max().unwrap_or(0);
         let bars = weeks
             .iter()
@@ -98,26 +97,18 @@ pub async fn dashboard(
 ) -> Result<HttpResponse, AppError> {
     let now = state.clock.now();
     let account_id = user.account_id.clone();
-    let (counts, expiring, weeks) = db::run(&state.pool, move |conn| {
+    let cache = state.clone();
+    let (summary, expiring) = db::run(&state.pool, move |conn| {
+        let summary = cache.summaries.get(conn, &account_id, now)?;
         let soon = now + Duration::days(SOON_DAYS);
-        let counts = tokens::counts(conn, &account_id, now, soon)?;
         let rows = tokens::expiring_between(conn, &account_id, now, soon, 10)?;
-        let mut weeks = Vec::with_capacity(CHART_WEEKS as usize);
-        for week in 0..CHART_WEEKS {
-            let from = now + Duration::weeks(week);
-            let to = from + Duration::weeks(1);
-            weeks.push((
-                from,
-                tokens::count_expiring_between(conn, &account_id, from, to)?,
-            ));
-        }
-        Ok((counts, views_for(conn, rows, now)?, weeks))
+        Ok((summary, views_for(conn, rows, now)?))
     })
     .await?;
     views::ok(&DashboardPage {
         layout: Layout::new("Dashboard", "dashboard", Some(&user), &session)?,
-        counts,
+        counts: summary.counts,
         expiring,
-        chart: Chart::new(weeks),
+        chart: Chart::new(&summary.weeks),
     })
 }

@@ -121,8 +121,15 @@ pub async fn list_inactive(
     let now = state.clock.now();
     let page = Pagination::requested(filter_query.page.as_deref());
     let account_id = user.account_id.clone();
+    let cache = state.clone();
     let (tokens, total) = db::run(&state.pool, move |conn| {
-        let (rows, total) = tokens::list_inactive(
+        let total = if filter.is_empty() {
+            let counts = cache.summaries.get(conn, &account_id, now)?.counts;
+            counts.expired + counts.revoked
+        } else {
+            tokens::count_inactive(conn, &account_id, now, &filter)?
+        };
+        let rows = tokens::list_inactive(
             conn,
             &account_id,
             now,
@@ -174,7 +181,14 @@ pub async fn export_inactive(
     let now = state.clock.now();
     let account_id = user.account_id.clone();
     let rows = db::run(&state.pool, move |conn| {
-        Ok(tokens::list_inactive(conn, &account_id, now, &filter, EXPORT_LIMIT, 0)?.0)
+        Ok(tokens::list_inactive(
+            conn,
+            &account_id,
+            now,
+            &filter,
+            EXPORT_LIMIT,
+            0,
+        )?)
     })
     .await?;
     let mut file = CsvFile::new(&[

@@ -56,15 +56,25 @@ pub async fn list_tokens(
     let page = Pagination::requested(query.page.as_deref());
     let account_id = user.account_id.clone();
     let search = (!q.is_empty()).then(|| q.clone());
+    let cache = state.clone();
     let (tokens, total) = db::run(&state.pool, move |conn| {
-        let (rows, total) = tokens::list_active(
-            conn,
-            &account_id,
-            now,
-            search.as_deref(),
-            PAGE_SIZE,
-            Pagination::offset(page),
-        )?;
+        let search = search.as_deref();
+        let offset = Pagination::offset(page);
+        let (rows, total) = match cache.directories.get(conn, &account_id, now)? {
+            Some(directory) => {
+                let page = directory.page(now, search, offset as usize, PAGE_SIZE as usize);
+                (tokens::active_rows(conn, &page.ids)?, page.total)
+            }
+            // An account too large to hold in memory: SQL, with the count from the summary.
+            None => {
+                let total = match search {
+                    None => cache.summaries.get(conn, &account_id, now)?.counts.active,
+                    Some(_) => tokens::count_active(conn, &account_id, now, search)?,
+                };
+                let rows = tokens::list_active(conn, &account_id, now, search, PAGE_SIZE, offset)?;
+                (rows, total)
+            }
+        };
         Ok((views_for(conn, rows, now)?, total))
     })
     .await?;

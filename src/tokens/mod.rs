@@ -2,8 +2,10 @@
 
 pub mod basic;
 pub mod check_cache;
+pub mod directory;
 pub mod expiry;
 pub mod input;
 pub mod networks;
 pub mod secret;
+pub mod summary;
 pub mod verify;

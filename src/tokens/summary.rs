@@ -1,0 +1,91 @@
+//! The Dashboard's figures for an account — counts by state and expirations per week — and
+//! a cache of them, so a Dashboard view does not count 100,000 tokens every time.
+//!
+//! An entry is used only while the account's write version is the one it was computed at
+//! (every change to the account's tokens bumps it, in any server process), and for at most
+//! a minute of the clock, since time alone moves tokens from active to expired.
+
+use crate::db::{accounts, tokens, DbConn};
+use chrono::{Duration, NaiveDateTime};
+use diesel::QueryResult;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+pub const SOON_DAYS: i64 = 7;
+pub const CHART_WEEKS: i64 = 13;
+const FRESH_FOR_SECONDS: i64 = 60;
+/// Bounds memory: when full, the cache starts over.
+const MAX_ACCOUNTS: usize = 10_000;
+
+#[derive(Debug)]
+pub struct Summary {
+    pub counts: tokens::Counts,
+    /// The start of each of the next 13 weeks, and how many active tokens expire in it.
+    pub weeks: Vec<(NaiveDateTime, i64)>,
+}
+
+struct Entry {
+    version: i64,
+    computed_at: NaiveDateTime,
+    summary: Arc<Summary>,
+}
+
+#[derive(Default)]
+pub struct SummaryCache {
+    entries: Mutex<HashMap<String, Entry>>,
+}
+
+impl SummaryCache {
+    pub fn get(
+        &self,
+        conn: &mut DbConn,
+        account_id: &str,
+        now: NaiveDateTime,
+    ) -> QueryResult<Arc<Summary>> {
+        // Read before counting: a write in between makes the entry stale at once, never
+        // the other way round.
+        let version = accounts::version(conn, account_id)?;
+        if let Some(entry) = self.lock().get(account_id) {
+            let age = now - entry.computed_at;
+            if entry.version == version
+                && age >= Duration::zero()
+                && age < Duration::seconds(FRESH_FOR_SECONDS)
+            {
+                return Ok(entry.summary.clone());
+            }
+        }
+        let summary = Arc::new(compute(conn, account_id, now)?);
+        let mut entries = self.lock();
+        if entries.len() >= MAX_ACCOUNTS {
+            entries.clear();
+        }
+        entries.insert(
+            account_id.to_string(),
+            Entry {
+                version,
+                computed_at: now,
+                summary: summary.clone(),
+            },
+        );
+        Ok(summary)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Entry>> {
+        // The map holds no invariant a panic could break.
+        self.entries.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+fn compute(conn: &mut DbConn, account_id: &str, now: NaiveDateTime) -> QueryResult<Summary> {
+    let counts = tokens::counts(conn, account_id, now, now + Duration::days(SOON_DAYS))?;
+    let mut weeks = Vec::with_capacity(CHART_WEEKS as usize);
+    for week in 0..CHART_WEEKS {
+        let from = now + Duration::weeks(week);
+        let to = from + Duration::weeks(1);
+        weeks.push((
+            from,
+            tokens::count_expiring_between(conn, account_id, from, to)?,
+        ));
+    }
+    Ok(Summary { counts, weeks })
+}
