@@ -164,3 +164,11 @@ pub fn like_contains(text: &str) -> String {
 }
 
 diesel::define_sql_function!(fn lower(x: diesel::sql_types::Text) -> diesel::sql_types::Text);
+diesel::define_sql_function!(
+    /// `COALESCE(x, y)` for a timestamp: a typed expression, so its statements are prepared
+    /// once (a raw SQL fragment would be planned on every call).
+    fn coalesce(
+        x: diesel::sql_types::Nullable<diesel::sql_types::Timestamp>,
+        y: diesel::sql_types::Timestamp,
+    ) -> diesel::sql_types::Timestamp
+);

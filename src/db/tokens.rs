@@ -292,15 +292,22 @@ pub fn list_active(
         .limit(limit)
         .offset(offset)
         .load::<String>(conn)?;
-    active_rows(conn, &page_ids)
+    rows_in_order(conn, &page_ids)
 }
 
-/// These tokens, in the active list's order (soonest expiry first): one statement.
-pub fn active_rows(conn: &mut DbConn, ids: &[String]) -> QueryResult<Vec<TokenRow>> {
-    token_rows!()
+/// These tokens, in the order of `ids`: one statement, the same text for any page (so
+/// PostgreSQL plans it once).
+pub fn rows_in_order(conn: &mut DbConn, ids: &[String]) -> QueryResult<Vec<TokenRow>> {
+    let mut rows: Vec<TokenRow> = token_rows!()
         .filter(api_tokens::id.eq_any(ids))
-        .order((api_tokens::expires_at.asc(), api_tokens::id.asc()))
-        .load(conn)
+        .load(conn)?;
+    let position: std::collections::HashMap<&str, usize> = ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| (id.as_str(), i))
+        .collect();
+    rows.sort_by_key(|row| position.get(row.id.as_str()).copied());
+    Ok(rows)
 }
 
 /// How many active tokens match `search` (without a search, `tokens::summary` has the
@@ -348,10 +355,8 @@ impl InactiveFilter {
 
 /// When a token stopped working. Indexed with its account (`api_tokens_ended`); a token is
 /// inactive exactly when this is not in the future (a revocation is never dated ahead).
-fn ended_at() -> diesel::expression::SqlLiteral<diesel::sql_types::Timestamp> {
-    diesel::dsl::sql::<diesel::sql_types::Timestamp>(
-        "COALESCE(api_tokens.revoked_at, api_tokens.expires_at)",
-    )
+fn ended_at() -> super::coalesce<api_tokens::revoked_at, api_tokens::expires_at> {
+    super::coalesce(api_tokens::revoked_at, api_tokens::expires_at)
 }
 
 /// The expired and revoked tokens of an account matching the filter, as a boxed query.
@@ -402,10 +407,7 @@ pub fn list_inactive(
         .limit(limit)
         .offset(offset)
         .load::<String>(conn)?;
-    token_rows!()
-        .filter(api_tokens::id.eq_any(page_ids))
-        .order((ended_at().desc(), api_tokens::id.desc()))
-        .load(conn)
+    rows_in_order(conn, &page_ids)
 }
 
 /// How many expired and revoked tokens match the filter (unfiltered, `tokens::summary`

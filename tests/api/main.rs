@@ -13,6 +13,7 @@ mod operations;
 mod properties;
 mod proxy;
 mod review;
+mod scale;
 mod schema;
 mod security;
 mod setup_and_login;
