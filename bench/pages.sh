@@ -61,6 +61,8 @@ for backend in $BACKENDS; do
   # PostgreSQL: statistics for the planner, and the bulk load's dirty pages written out
   # now rather than by a checkpoint in the middle of a measurement.
   if [ "$backend" = postgres ]; then psql -q "$SESAME_DATABASE_URL" -c "VACUUM ANALYZE" -c "CHECKPOINT"; fi
+  # Let the kernel write the bulk load out before measuring, not during.
+  sync
   echo "$PASSWORD" | $sesame user add --account Bench --email bench@bench.test --role admin >/dev/null
 
   $sesame serve 2>"$work/$backend.log" &
