@@ -124,11 +124,12 @@ async fn admin_journey(options: Options) {
     let copy_password = "button[data-copy='token-password']";
     if js {
         b.grant_clipboard().await;
+        // The button says so once the browser has written the clipboard.
         b.tap(copy_username).await;
-        assert_eq!(b.text(copy_username).await, "Copied");
-        assert_eq!(b.clipboard().await, credentials.0);
+        b.wait_for_text(copy_username, "Copied").await;
+        b.wait_for_clipboard(&credentials.0).await;
         b.tap(copy_password).await;
-        assert_eq!(b.clipboard().await, credentials.1);
+        b.wait_for_clipboard(&credentials.1).await;
     } else {
         assert!(!b.displayed(copy_username).await, "no dead copy buttons");
     }
@@ -151,6 +152,11 @@ async fn admin_journey(options: Options) {
     b.click("#token-page-link").await;
     assert!(b.path().await.starts_with("/tokens/"));
     b.check_page("token").await;
+    // Times read relative ("in 46 days"), with the exact UTC time on hover.
+    let time = b.find("time[datetime]").await;
+    let hover = time.attr("title").await.unwrap().unwrap_or_default();
+    assert!(hover.ends_with("UTC"), "{hover}");
+    assert!(!time.text().await.unwrap().contains("UTC"));
     b.fill("#update-form #name", "Nightly export v2").await;
     b.fill("#update-form #allowed_ips", "127.0.0.1").await;
     b.click("#update-form button[type=submit]").await;

@@ -165,47 +165,26 @@ impl Drop for Driver {
     }
 }
 
-/// WebDriver's "Set Permissions" (chromedriver supports it): lets the page read the clipboard.
+/// A POST to `/session/{id}/{path}`: the WebDriver extensions chromedriver offers beyond
+/// fantoccini's commands ("Set Permissions", `goog/cdp/execute` for DevTools).
 #[derive(Debug)]
-struct GrantPermission(&'static str);
-
-impl WebDriverCompatibleCommand for GrantPermission {
-    fn endpoint(
-        &self,
-        base_url: &url::Url,
-        session_id: Option<&str>,
-    ) -> Result<url::Url, url::ParseError> {
-        base_url.join(&format!(
-            "session/{}/permissions",
-            session_id.unwrap_or_default()
-        ))
-    }
-
-    fn method_and_body(&self, _url: &url::Url) -> (http::Method, Option<String>) {
-        let body = json!({"descriptor": {"name": self.0}, "state": "granted"});
-        (http::Method::POST, Some(body.to_string()))
-    }
+struct SessionPost {
+    path: &'static str,
+    body: Value,
 }
 
-/// A Chrome DevTools command through chromedriver (`goog/cdp/execute`).
-#[derive(Debug)]
-struct DevTools(&'static str, Value);
-
-impl WebDriverCompatibleCommand for DevTools {
+impl WebDriverCompatibleCommand for SessionPost {
     fn endpoint(
         &self,
         base_url: &url::Url,
         session_id: Option<&str>,
     ) -> Result<url::Url, url::ParseError> {
-        base_url.join(&format!(
-            "session/{}/goog/cdp/execute",
-            session_id.unwrap_or_default()
-        ))
+        let session = session_id.unwrap_or_default();
+        base_url.join(&format!("session/{session}/{}", self.path))
     }
 
     fn method_and_body(&self, _url: &url::Url) -> (http::Method, Option<String>) {
-        let body = json!({"cmd": self.0, "params": self.1});
-        (http::Method::POST, Some(body.to_string()))
+        (http::Method::POST, Some(self.body.to_string()))
     }
 }
 
@@ -268,7 +247,10 @@ impl Browser {
         if options.viewport == Viewport::Mobile {
             let dark = json!({"features": [{"name": "prefers-color-scheme", "value": "dark"}]});
             client
-                .issue_cmd(DevTools("Emulation.setEmulatedMedia", dark))
+                .issue_cmd(SessionPost {
+                    path: "goog/cdp/execute",
+                    body: json!({"cmd": "Emulation.setEmulatedMedia", "params": dark}),
+                })
                 .await
                 .expect("the dark theme");
         }
@@ -334,6 +316,23 @@ impl Browser {
 
     pub async fn text(&self, css: &str) -> String {
         self.find(css).await.text().await.expect("text")
+    }
+
+    /// Waits (up to 10 s) until `css` shows `want`: for what a script changes after an await.
+    pub async fn wait_for_text(&self, css: &str, want: &str) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let text = self.text(css).await;
+            if text == want {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "`{css}` shows {text:?}, not {want:?} ({})",
+                self.journey
+            );
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
     }
 
     pub async fn displayed(&self, css: &str) -> bool {
@@ -431,9 +430,29 @@ impl Browser {
     pub async fn grant_clipboard(&self) {
         for name in ["clipboard-read", "clipboard-write"] {
             self.client
-                .issue_cmd(GrantPermission(name))
+                .issue_cmd(SessionPost {
+                    path: "permissions",
+                    body: json!({"descriptor": {"name": name}, "state": "granted"}),
+                })
                 .await
                 .expect("clipboard permission");
+        }
+    }
+
+    /// Waits (up to 10 s) until the clipboard holds `want`.
+    pub async fn wait_for_clipboard(&self, want: &str) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let text = self.clipboard().await;
+            if text == want {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the clipboard holds {text:?}, not {want:?} ({})",
+                self.journey
+            );
+            tokio::time::sleep(Duration::from_millis(25)).await;
         }
     }
 
