@@ -232,21 +232,16 @@ pub struct ReminderDue {
 /// window and `limit`, not by the table.
 pub fn reminders_due(
     conn: &mut DbConn,
-    kind: &str,
     now: NaiveDateTime,
     until: NaiveDateTime,
     after: Option<(NaiveDateTime, &str)>,
     limit: i64,
 ) -> QueryResult<Vec<ReminderDue>> {
     let (after_expiry, after_id) = after.unwrap_or((now, ""));
+    // Only tokens whose reminder is not queued yet (`api_tokens_reminder_due`); the outbox's
+    // uniqueness still makes a reminder once if two schedulers race.
     api_tokens::table
-        // Anti-join: tokens with no reminder row yet.
-        .left_join(
-            outbox::table.on(outbox::token_id
-                .eq(api_tokens::id.nullable())
-                .and(outbox::kind.eq(kind))),
-        )
-        .filter(outbox::id.nullable().is_null())
+        .filter(diesel::dsl::not(api_tokens::expiry_reminder_queued))
         .filter(api_tokens::expires_at.gt(now))
         .filter(api_tokens::expires_at.le(until))
         // Keyset: a range on the index, then the tie on equal expiry.
@@ -295,4 +290,12 @@ pub fn queued_since(
         .limit(1)
         .load(conn)?;
     Ok(!recent.is_empty())
+}
+
+/// Marks the token's expiry reminder as queued (in the transaction that queues it).
+pub fn mark_reminder_queued(conn: &mut DbConn, token_id: &str) -> QueryResult<()> {
+    diesel::update(api_tokens::table.find(token_id))
+        .set(api_tokens::expiry_reminder_queued.eq(true))
+        .execute(conn)
+        .map(|_| ())
 }

@@ -42,6 +42,7 @@ diesel::table! {
         last_used_ip -> Nullable<Text>,
         replaces_id -> Nullable<Text>,
         revoke_replaced_on_use -> Bool,
+        expiry_reminder_queued -> Bool,
     }
 }
 

@@ -141,7 +141,7 @@ impl Notifier {
         let (mut queued, mut after) = (0, None::<(NaiveDateTime, String)>);
         loop {
             let position = after.as_ref().map(|(at, id)| (*at, id.as_str()));
-            let batch = outbox::reminders_due(conn, TOKEN_EXPIRING, now, until, position, BATCH)?;
+            let batch = outbox::reminders_due(conn, now, until, position, BATCH)?;
             let Some(last) = batch.last() else { break };
             after = Some((last.expires_at, last.token_id.clone()));
             let mut creators: Vec<&str> = batch.iter().map(|due| due.created_by.as_str()).collect();
@@ -179,6 +179,7 @@ impl Notifier {
                     )? {
                         queued += 1;
                     }
+                    outbox::mark_reminder_queued(conn, &due.token_id)?;
                 }
                 Ok(queued)
             })?;

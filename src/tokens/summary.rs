@@ -2,8 +2,9 @@
 //! a cache of them, so a Dashboard view does not count 100,000 tokens every time.
 //!
 //! An entry is used only while the account's write version is the one it was computed at
-//! (every change to the account's tokens bumps it, in any server process), and for at most
-//! a minute of the clock, since time alone moves tokens from active to expired.
+//! (every change to the account's tokens bumps it, in any server process), and for about a
+//! minute of the clock, since time alone moves tokens from active to expired: one request
+//! then recounts while the others use the entry a moment longer.
 
 use crate::db::{accounts, tokens, DbConn};
 use chrono::{Duration, NaiveDateTime};
@@ -45,13 +46,16 @@ impl SummaryCache {
         // Read before counting: a write in between makes the entry stale at once, never
         // the other way round.
         let version = accounts::version(conn, account_id)?;
-        if let Some(entry) = self.lock().get(account_id) {
+        if let Some(entry) = self.lock().get_mut(account_id) {
             let age = now - entry.computed_at;
-            if entry.version == version
-                && age >= Duration::zero()
-                && age < Duration::seconds(FRESH_FOR_SECONDS)
-            {
-                return Ok(entry.summary.clone());
+            if entry.version == version && age >= Duration::zero() {
+                if age < Duration::seconds(FRESH_FOR_SECONDS) {
+                    return Ok(entry.summary.clone());
+                }
+                // Only time has passed: this request recounts; the others meanwhile keep
+                // the summary they have (a few more seconds old) instead of all recounting
+                // at once.
+                entry.computed_at = now;
             }
         }
         let summary = Arc::new(compute(conn, account_id, now)?);
