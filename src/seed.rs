@@ -69,34 +69,47 @@ pub fn seed(
     // random usernames land all over their index (PostgreSQL manages its own buffers).
     // No fsync while seeding: synthetic rows for benchmarks and demos; a crash of the
     // process loses nothing committed, only a crash of the machine could.
+    sqlite_pragmas(
+        conn,
+        "PRAGMA cache_size = -262144; PRAGMA synchronous = OFF",
+    )?;
+    let written = write_batches(conn, crypto, &account_id, &admin_id, count, now);
+    // The connection goes back to its pool: the usual settings again, whatever happened.
+    sqlite_pragmas(
+        conn,
+        "PRAGMA cache_size = -2000; PRAGMA synchronous = NORMAL",
+    )?;
+    written?;
+    // Bumps the account's version: cached counts of its tokens start over.
+    db::transaction(conn, |conn| Ok(accounts::lock(conn, &account_id)?))?;
+    Ok(())
+}
+
+fn sqlite_pragmas(conn: &mut DbConn, pragmas: &str) -> Result<(), AppError> {
     if let DbConn::Sqlite(sqlite) = conn {
-        diesel::connection::SimpleConnection::batch_execute(
-            sqlite,
-            "PRAGMA cache_size = -262144; PRAGMA synchronous = OFF",
-        )?;
+        diesel::connection::SimpleConnection::batch_execute(sqlite, pragmas)?;
     }
+    Ok(())
+}
+
+/// Writes the tokens, a transaction a batch.
+fn write_batches(
+    conn: &mut DbConn,
+    crypto: &TokenCrypto,
+    account_id: &str,
+    admin_id: &str,
+    count: usize,
+    now: NaiveDateTime,
+) -> Result<(), AppError> {
     // Names are unique per run, so seeding twice never collides with active names.
-    let run: String = secret::generate_username()[4..10].to_string();
+    let run = &secret::generate_username()[4..10];
     let mut rng = rand::thread_rng();
     for start in (0..count).step_by(BATCH) {
-        let mut batch = Vec::with_capacity(BATCH);
-        let mut networks = Vec::new();
-        for i in start..(start + BATCH).min(count) {
-            let token = synthetic(&mut rng, crypto, &account_id, &admin_id, &run, i, now);
-            networks.extend(
-                networks_of(i)
-                    .into_iter()
-                    .enumerate()
-                    .map(|(position, network)| SeedNetwork {
-                        token_id: token.id.clone(),
-                        position: position as i32,
-                        network,
-                    }),
-            );
-            batch.push(token);
-        }
+        let numbers = start..(start + BATCH).min(count);
+        let (tokens, networks) =
+            batch_of(&mut rng, crypto, account_id, admin_id, run, numbers, now);
         db::transaction(conn, |conn| {
-            for rows in batch.chunks(ROWS_PER_INSERT) {
+            for rows in tokens.chunks(ROWS_PER_INSERT) {
                 insert_all!(conn, api_tokens::table, rows);
             }
             for rows in networks.chunks(ROWS_PER_INSERT) {
@@ -105,9 +118,36 @@ pub fn seed(
             Ok(())
         })?;
     }
-    // Bumps the account's version: cached counts of its tokens start over.
-    db::transaction(conn, |conn| Ok(accounts::lock(conn, &account_id)?))?;
     Ok(())
+}
+
+/// Tokens number `numbers` of a run, and their networks.
+fn batch_of(
+    rng: &mut rand::rngs::ThreadRng,
+    crypto: &TokenCrypto,
+    account_id: &str,
+    admin_id: &str,
+    run: &str,
+    numbers: std::ops::Range<usize>,
+    now: NaiveDateTime,
+) -> (Vec<SeedToken>, Vec<SeedNetwork>) {
+    let mut tokens = Vec::with_capacity(numbers.len());
+    let mut networks = Vec::new();
+    for i in numbers {
+        let token = synthetic(rng, crypto, account_id, admin_id, run, i, now);
+        networks.extend(
+            networks_of(i)
+                .into_iter()
+                .enumerate()
+                .map(|(position, network)| SeedNetwork {
+                    token_id: token.id.clone(),
+                    position: position as i32,
+                    network,
+                }),
+        );
+        tokens.push(token);
+    }
+    (tokens, networks)
 }
 
 #[derive(Insertable)]

@@ -292,13 +292,18 @@ pub fn list_active(
         .limit(limit)
         .offset(offset)
         .load::<String>(conn)?;
-    rows_in_order(conn, &page_ids)
+    rows_in_order(conn, account_id, &page_ids)
 }
 
-/// These tokens, in the order of `ids`: one statement, the same text for any page (so
-/// PostgreSQL plans it once).
-pub fn rows_in_order(conn: &mut DbConn, ids: &[String]) -> QueryResult<Vec<TokenRow>> {
+/// These tokens of the account, in the order of `ids`: one statement, the same text for
+/// any page (so PostgreSQL plans it once).
+pub fn rows_in_order(
+    conn: &mut DbConn,
+    account_id: &str,
+    ids: &[String],
+) -> QueryResult<Vec<TokenRow>> {
     let mut rows: Vec<TokenRow> = token_rows!()
+        .filter(api_tokens::account_id.eq(account_id))
         .filter(api_tokens::id.eq_any(ids))
         .load(conn)?;
     let position: std::collections::HashMap<&str, usize> = ids
@@ -407,7 +412,7 @@ pub fn list_inactive(
         .limit(limit)
         .offset(offset)
         .load::<String>(conn)?;
-    rows_in_order(conn, &page_ids)
+    rows_in_order(conn, account_id, &page_ids)
 }
 
 /// How many expired and revoked tokens match the filter (unfiltered, `tokens::summary`

@@ -63,7 +63,10 @@ pub async fn list_tokens(
         let (rows, total) = match cache.directories.get(conn, &account_id, now)? {
             Some(directory) => {
                 let page = directory.page(now, search, offset as usize, PAGE_SIZE as usize);
-                (tokens::rows_in_order(conn, &page.ids)?, page.total)
+                (
+                    tokens::rows_in_order(conn, &account_id, &page.ids)?,
+                    page.total,
+                )
             }
             // An account too large to hold in memory: SQL, with the count from the summary.
             None => {

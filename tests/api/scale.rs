@@ -83,3 +83,22 @@ async fn the_summary_is_recounted_after_any_change_and_as_time_passes() {
     );
 }
 }
+
+#[tokio::test]
+async fn seeding_gives_its_connection_back_to_the_pool_with_the_usual_settings() {
+    use diesel::prelude::*;
+    #[derive(QueryableByName)]
+    struct Synchronous {
+        #[diesel(sql_type = diesel::sql_types::Integer)]
+        synchronous: i32,
+    }
+    let app = spawn_app().await;
+    let crypto = TokenCrypto::new(&ServerKey::from_secret(&[7; 32]));
+    let mut conn = app.pool.get().unwrap();
+    sesame::seed::seed(&mut conn, &crypto, "Acme", 10, app.clock.now()).unwrap();
+    // Seeding turns fsync off; the pooled connection must not keep it off (1 is NORMAL).
+    let setting: Synchronous = diesel::sql_query("PRAGMA synchronous")
+        .get_result(&mut *conn)
+        .unwrap();
+    assert_eq!(setting.synchronous, 1);
+}

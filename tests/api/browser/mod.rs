@@ -318,21 +318,27 @@ impl Browser {
         self.find(css).await.text().await.expect("text")
     }
 
-    /// Waits (up to 10 s) until `css` shows `want`: for what a script changes after an await.
-    pub async fn wait_for_text(&self, css: &str, want: &str) {
+    /// Asks `seen` every 25 ms until it gives `want` (at most 10 s): for what a script
+    /// changes after an await.
+    async fn wait_until(&self, what: &str, want: &str, mut seen: impl AsyncFnMut() -> String) {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
-            let text = self.text(css).await;
-            if text == want {
+            let now = seen().await;
+            if now == want {
                 return;
             }
             assert!(
                 Instant::now() < deadline,
-                "`{css}` shows {text:?}, not {want:?} ({})",
+                "{what} shows {now:?}, not {want:?} ({})",
                 self.journey
             );
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
+    }
+
+    pub async fn wait_for_text(&self, css: &str, want: &str) {
+        self.wait_until(&format!("`{css}`"), want, async || self.text(css).await)
+            .await;
     }
 
     pub async fn displayed(&self, css: &str) -> bool {
@@ -439,21 +445,9 @@ impl Browser {
         }
     }
 
-    /// Waits (up to 10 s) until the clipboard holds `want`.
     pub async fn wait_for_clipboard(&self, want: &str) {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            let text = self.clipboard().await;
-            if text == want {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the clipboard holds {text:?}, not {want:?} ({})",
-                self.journey
-            );
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
+        self.wait_until("the clipboard", want, async || self.clipboard().await)
+            .await;
     }
 
     pub async fn clipboard(&self) -> String {
