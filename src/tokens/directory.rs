@@ -5,7 +5,8 @@
 //! A directory is used only while the account's write version is the one it was loaded at
 //! (every change to the account's tokens bumps it, in any server process). Time needs no
 //! reload: a token whose expiry has passed is skipped by a binary search on the expiry.
-//! Accounts with more active tokens than `MAX_TOKENS` are listed by SQL instead, which
+//! Accounts with more active tokens than `MAX_TOKENS` are listed by SQL instead (remembered
+//! per version, so such an account is not loaded on every view), which
 //! bounds the memory.
 
 use crate::db::schema::api_tokens;
@@ -123,15 +124,30 @@ impl Directory {
 
 struct Cached {
     version: i64,
-    directory: Arc<Directory>,
+    /// None: the account was too large at this version (so it is not loaded again).
+    directory: Option<Arc<Directory>>,
 }
 
-#[derive(Default)]
 pub struct DirectoryCache {
     entries: Mutex<HashMap<String, Cached>>,
+    /// Accounts with more active tokens are listed by SQL.
+    max_tokens: usize,
+}
+
+impl Default for DirectoryCache {
+    fn default() -> Self {
+        Self::with_max_tokens(MAX_TOKENS)
+    }
 }
 
 impl DirectoryCache {
+    pub fn with_max_tokens(max_tokens: usize) -> Self {
+        DirectoryCache {
+            entries: Mutex::default(),
+            max_tokens,
+        }
+    }
+
     /// The account's directory, loading it if it changed; None for an account too large to
     /// hold (list it by SQL).
     pub fn get(
@@ -145,17 +161,15 @@ impl DirectoryCache {
         let version = accounts::version(conn, account_id)?;
         if let Some(cached) = self.lock().get(account_id) {
             if cached.version == version {
-                return Ok(Some(cached.directory.clone()));
+                return Ok(cached.directory.clone());
             }
         }
-        let Some(directory) = load(conn, account_id, now)? else {
-            return Ok(None);
-        };
-        let directory = Arc::new(directory);
+        let directory = load(conn, account_id, now, self.max_tokens)?.map(Arc::new);
+        let size = |d: &Option<Arc<Directory>>| d.as_ref().map_or(0, |d| d.entries.len());
         let mut entries = self.lock();
         entries.remove(account_id);
-        let held: usize = entries.values().map(|c| c.directory.entries.len()).sum();
-        if held + directory.entries.len() > MAX_CACHED_TOKENS {
+        let held: usize = entries.values().map(|c| size(&c.directory)).sum();
+        if held + size(&directory) > MAX_CACHED_TOKENS {
             entries.clear();
         }
         entries.insert(
@@ -165,7 +179,7 @@ impl DirectoryCache {
                 directory: directory.clone(),
             },
         );
-        Ok(Some(directory))
+        Ok(directory)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Cached>> {
@@ -174,8 +188,13 @@ impl DirectoryCache {
     }
 }
 
-/// The account's active tokens, or None if there are more than `MAX_TOKENS`.
-fn load(conn: &mut DbConn, account_id: &str, now: NaiveDateTime) -> QueryResult<Option<Directory>> {
+/// The account's active tokens, or None if there are more than `max_tokens`.
+fn load(
+    conn: &mut DbConn,
+    account_id: &str,
+    now: NaiveDateTime,
+    max_tokens: usize,
+) -> QueryResult<Option<Directory>> {
     let rows: Vec<(String, NaiveDateTime, String, String, String)> = api_tokens::table
         .filter(api_tokens::account_id.eq(account_id))
         .filter(api_tokens::revoked_at.is_null())
@@ -187,9 +206,9 @@ fn load(conn: &mut DbConn, account_id: &str, now: NaiveDateTime) -> QueryResult<
             api_tokens::username,
             api_tokens::description,
         ))
-        .limit(MAX_TOKENS as i64 + 1)
+        .limit(max_tokens as i64 + 1)
         .load(conn)?;
-    if rows.len() > MAX_TOKENS {
+    if rows.len() > max_tokens {
         return Ok(None);
     }
     let tokens = rows

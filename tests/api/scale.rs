@@ -46,6 +46,26 @@ async fn the_in_memory_list_and_search_agree_with_sql_page_by_page() {
 }
 
 #[tokio::test]
+async fn an_account_too_large_for_memory_is_listed_by_sql_until_it_shrinks() {
+    let app = spawn_app().await;
+    let cast = app.cast().await;
+    let account = account_id(&app, "Acme");
+    app.create_named(&cast.admin, "a").await;
+    app.create_named(&cast.admin, "b").await;
+    let c = app.create_named(&cast.admin, "c").await;
+    let cache = DirectoryCache::with_max_tokens(2);
+    let mut conn = app.pool.get().unwrap();
+    let now = app.clock.now();
+    assert!(cache.get(&mut conn, &account, now).unwrap().is_none());
+    // Remembered for this version: still too large, without loading again.
+    assert!(cache.get(&mut conn, &account, now).unwrap().is_none());
+    let revoked = app.post(&cast.admin, &format!("/tokens/{}/revoke", c.id), &[]).await;
+    assert_eq!(revoked.status(), StatusCode::SEE_OTHER);
+    let directory = cache.get(&mut conn, &account, now).unwrap().expect("small enough now");
+    assert_eq!(directory.page(now, None, 0, 25).total, 2);
+}
+
+#[tokio::test]
 async fn the_summary_is_recounted_after_any_change_and_as_time_passes() {
     let app = spawn_app().await;
     let cast = app.cast().await;
