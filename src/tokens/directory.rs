@@ -5,9 +5,9 @@
 //! A directory is used only while the account's write version is the one it was loaded at
 //! (every change to the account's tokens bumps it, in any server process). Time needs no
 //! reload: a token whose expiry has passed is skipped by a binary search on the expiry.
-//! Accounts with more active tokens than `MAX_TOKENS` are listed by SQL instead (remembered
-//! per version, so such an account is not loaded on every view), which
-//! bounds the memory.
+//! Accounts with more active tokens than `MAX_TOKENS` are listed by SQL instead, which
+//! bounds the memory; that is remembered per version, so such an account is not loaded
+//! again on every view.
 
 use crate::db::schema::api_tokens;
 use crate::db::{accounts, DbConn};
