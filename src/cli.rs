@@ -35,6 +35,15 @@ pub enum Command {
         account: String,
         #[arg(long)]
         tokens: usize,
+        /// Also this many audit events (about the account's tokens, over 90 days).
+        #[arg(long, default_value_t = 0)]
+        events: usize,
+        /// Also this many sent notices in the account's outbox (nothing is e-mailed).
+        #[arg(long, default_value_t = 0)]
+        notices: usize,
+        /// Also this many members (nobody knows their passwords).
+        #[arg(long, default_value_t = 0)]
+        users: usize,
     },
     /// Queue due expiry reminders and deliver the e-mail outbox (for cron; the server
     /// also does this every SESAME_NOTIFY_INTERVAL_SECS).
@@ -90,7 +99,22 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                     role,
                 },
         } => add_user(&settings, &account, &email, &role),
-        Command::Seed { account, tokens } => seed(&settings, &account, tokens),
+        Command::Seed {
+            account,
+            tokens,
+            events,
+            notices,
+            users,
+        } => seed(
+            &settings,
+            &account,
+            &crate::seed::Plan {
+                tokens,
+                events,
+                notices,
+                users,
+            },
+        ),
         Command::Notify { once } => notify(settings, once),
         Command::Backup { path } => backup(&settings, &path),
         Command::RotateKey => rotate_key(&settings),
@@ -220,18 +244,18 @@ fn notify(settings: Settings, once: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn seed(settings: &Settings, account: &str, count: usize) -> anyhow::Result<()> {
+fn seed(settings: &Settings, account: &str, plan: &crate::seed::Plan) -> anyhow::Result<()> {
     check_account_name(account.trim()).map_err(|m| anyhow::anyhow!("--account: {m}"))?;
     std::fs::create_dir_all(&settings.data_dir).ok();
     let key = crate::keys::ServerKey::load_or_generate(settings)?;
     let crypto = crate::tokens::secret::TokenCrypto::new(&key);
     let pool = db::connect(&settings.database_url)?;
     let started = std::time::Instant::now();
-    crate::seed::seed(
+    crate::seed::run(
         &mut *pool.get()?,
         &crypto,
         account.trim(),
-        count,
+        plan,
         SystemClock.now(),
     )
     // The operator sees the cause (pages never show it).
@@ -240,7 +264,11 @@ fn seed(settings: &Settings, account: &str, count: usize) -> anyhow::Result<()> 
         other => anyhow::anyhow!("{other}"),
     })?;
     println!(
-        "seeded {count} tokens into account {} in {:.1} s",
+        "seeded {} tokens, {} audit events, {} notices and {} users into account {} in {:.1} s",
+        plan.tokens,
+        plan.events,
+        plan.notices,
+        plan.users,
         account.trim(),
         started.elapsed().as_secs_f64()
     );

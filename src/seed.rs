@@ -1,8 +1,10 @@
 //! `sesame seed`: fills an account with synthetic tokens — a realistic mix of active,
-//! soon-expiring, expired and revoked — for benchmarks and demos. Rows are written in
-//! batches, one transaction each; secrets are real (HMAC + AES-GCM), passwords discarded.
+//! soon-expiring, expired and revoked — for benchmarks and demos, and optionally with audit
+//! events, sent notices and users. Rows are written in batches, one transaction each;
+//! secrets are real (HMAC + AES-GCM), passwords discarded.
 
-use crate::db::schema::{api_tokens, token_networks};
+use crate::db::accounts::Numbered;
+use crate::db::schema::{api_tokens, audit_events, outbox, token_networks, users as users_table};
 use crate::db::{self, accounts, users, DbConn};
 use crate::error::AppError;
 use crate::tokens::secret::{self, TokenCrypto};
@@ -43,6 +45,33 @@ macro_rules! insert_all {
     };
 }
 
+/// What `sesame seed` adds to an account.
+#[derive(Debug, Default, Clone)]
+pub struct Plan {
+    pub tokens: usize,
+    pub events: usize,
+    pub notices: usize,
+    pub users: usize,
+}
+
+/// Adds what the plan says (the events and notices are about the tokens), then gives the
+/// query planner fresh statistics.
+pub fn run(
+    conn: &mut DbConn,
+    crypto: &TokenCrypto,
+    account_name: &str,
+    plan: &Plan,
+    now: NaiveDateTime,
+) -> Result<(), AppError> {
+    seed(conn, crypto, account_name, plan.tokens, now)?;
+    seed_events(conn, account_name, plan.events, now)?;
+    seed_notices(conn, account_name, plan.notices, now)?;
+    seed_users(conn, account_name, plan.users, now)?;
+    Ok(db::optimize(conn)?)
+}
+
+/// Adds `count` synthetic tokens to the account (made if needed, with an admin who owns
+/// them).
 pub fn seed(
     conn: &mut DbConn,
     crypto: &TokenCrypto,
@@ -50,7 +79,19 @@ pub fn seed(
     count: usize,
     now: NaiveDateTime,
 ) -> Result<(), AppError> {
-    let (account_id, admin_id) = db::transaction(conn, |conn| {
+    let (account_id, admin_id) = account_and_admin(conn, account_name, now)?;
+    with_bulk_settings(conn, |conn| {
+        write_batches(conn, crypto, &account_id, &admin_id, count, now)
+    })
+}
+
+/// The account of that name and one of its admins, both made if needed.
+fn account_and_admin(
+    conn: &mut DbConn,
+    account_name: &str,
+    now: NaiveDateTime,
+) -> Result<(String, String), AppError> {
+    db::transaction(conn, |conn| {
         let account_id = match accounts::find_by_name(conn, account_name)? {
             Some(account) => account.id,
             None => {
@@ -64,7 +105,15 @@ pub fn seed(
             None => create_seed_admin(conn, &account_id, now)?,
         };
         Ok((account_id, admin_id))
-    })?;
+    })
+}
+
+/// Runs a bulk load with SQLite's bulk settings, and gives the connection back to its pool
+/// with the usual ones whatever happened.
+fn with_bulk_settings(
+    conn: &mut DbConn,
+    load: impl FnOnce(&mut DbConn) -> Result<(), AppError>,
+) -> Result<(), AppError> {
     // A large page cache keeps SQLite from spilling and re-reading index pages while the
     // random usernames land all over their index (PostgreSQL manages its own buffers).
     // No fsync while seeding: synthetic rows for benchmarks and demos; a crash of the
@@ -73,16 +122,12 @@ pub fn seed(
         conn,
         "PRAGMA cache_size = -262144; PRAGMA synchronous = OFF",
     )?;
-    let written = write_batches(conn, crypto, &account_id, &admin_id, count, now);
-    // The connection goes back to its pool: the usual settings again, whatever happened.
+    let loaded = load(conn);
     sqlite_pragmas(
         conn,
         "PRAGMA cache_size = -2000; PRAGMA synchronous = NORMAL",
     )?;
-    written?;
-    // Bumps the account's version: cached counts of its tokens start over.
-    db::transaction(conn, |conn| Ok(accounts::lock(conn, &account_id)?))?;
-    Ok(())
+    loaded
 }
 
 fn sqlite_pragmas(conn: &mut DbConn, pragmas: &str) -> Result<(), AppError> {
@@ -106,9 +151,14 @@ fn write_batches(
     let mut rng = rand::thread_rng();
     for start in (0..count).step_by(BATCH) {
         let numbers = start..(start + BATCH).min(count);
-        let (tokens, networks) =
+        let (mut tokens, networks) =
             batch_of(&mut rng, crypto, account_id, admin_id, run, numbers, now);
         db::transaction(conn, |conn| {
+            // As every token write: the account's lock, its version on the new rows.
+            let version = accounts::lock(conn, account_id)?;
+            for token in &mut tokens {
+                token.changed_version = version;
+            }
             for rows in tokens.chunks(ROWS_PER_INSERT) {
                 insert_all!(conn, api_tokens::table, rows);
             }
@@ -167,6 +217,7 @@ struct SeedToken {
     revoked_at: Option<NaiveDateTime>,
     revoked_by: Option<String>,
     revoke_reason: Option<&'static str>,
+    changed_version: i64,
 }
 
 #[derive(Insertable)]
@@ -218,6 +269,7 @@ fn synthetic(
         revoked_at,
         revoked_by: revoked_at.map(|_| admin_id.to_string()),
         revoke_reason: revoked_at.map(|_| "synthetic revocation"),
+        changed_version: 0,
     }
 }
 
@@ -250,4 +302,222 @@ fn create_seed_admin(
         now,
     )?;
     Ok(id)
+}
+
+/// Adds `count` audit events to the account, spread over the last 90 days, about tokens
+/// it already has.
+pub fn seed_events(
+    conn: &mut DbConn,
+    account_name: &str,
+    count: usize,
+    now: NaiveDateTime,
+) -> Result<(), AppError> {
+    if count == 0 {
+        return Ok(());
+    }
+    const ACTIONS: [&str; 4] = [
+        "token.create",
+        "token.update",
+        "token.credentials",
+        "token.revoke",
+    ];
+    let (account_id, admin_id) = account_and_admin(conn, account_name, now)?;
+    let admin_email = users::find_session_user(conn, &admin_id)?
+        .map(|u| u.email)
+        .unwrap_or_default();
+    let token_ids = crate::db::tokens::some_ids(conn, &account_id, 1000)?;
+    with_bulk_settings(conn, |conn| {
+        for start in (0..count).step_by(BATCH) {
+            let numbers = start..(start + BATCH).min(count);
+            db::transaction(conn, |conn| {
+                let last = accounts::take_numbers(
+                    conn,
+                    &account_id,
+                    Numbered::AuditEvents,
+                    numbers.len() as i64,
+                )?;
+                let first = last - numbers.len() as i64 + 1;
+                let rows: Vec<SeedEvent> = numbers
+                    .clone()
+                    .enumerate()
+                    .map(|(k, i)| SeedEvent {
+                        id: db::new_id(),
+                        account_id: account_id.clone(),
+                        actor_id: Some(admin_id.clone()),
+                        actor_email: Some(admin_email.clone()),
+                        action: ACTIONS[i % ACTIONS.len()],
+                        token_id: (!token_ids.is_empty())
+                            .then(|| token_ids[i % token_ids.len()].clone()),
+                        detail: "synthetic event from `sesame seed`",
+                        ip: Some("192.0.2.10"),
+                        created_at: spread(now, i, count),
+                        seq: Some(first + k as i64),
+                    })
+                    .collect();
+                for chunk in rows.chunks(ROWS_PER_INSERT) {
+                    insert_all!(conn, audit_events::table, chunk);
+                }
+                Ok(())
+            })?;
+        }
+        Ok(())
+    })
+}
+
+/// Adds `count` sent notices to the account's outbox (nothing is e-mailed).
+pub fn seed_notices(
+    conn: &mut DbConn,
+    account_name: &str,
+    count: usize,
+    now: NaiveDateTime,
+) -> Result<(), AppError> {
+    if count == 0 {
+        return Ok(());
+    }
+    let (account_id, admin_id) = account_and_admin(conn, account_name, now)?;
+    let recipient = users::find_session_user(conn, &admin_id)?
+        .map(|u| u.email)
+        .unwrap_or_default();
+    let token_ids = crate::db::tokens::some_ids(conn, &account_id, 1000)?;
+    let run = &secret::generate_username()[4..10];
+    with_bulk_settings(conn, |conn| {
+        for start in (0..count).step_by(BATCH) {
+            let numbers = start..(start + BATCH).min(count);
+            db::transaction(conn, |conn| {
+                let last = accounts::take_numbers(
+                    conn,
+                    &account_id,
+                    Numbered::Notices,
+                    numbers.len() as i64,
+                )?;
+                let first = last - numbers.len() as i64 + 1;
+                let rows: Vec<SeedNotice> = numbers
+                    .clone()
+                    .enumerate()
+                    .map(|(k, i)| {
+                        let at = spread(now, i, count);
+                        SeedNotice {
+                            id: db::new_id(),
+                            account_id: account_id.clone(),
+                            kind: crate::notify::messages::TOKEN_CREATED,
+                            token_id: (!token_ids.is_empty())
+                                .then(|| token_ids[i % token_ids.len()].clone()),
+                            // Unique per notice (the outbox's once-only key).
+                            period: format!("seed-{run}-{i}"),
+                            recipient: recipient.clone(),
+                            subject: format!("New API token created: synthetic-{i:07}"),
+                            body_text: "Synthetic notice from `sesame seed`.",
+                            body_html: "<p>Synthetic notice from <code>sesame seed</code>.</p>",
+                            status: crate::db::outbox::SENT,
+                            attempts: 1,
+                            next_attempt_at: at,
+                            give_up_at: at,
+                            sent_at: Some(at),
+                            created_at: at,
+                            seq: Some(first + k as i64),
+                        }
+                    })
+                    .collect();
+                for chunk in rows.chunks(ROWS_PER_INSERT) {
+                    insert_all!(conn, outbox::table, chunk);
+                }
+                Ok(())
+            })?;
+        }
+        Ok(())
+    })
+}
+
+/// Adds `count` members to the account. Nobody knows their password: one unusable hash
+/// serves them all (hashing each would take minutes).
+pub fn seed_users(
+    conn: &mut DbConn,
+    account_name: &str,
+    count: usize,
+    now: NaiveDateTime,
+) -> Result<(), AppError> {
+    if count == 0 {
+        return Ok(());
+    }
+    let (account_id, _) = account_and_admin(conn, account_name, now)?;
+    let unusable = crate::auth::password::hash(secret::generate_password().expose());
+    let run = secret::generate_username()[4..10].to_lowercase();
+    with_bulk_settings(conn, |conn| {
+        for start in (0..count).step_by(BATCH) {
+            let rows: Vec<SeedUser> = (start..(start + BATCH).min(count))
+                .map(|i| SeedUser {
+                    id: db::new_id(),
+                    account_id: account_id.clone(),
+                    email: format!("member-{run}-{i:06}@example.invalid"),
+                    password_hash: unusable.clone(),
+                    role: users::Role::Member.as_str(),
+                    disabled: false,
+                    session_epoch: 0,
+                    created_at: spread(now, i, count),
+                })
+                .collect();
+            db::transaction(conn, |conn| {
+                for chunk in rows.chunks(ROWS_PER_INSERT) {
+                    insert_all!(conn, users_table::table, chunk);
+                }
+                Ok(())
+            })?;
+        }
+        Ok(())
+    })
+}
+
+/// Row `i` of `count`, dated across the last 90 days, oldest first.
+fn spread(now: NaiveDateTime, i: usize, count: usize) -> NaiveDateTime {
+    let span = Duration::days(90).num_seconds();
+    now - Duration::seconds(span - span * i as i64 / count.max(1) as i64)
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = audit_events, treat_none_as_default_value = false)]
+struct SeedEvent {
+    id: String,
+    account_id: String,
+    actor_id: Option<String>,
+    actor_email: Option<String>,
+    action: &'static str,
+    token_id: Option<String>,
+    detail: &'static str,
+    ip: Option<&'static str>,
+    created_at: NaiveDateTime,
+    seq: Option<i64>,
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = outbox, treat_none_as_default_value = false)]
+struct SeedNotice {
+    id: String,
+    account_id: String,
+    kind: &'static str,
+    token_id: Option<String>,
+    period: String,
+    recipient: String,
+    subject: String,
+    body_text: &'static str,
+    body_html: &'static str,
+    status: &'static str,
+    attempts: i32,
+    next_attempt_at: NaiveDateTime,
+    give_up_at: NaiveDateTime,
+    sent_at: Option<NaiveDateTime>,
+    created_at: NaiveDateTime,
+    seq: Option<i64>,
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = users_table)]
+struct SeedUser {
+    id: String,
+    account_id: String,
+    email: String,
+    password_hash: String,
+    role: &'static str,
+    disabled: bool,
+    session_epoch: i64,
+    created_at: NaiveDateTime,
 }

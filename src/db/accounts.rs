@@ -35,12 +35,13 @@ pub fn insert(conn: &mut DbConn, id: &str, name: &str, now: NaiveDateTime) -> Qu
 
 /// Takes the account's write lock as the first statement of a transaction: a row lock on
 /// PostgreSQL, the database write lock on SQLite. Check-then-write rules (unique active
-/// names) are then safe against concurrent requests.
-pub fn lock(conn: &mut DbConn, id: &str) -> QueryResult<()> {
+/// names) are then safe against concurrent requests. Returns the account's new write
+/// version, which the transaction stamps on every token it changes.
+pub fn lock(conn: &mut DbConn, id: &str) -> QueryResult<i64> {
     diesel::update(accounts::table.find(id))
         .set(accounts::lock_version.eq(accounts::lock_version + 1))
-        .execute(conn)
-        .map(|_| ())
+        .returning(accounts::lock_version)
+        .get_result(conn)
 }
 
 /// The account's write version: every transaction that changes its tokens bumps it first
@@ -50,4 +51,42 @@ pub fn version(conn: &mut DbConn, id: &str) -> QueryResult<i64> {
         .find(id)
         .select(accounts::lock_version)
         .first(conn)
+}
+
+/// The account's append-only lists, each numbered 1, 2, 3… per account.
+#[derive(Debug, Clone, Copy)]
+pub enum Numbered {
+    AuditEvents,
+    Notices,
+}
+
+/// The next number of the account's list, taken inside the caller's transaction (on
+/// PostgreSQL the account row stays locked until it commits, so numbers never repeat and a
+/// rolled-back insert gives its number back: the list stays dense).
+pub fn next_number(conn: &mut DbConn, id: &str, list: Numbered) -> QueryResult<i64> {
+    take_numbers(conn, id, list, 1)
+}
+
+/// Takes `n` numbers of the account's list at once; returns the last of them.
+pub fn take_numbers(conn: &mut DbConn, id: &str, list: Numbered, n: i64) -> QueryResult<i64> {
+    let update = diesel::update(accounts::table.find(id));
+    match list {
+        Numbered::AuditEvents => update
+            .set(accounts::audit_seq.eq(accounts::audit_seq + n))
+            .returning(accounts::audit_seq)
+            .get_result(conn),
+        Numbered::Notices => update
+            .set(accounts::notice_seq.eq(accounts::notice_seq + n))
+            .returning(accounts::notice_seq)
+            .get_result(conn),
+    }
+}
+
+/// How many entries the account's list holds: the last number given.
+pub fn count(conn: &mut DbConn, id: &str, list: Numbered) -> QueryResult<i64> {
+    let account = accounts::table.find(id);
+    match list {
+        Numbered::AuditEvents => account.select(accounts::audit_seq).first(conn),
+        Numbered::Notices => account.select(accounts::notice_seq).first(conn),
+    }
 }

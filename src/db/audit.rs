@@ -1,5 +1,6 @@
 //! The audit log: who did what to which token, when, from which address. Append-only.
 
+use super::accounts::{self, Numbered};
 use super::schema::{api_tokens, audit_events};
 use super::DbConn;
 use chrono::NaiveDateTime;
@@ -26,40 +27,55 @@ pub struct EventRow {
     pub ip: Option<String>,
 }
 
+/// Appends an event; one with an account takes the account's next number (see
+/// `accounts::next_number`), in a savepoint so number and row commit together.
 pub fn insert(conn: &mut DbConn, event: &NewEvent<'_>, now: NaiveDateTime) -> QueryResult<()> {
-    diesel::insert_into(audit_events::table)
-        .values((
-            audit_events::id.eq(super::new_id()),
-            audit_events::account_id.eq(event.account_id),
-            audit_events::actor_id.eq(event.actor_id),
-            audit_events::actor_email.eq(event.actor_email),
-            audit_events::action.eq(event.action),
-            audit_events::token_id.eq(event.token_id),
-            audit_events::detail.eq(event.detail),
-            audit_events::ip.eq(event.ip),
-            audit_events::created_at.eq(now),
-        ))
-        .execute(conn)
-        .map(|_| ())
+    conn.transaction(|conn| {
+        let seq = match event.account_id {
+            Some(account_id) => Some(accounts::next_number(
+                conn,
+                account_id,
+                Numbered::AuditEvents,
+            )?),
+            None => None,
+        };
+        diesel::insert_into(audit_events::table)
+            .values((
+                audit_events::id.eq(super::new_id()),
+                audit_events::account_id.eq(event.account_id),
+                audit_events::actor_id.eq(event.actor_id),
+                audit_events::actor_email.eq(event.actor_email),
+                audit_events::action.eq(event.action),
+                audit_events::token_id.eq(event.token_id),
+                audit_events::detail.eq(event.detail),
+                audit_events::ip.eq(event.ip),
+                audit_events::created_at.eq(now),
+                audit_events::seq.eq(seq),
+            ))
+            .execute(conn)
+            .map(|_| ())
+    })
 }
 
-/// One page of the account's events, newest first, and the total count.
+/// How many events the account has.
+pub fn count(conn: &mut DbConn, account_id: &str) -> QueryResult<i64> {
+    accounts::count(conn, account_id, Numbered::AuditEvents)
+}
+
+/// Up to `limit` of the account's events numbered `newest` and below, newest first: page N
+/// of the log starts at number `count - (N - 1) * page size`, an index seek at any depth.
 pub fn list(
     conn: &mut DbConn,
     account_id: &str,
+    newest: i64,
     limit: i64,
-    offset: i64,
-) -> QueryResult<(Vec<EventRow>, i64)> {
-    let total = audit_events::table
-        .filter(audit_events::account_id.eq(account_id))
-        .count()
-        .get_result(conn)?;
-    let rows = audit_events::table
+) -> QueryResult<Vec<EventRow>> {
+    audit_events::table
         .left_join(api_tokens::table.on(api_tokens::id.nullable().eq(audit_events::token_id)))
         .filter(audit_events::account_id.eq(account_id))
-        .order((audit_events::created_at.desc(), audit_events::id.desc()))
+        .filter(audit_events::seq.le(newest))
+        .order(audit_events::seq.desc())
         .limit(limit)
-        .offset(offset)
         .select((
             audit_events::created_at,
             audit_events::actor_email,
@@ -69,6 +85,5 @@ pub fn list(
             audit_events::detail,
             audit_events::ip,
         ))
-        .load(conn)?;
-    Ok((rows, total))
+        .load(conn)
 }

@@ -1,6 +1,7 @@
 //! The e-mail outbox: notices queued with what causes them, claimed one by one by the
 //! scheduler (a conditional UPDATE, so two schedulers never send the same row).
 
+use super::accounts::{self, Numbered};
 use super::schema::{api_tokens, outbox};
 use super::DbConn;
 use chrono::{Duration, NaiveDateTime};
@@ -27,9 +28,14 @@ pub struct NewNotice<'a> {
 }
 
 /// Queues a notice unless the same one (kind, token, recipient, period) already was.
-/// Runs in a savepoint, so a duplicate leaves the caller's transaction intact.
+/// Runs in a savepoint, so a duplicate leaves the caller's transaction intact and gives
+/// back the account's number it took (see `accounts::next_number`).
 pub fn enqueue(conn: &mut DbConn, notice: &NewNotice<'_>, now: NaiveDateTime) -> QueryResult<bool> {
     let inserted = conn.transaction(|conn| {
+        let seq = match notice.account_id {
+            Some(account_id) => Some(accounts::next_number(conn, account_id, Numbered::Notices)?),
+            None => None,
+        };
         diesel::insert_into(outbox::table)
             .values((
                 outbox::id.eq(super::new_id()),
@@ -46,6 +52,7 @@ pub fn enqueue(conn: &mut DbConn, notice: &NewNotice<'_>, now: NaiveDateTime) ->
                 outbox::next_attempt_at.eq(now),
                 outbox::give_up_at.eq(now + Duration::hours(RETRY_WINDOW_HOURS)),
                 outbox::created_at.eq(now),
+                outbox::seq.eq(seq),
             ))
             .execute(conn)
     });
@@ -183,21 +190,24 @@ pub struct NoticeRow {
     pub sent_at: Option<NaiveDateTime>,
 }
 
+/// How many notices the account has.
+pub fn count(conn: &mut DbConn, account_id: &str) -> QueryResult<i64> {
+    accounts::count(conn, account_id, Numbered::Notices)
+}
+
+/// Up to `limit` of the account's notices numbered `newest` and below, newest first (see
+/// `audit::list`).
 pub fn list(
     conn: &mut DbConn,
     account_id: &str,
+    newest: i64,
     limit: i64,
-    offset: i64,
-) -> QueryResult<(Vec<NoticeRow>, i64)> {
-    let total = outbox::table
+) -> QueryResult<Vec<NoticeRow>> {
+    outbox::table
         .filter(outbox::account_id.eq(account_id))
-        .count()
-        .get_result(conn)?;
-    let rows = outbox::table
-        .filter(outbox::account_id.eq(account_id))
-        .order((outbox::created_at.desc(), outbox::id.desc()))
+        .filter(outbox::seq.le(newest))
+        .order(outbox::seq.desc())
         .limit(limit)
-        .offset(offset)
         .select((
             outbox::id,
             outbox::kind,
@@ -210,8 +220,7 @@ pub fn list(
             outbox::created_at,
             outbox::sent_at,
         ))
-        .load(conn)?;
-    Ok((rows, total))
+        .load(conn)
 }
 
 /// An active token within the reminder window with no reminder yet.

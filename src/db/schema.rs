@@ -6,6 +6,8 @@ diesel::table! {
         name -> Text,
         created_at -> Timestamp,
         lock_version -> BigInt,
+        audit_seq -> BigInt,
+        notice_seq -> BigInt,
     }
 }
 
@@ -43,6 +45,7 @@ diesel::table! {
         replaces_id -> Nullable<Text>,
         revoke_replaced_on_use -> Bool,
         expiry_reminder_queued -> Bool,
+        changed_version -> BigInt,
     }
 }
 
@@ -65,6 +68,7 @@ diesel::table! {
         detail -> Text,
         ip -> Nullable<Text>,
         created_at -> Timestamp,
+        seq -> Nullable<BigInt>,
     }
 }
 
@@ -86,6 +90,7 @@ diesel::table! {
         last_error -> Nullable<Text>,
         sent_at -> Nullable<Timestamp>,
         created_at -> Timestamp,
+        seq -> Nullable<BigInt>,
     }
 }
 

@@ -190,11 +190,40 @@ macro_rules! user_rows {
     };
 }
 
-pub fn list(conn: &mut DbConn, account_id: &str) -> QueryResult<Vec<UserRow>> {
-    user_rows!()
-        .filter(users::account_id.eq(account_id))
-        .order(users::email.asc())
-        .load(conn)
+/// Where a page of the Users list starts, in e-mail order.
+#[derive(Debug, Clone)]
+pub enum PageAt {
+    First,
+    After(String),
+    Before(String),
+}
+
+/// Up to `limit` of the account's users in e-mail order, from `at`: a seek on
+/// `users_account_email` (keyset pagination), never an OFFSET.
+pub fn list(
+    conn: &mut DbConn,
+    account_id: &str,
+    at: &PageAt,
+    limit: i64,
+) -> QueryResult<Vec<UserRow>> {
+    let in_account = user_rows!().filter(users::account_id.eq(account_id));
+    match at {
+        PageAt::First => in_account.order(users::email.asc()).limit(limit).load(conn),
+        PageAt::After(email) => in_account
+            .filter(users::email.gt(email))
+            .order(users::email.asc())
+            .limit(limit)
+            .load(conn),
+        PageAt::Before(email) => {
+            let mut rows: Vec<UserRow> = in_account
+                .filter(users::email.lt(email))
+                .order(users::email.desc())
+                .limit(limit)
+                .load(conn)?;
+            rows.reverse();
+            Ok(rows)
+        }
+    }
 }
 
 pub fn find_in_account(

@@ -149,9 +149,14 @@ impl Notifier {
             creators.dedup();
             let emails: std::collections::HashMap<String, String> =
                 users::active_emails(conn, &creators)?.into_iter().collect();
+            // Account by account: each notice takes its account's next number (a row lock
+            // on PostgreSQL), and locks taken in one order never deadlock with another
+            // scheduler's.
+            let mut in_lock_order: Vec<&outbox::ReminderDue> = batch.iter().collect();
+            in_lock_order.sort_by(|a, b| a.account_id.cmp(&b.account_id));
             queued += db::transaction(conn, |conn| {
                 let mut queued = 0;
-                for due in &batch {
+                for due in in_lock_order {
                     // A disabled creator gets nothing.
                     let Some(to) = emails.get(&due.created_by) else {
                         continue;

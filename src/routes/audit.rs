@@ -39,12 +39,9 @@ pub async fn audit_log(
     let page = Pagination::requested(query.page.as_deref());
     let account_id = user.account_id.clone();
     let (rows, total) = db::run(&state.pool, move |conn| {
-        Ok(audit::list(
-            conn,
-            &account_id,
-            PAGE_SIZE,
-            Pagination::offset(page),
-        )?)
+        let total = audit::count(conn, &account_id)?;
+        let newest = total - Pagination::offset(page);
+        Ok((audit::list(conn, &account_id, newest, PAGE_SIZE)?, total))
     })
     .await?;
     let events = rows
@@ -80,8 +77,9 @@ pub async fn export_audit(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, AppError> {
     let account_id = user.account_id.clone();
-    let (rows, _) = db::run(&state.pool, move |conn| {
-        Ok(audit::list(conn, &account_id, EXPORT_LIMIT, 0)?)
+    let rows = db::run(&state.pool, move |conn| {
+        let newest = audit::count(conn, &account_id)?;
+        Ok(audit::list(conn, &account_id, newest, EXPORT_LIMIT)?)
     })
     .await?;
     let mut file = CsvFile::new(&[

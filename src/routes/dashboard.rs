@@ -13,6 +13,9 @@ use chrono::{Duration, NaiveDateTime};
 
 use crate::tokens::summary::{CHART_WEEKS, SOON_DAYS};
 
+/// How many of the tokens expiring soon the Dashboard lists.
+const EXPIRING_SHOWN: i64 = 10;
+
 pub async fn index(session: TypedSession) -> HttpResponse {
     views::see_other(if session.user().is_some() {
         "/dashboard"
@@ -97,11 +100,16 @@ pub async fn dashboard(
 ) -> Result<HttpResponse, AppError> {
     let now = state.clock.now();
     let account_id = user.account_id.clone();
-    let cache = state.clone();
+    let lists = state.clone();
     let (summary, expiring) = db::run(&state.pool, move |conn| {
-        let summary = cache.summaries.get(conn, &account_id, now)?;
+        let summary = lists.token_lists.summary(conn, &account_id, now)?;
+        // The soonest to expire, of those expiring within the week.
         let soon = now + Duration::days(SOON_DAYS);
-        let rows = tokens::expiring_between(conn, &account_id, now, soon, 10)?;
+        let shown = summary.counts.expiring_soon.min(EXPIRING_SHOWN);
+        let (rows, _) = lists
+            .token_lists
+            .active_page(conn, &account_id, now, None, 0, shown)?;
+        let rows = rows.into_iter().filter(|r| r.expires_at <= soon).collect();
         Ok((summary, views_for(conn, rows, now)?))
     })
     .await?;

@@ -121,21 +121,15 @@ pub async fn list_inactive(
     let now = state.clock.now();
     let page = Pagination::requested(filter_query.page.as_deref());
     let account_id = user.account_id.clone();
-    let cache = state.clone();
+    let lists = state.clone();
     let (tokens, total) = db::run(&state.pool, move |conn| {
-        let total = if filter.is_empty() {
-            let counts = cache.summaries.get(conn, &account_id, now)?.counts;
-            counts.expired + counts.revoked
-        } else {
-            tokens::count_inactive(conn, &account_id, now, &filter)?
-        };
-        let rows = tokens::list_inactive(
+        let (rows, total) = lists.token_lists.inactive_page(
             conn,
             &account_id,
             now,
             &filter,
-            PAGE_SIZE,
             Pagination::offset(page),
+            PAGE_SIZE,
         )?;
         Ok((views_for(conn, rows, now)?, total))
     })

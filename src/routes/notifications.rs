@@ -51,12 +51,9 @@ pub async fn list_notifications(
     let page = Pagination::requested(query.page.as_deref());
     let account_id = user.account_id.clone();
     let (rows, total) = db::run(&state.pool, move |conn| {
-        Ok(outbox::list(
-            conn,
-            &account_id,
-            PAGE_SIZE,
-            Pagination::offset(page),
-        )?)
+        let total = outbox::count(conn, &account_id)?;
+        let newest = total - Pagination::offset(page);
+        Ok((outbox::list(conn, &account_id, newest, PAGE_SIZE)?, total))
     })
     .await?;
     let pagination = Pagination::new("/notifications", "", page, total);

@@ -56,28 +56,16 @@ pub async fn list_tokens(
     let page = Pagination::requested(query.page.as_deref());
     let account_id = user.account_id.clone();
     let search = (!q.is_empty()).then(|| q.clone());
-    let cache = state.clone();
+    let lists = state.clone();
     let (tokens, total) = db::run(&state.pool, move |conn| {
-        let search = search.as_deref();
-        let offset = Pagination::offset(page);
-        let (rows, total) = match cache.directories.get(conn, &account_id, now)? {
-            Some(directory) => {
-                let page = directory.page(now, search, offset as usize, PAGE_SIZE as usize);
-                (
-                    tokens::rows_in_order(conn, &account_id, &page.ids)?,
-                    page.total,
-                )
-            }
-            // An account too large to hold in memory: SQL, with the count from the summary.
-            None => {
-                let total = match search {
-                    None => cache.summaries.get(conn, &account_id, now)?.counts.active,
-                    Some(_) => tokens::count_active(conn, &account_id, now, search)?,
-                };
-                let rows = tokens::list_active(conn, &account_id, now, search, PAGE_SIZE, offset)?;
-                (rows, total)
-            }
-        };
+        let (rows, total) = lists.token_lists.active_page(
+            conn,
+            &account_id,
+            now,
+            search.as_deref(),
+            Pagination::offset(page),
+            PAGE_SIZE,
+        )?;
         Ok((views_for(conn, rows, now)?, total))
     })
     .await?;
@@ -235,7 +223,7 @@ pub async fn create_token(
     let renewing = renewal.clone();
     let created = db::run(&state.pool, move |conn| {
         db::transaction(conn, |conn| {
-            accounts::lock(conn, &actor.account_id)?;
+            let version = accounts::lock(conn, &actor.account_id)?;
             // A renewal may share its predecessor's name while that one still works.
             let mut name_shared_with = None;
             if let Some((old_id, when)) = &renewing {
@@ -254,6 +242,7 @@ pub async fn create_token(
                             &actor.id,
                             Some("replaced by its renewal"),
                             now,
+                            version,
                         )?;
                         super::audit_by(
                             conn,
@@ -293,6 +282,7 @@ pub async fn create_token(
                     replaces_id: renewing.as_ref().map(|(old, _)| old.as_str()),
                     revoke_replaced_on_use: name_shared_with.is_some()
                         && matches!(renewing, Some((_, RevokeOld::AtFirstUse))),
+                    version,
                 },
                 &details.networks,
                 now,
@@ -518,7 +508,7 @@ pub async fn update_token(
     let (actor, token_id, ip, wanted) = (user.clone(), id.clone(), ip.text(), details.clone());
     let outcome = db::run(&state.pool, move |conn| {
         db::transaction(conn, |conn| {
-            accounts::lock(conn, &actor.account_id)?;
+            let version = accounts::lock(conn, &actor.account_id)?;
             let current = tokens::find(conn, &actor.account_id, &token_id)?
                 .ok_or_else(AppError::not_found)?;
             if !current.is_active(now) {
@@ -554,6 +544,7 @@ pub async fn update_token(
                 &wanted.description,
                 &wanted.networks,
                 now,
+                version,
             )?;
             super::audit_by(
                 conn,
@@ -742,11 +733,11 @@ pub async fn revoke_token(
     let (actor, token_id, ip) = (user.clone(), id.clone(), ip.text());
     let name = db::run(&state.pool, move |conn| {
         db::transaction(conn, |conn| {
-            accounts::lock(conn, &actor.account_id)?;
+            let version = accounts::lock(conn, &actor.account_id)?;
             let token = tokens::find(conn, &actor.account_id, &token_id)?
                 .ok_or_else(AppError::not_found)?;
             let reason = (!reason.is_empty()).then_some(reason.as_str());
-            if !tokens::revoke(conn, &token_id, &actor.id, reason, now)? {
+            if !tokens::revoke(conn, &token_id, &actor.id, reason, now, version)? {
                 return Err(inactive_conflict());
             }
             let detail = reason.map(|r| format!("reason: {r}")).unwrap_or_default();

@@ -5,7 +5,7 @@ use crate::auth::guards::{AdminUser, CurrentUser};
 use crate::auth::one_time;
 use crate::auth::session::{FlashKind, TypedSession};
 use crate::client_ip::ClientIp;
-use crate::db::users::{self, Role, UserRow};
+use crate::db::users::{self, PageAt, Role, UserRow};
 use crate::db::{self, accounts, user_links};
 use crate::error::AppError;
 use crate::forms::PostedForm;
@@ -33,23 +33,78 @@ pub struct UserView {
 pub struct UsersPage {
     pub layout: Layout,
     pub users: Vec<UserView>,
+    pub prev_url: Option<String>,
+    pub next_url: Option<String>,
     pub email: String,
     pub role: String,
     pub error: Option<String>,
 }
 
+/// Users shown per page.
+const USERS_PER_PAGE: i64 = 50;
+
+/// `?after=EMAIL` or `?before=EMAIL`: the page after or before an address (keyset).
+#[derive(serde::Deserialize, Default)]
+pub struct UsersQuery {
+    pub after: Option<String>,
+    pub before: Option<String>,
+}
+
+impl UsersQuery {
+    fn page_at(&self) -> PageAt {
+        match (&self.after, &self.before) {
+            (Some(after), _) => PageAt::After(after.clone()),
+            (None, Some(before)) => PageAt::Before(before.clone()),
+            (None, None) => PageAt::First,
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
 async fn users_page(
     state: &AppState,
     user: &CurrentUser,
     session: &TypedSession,
     status: StatusCode,
+    at: PageAt,
     email: String,
     role: String,
     error: Option<String>,
 ) -> Result<HttpResponse, AppError> {
     let now = state.clock.now();
     let account_id = user.account_id.clone();
-    let rows = db::run(&state.pool, move |conn| Ok(users::list(conn, &account_id)?)).await?;
+    let seek = at.clone();
+    // One more than a page tells whether another page lies beyond.
+    let mut rows = db::run(&state.pool, move |conn| {
+        Ok(users::list(conn, &account_id, &seek, USERS_PER_PAGE + 1)?)
+    })
+    .await?;
+    let more = rows.len() as i64 > USERS_PER_PAGE;
+    if more {
+        match at {
+            PageAt::Before(_) => drop(rows.remove(0)),
+            _ => drop(rows.pop()),
+        }
+    }
+    let (has_prev, has_next) = match at {
+        PageAt::First => (false, more),
+        PageAt::After(_) => (true, more),
+        PageAt::Before(_) => (more, true),
+    };
+    let link = |key: &str, email: &str| {
+        format!(
+            "/users?{key}={}",
+            url::form_urlencoded::byte_serialize(email.as_bytes()).collect::<String>()
+        )
+    };
+    let prev_url = rows
+        .first()
+        .filter(|_| has_prev)
+        .map(|r| link("before", &r.email));
+    let next_url = rows
+        .last()
+        .filter(|_| has_next)
+        .map(|r| link("after", &r.email));
     let users = rows
         .into_iter()
         .map(|row| UserView {
@@ -70,6 +125,8 @@ async fn users_page(
         &UsersPage {
             layout: Layout::new("Users", "users", Some(user), session)?,
             users,
+            prev_url,
+            next_url,
             email,
             role,
             error,
@@ -81,12 +138,14 @@ pub async fn list_users(
     AdminUser(user): AdminUser,
     state: web::Data<AppState>,
     session: TypedSession,
+    query: web::Query<UsersQuery>,
 ) -> Result<HttpResponse, AppError> {
     users_page(
         &state,
         &user,
         &session,
         StatusCode::OK,
+        query.page_at(),
         String::new(),
         "member".into(),
         None,
@@ -127,6 +186,7 @@ pub async fn invite_user(
             &user,
             &session,
             StatusCode::UNPROCESSABLE_ENTITY,
+            PageAt::First,
             email,
             role_text,
             error,
@@ -195,6 +255,7 @@ pub async fn invite_user(
             &user,
             &session,
             StatusCode::CONFLICT,
+            PageAt::First,
             email,
             role_text,
             error,
@@ -340,6 +401,7 @@ pub async fn change_role(
             &user,
             &session,
             StatusCode::UNPROCESSABLE_ENTITY,
+            PageAt::First,
             String::new(),
             "member".into(),
             Some("Choose a role: admin, support or member.".into()),

@@ -1,231 +1,415 @@
-//! The API Tokens list of an account, held in memory: its active tokens in list order with
-//! the text a search looks in. Page 500 is then a slice and a search a scan of memory, not
-//! an OFFSET over 12,000 index entries or a LIKE over 70,000 rows.
+//! The token lists of one account, held in memory: every token (active, expired and
+//! revoked) in one array, with the text a search looks in. A page of API Tokens or of
+//! Expired & Revoked, at any depth, is then a slice; a search or filter is a scan of memory,
+//! not an OFFSET over thousands of index entries or a LIKE over the account's rows.
 //!
-//! A directory is used only while the account's write version is the one it was loaded at
-//! (every change to the account's tokens bumps it, in any server process). Time needs no
-//! reload: a token whose expiry has passed is skipped by a binary search on the expiry.
-//! Accounts with more active tokens than `MAX_TOKENS` are listed by SQL instead, which
-//! bounds the memory; that is remembered per version, so such an account is not loaded
-//! again on every view.
+//! One order serves both lists. Tokens are sorted by when they stop working (revocation, or
+//! else expiry), latest first. At any moment the active tokens are exactly those that stop
+//! working after now: a prefix of the array, found by a binary search, so time needs no
+//! reload. API Tokens lists that prefix backwards (soonest expiry first); Expired & Revoked
+//! lists the rest as it stands (most recently ended first). This works because a token never
+//! comes back, and a revocation is never dated ahead.
 
-use crate::db::schema::api_tokens;
-use crate::db::{accounts, DbConn};
-use chrono::NaiveDateTime;
-use diesel::prelude::*;
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use crate::db::tokens::{Counts, Ended, InactiveFilter};
+use chrono::{Duration, NaiveDateTime};
+use memchr::memmem;
+use std::collections::{HashMap, HashSet};
+use uuid::Uuid;
 
-/// About 150 bytes a token: 200,000 tokens are some 30 MiB.
-const MAX_TOKENS: usize = 200_000;
-/// Across all accounts; when full, the cache starts over.
-const MAX_CACHED_TOKENS: usize = 400_000;
+/// A token as the lists need it (the rows shown are read by id when a page is drawn).
+#[derive(Debug, Clone)]
+pub struct ListedToken {
+    pub id: Uuid,
+    pub expires_at: NaiveDateTime,
+    pub revoked_at: Option<NaiveDateTime>,
+    pub creator_id: String,
+    pub creator_email: String,
+    pub name: String,
+    pub username: String,
+    pub description: String,
+}
+
+impl ListedToken {
+    fn ended_at(&self) -> NaiveDateTime {
+        self.revoked_at.unwrap_or(self.expires_at)
+    }
+}
 
 struct Entry {
+    id: Uuid,
     expires_at: NaiveDateTime,
-    id: String,
+    revoked_at: Option<NaiveDateTime>,
+    /// Index into `Directory::creators`.
+    creator: u32,
     /// Where this token's text starts in `Directory::text`.
     start: usize,
 }
 
-/// What `Directory::new` is given for each token.
-struct Token {
-    expires_at: NaiveDateTime,
-    id: String,
-    /// Name, username and description.
-    fields: [String; 3],
+impl Entry {
+    fn ended_at(&self) -> NaiveDateTime {
+        self.revoked_at.unwrap_or(self.expires_at)
+    }
+
+    /// The array's order: latest end first, then the larger id (as SQL orders them).
+    fn key(&self) -> (std::cmp::Reverse<NaiveDateTime>, std::cmp::Reverse<Uuid>) {
+        (
+            std::cmp::Reverse(self.ended_at()),
+            std::cmp::Reverse(self.id),
+        )
+    }
 }
 
+/// A creator of tokens: the user id and the lower-cased e-mail a filter looks in.
+struct Creator {
+    id: String,
+    email: String,
+}
+
+#[derive(Default)]
 pub struct Directory {
-    /// Sorted by (expires_at, id), as the list shows them.
     entries: Vec<Entry>,
     /// Every token's name, username and description, lower-cased, in `entries` order, each
     /// field followed by a newline: a search holds no control character, so no match spans
     /// two fields, and one buffer is scanned at memory speed.
     text: String,
+    creators: Vec<Creator>,
+    revoked: usize,
 }
 
-/// A page of the list: its token ids in order, and how many tokens match in all.
+/// A page of a list: its token ids in order, and how many tokens the list holds.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Page {
     pub ids: Vec<String>,
     pub total: i64,
 }
 
+/// Collects one page of a list while counting all of it.
+struct PageCollector {
+    offset: usize,
+    limit: usize,
+    seen: usize,
+    ids: Vec<String>,
+}
+
+impl PageCollector {
+    fn new(offset: usize, limit: usize) -> Self {
+        Self {
+            offset,
+            limit,
+            seen: 0,
+            ids: Vec::with_capacity(limit.min(100)),
+        }
+    }
+
+    fn push(&mut self, id: Uuid) {
+        if self.seen >= self.offset && self.ids.len() < self.limit {
+            self.ids.push(id.to_string());
+        }
+        self.seen += 1;
+    }
+
+    fn finish(self) -> Page {
+        Page {
+            ids: self.ids,
+            total: self.seen as i64,
+        }
+    }
+}
+
 impl Directory {
-    fn new(mut tokens: Vec<Token>) -> Self {
-        tokens.sort_by(|a, b| (a.expires_at, &a.id).cmp(&(b.expires_at, &b.id)));
-        let mut text = String::new();
-        let entries = tokens
-            .into_iter()
-            .map(|token| {
-                let start = text.len();
-                for field in &token.fields {
-                    text.push_str(&field.to_lowercase());
-                    text.push('\n');
-                }
-                Entry {
-                    expires_at: token.expires_at,
-                    id: token.id,
-                    start,
-                }
-            })
-            .collect();
-        Directory { entries, text }
+    /// A directory of these tokens.
+    pub fn new(tokens: Vec<ListedToken>) -> Self {
+        Directory::default().with_changes(tokens)
     }
 
-    /// The index of the first token still active at `now`.
-    fn first_active(&self, now: NaiveDateTime) -> usize {
-        self.entries.partition_point(|e| e.expires_at <= now)
+    pub fn len(&self) -> usize {
+        self.entries.len()
     }
 
-    /// One page of the active tokens, optionally only those whose name, username or
-    /// description contains `search` (any case).
-    pub fn page(
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// This directory with `changes` applied: each replaces the token of its id, or adds
+    /// one. A merge of two sorted runs, copying the text it keeps.
+    pub fn with_changes(&self, mut changes: Vec<ListedToken>) -> Self {
+        changes.sort_by_key(|t| (std::cmp::Reverse(t.ended_at()), std::cmp::Reverse(t.id)));
+        changes.dedup_by_key(|t| t.id);
+        let changed: HashSet<Uuid> = changes.iter().map(|t| t.id).collect();
+        let mut next = Builder::new(self, changes.len());
+        let mut kept = (0..self.entries.len())
+            .filter(|&i| !changed.contains(&self.entries[i].id))
+            .peekable();
+        let mut added = changes.into_iter().peekable();
+        loop {
+            let take_kept = match (kept.peek(), added.peek()) {
+                (Some(&i), Some(token)) => {
+                    self.entries[i].key()
+                        < (
+                            std::cmp::Reverse(token.ended_at()),
+                            std::cmp::Reverse(token.id),
+                        )
+                }
+                (Some(_), None) => true,
+                (None, Some(_)) => false,
+                (None, None) => break,
+            };
+            if take_kept {
+                let i = kept.next().expect("peeked");
+                next.keep(self, i);
+            } else {
+                next.add(added.next().expect("peeked"));
+            }
+        }
+        next.finish()
+    }
+
+    /// How many tokens are active at `now`: they are the array's first ones.
+    fn active_count(&self, now: NaiveDateTime) -> usize {
+        self.entries.partition_point(|e| e.ended_at() > now)
+    }
+
+    /// Where entry `i`'s text ends.
+    fn end_of(&self, i: usize) -> usize {
+        self.entries.get(i + 1).map_or(self.text.len(), |e| e.start)
+    }
+
+    /// The entry whose text holds byte `at`.
+    fn entry_at(&self, at: usize) -> usize {
+        self.entries.partition_point(|e| e.start <= at) - 1
+    }
+
+    /// One page of the active tokens, soonest expiry first, optionally only those whose
+    /// name, username or description contains `search` (any case).
+    pub fn active(
         &self,
         now: NaiveDateTime,
         search: Option<&str>,
         offset: usize,
         limit: usize,
     ) -> Page {
-        let first = self.first_active(now);
+        let active = self.active_count(now);
         let Some(search) = search else {
-            let active = &self.entries[first..];
+            // The list is the array's active prefix, read backwards: a slice at any depth.
+            let end = active.saturating_sub(offset);
+            let start = end.saturating_sub(limit);
             return Page {
-                ids: active
+                ids: self.entries[start..end]
                     .iter()
-                    .skip(offset)
-                    .take(limit)
-                    .map(|e| e.id.clone())
+                    .rev()
+                    .map(|e| e.id.to_string())
                     .collect(),
-                total: active.len() as i64,
+                total: active as i64,
             };
         };
+        // Backwards through the active prefix's text, so matches come in list order.
         let needle = search.to_lowercase();
-        let finder = memchr::memmem::Finder::new(needle.as_bytes());
+        let finder = memmem::FinderRev::new(needle.as_bytes());
         let text = self.text.as_bytes();
-        let (mut total, mut ids) = (0, Vec::with_capacity(limit));
-        let mut from = self.entries.get(first).map_or(text.len(), |e| e.start);
-        while let Some(found) = finder.find(&text[from..]) {
-            // The token whose text holds the match; then on to the next token.
-            let index = self.entries.partition_point(|e| e.start <= from + found) - 1;
-            if total >= offset && ids.len() < limit {
-                ids.push(self.entries[index].id.clone());
-            }
-            total += 1;
-            from = self.entries.get(index + 1).map_or(text.len(), |e| e.start);
+        let mut page = PageCollector::new(offset, limit);
+        let mut end = self.entries.get(active).map_or(text.len(), |e| e.start);
+        while let Some(found) = finder.rfind(&text[..end]) {
+            let i = self.entry_at(found);
+            page.push(self.entries[i].id);
+            end = self.entries[i].start;
         }
-        Page {
-            ids,
-            total: total as i64,
-        }
-    }
-}
-
-struct Cached {
-    version: i64,
-    /// None: the account was too large at this version (so it is not loaded again).
-    directory: Option<Arc<Directory>>,
-}
-
-pub struct DirectoryCache {
-    entries: Mutex<HashMap<String, Cached>>,
-    /// Accounts with more active tokens are listed by SQL.
-    max_tokens: usize,
-}
-
-impl Default for DirectoryCache {
-    fn default() -> Self {
-        Self::with_max_tokens(MAX_TOKENS)
-    }
-}
-
-impl DirectoryCache {
-    pub fn with_max_tokens(max_tokens: usize) -> Self {
-        DirectoryCache {
-            entries: Mutex::default(),
-            max_tokens,
-        }
+        page.finish()
     }
 
-    /// The account's directory, loading it if it changed; None for an account too large to
-    /// hold (list it by SQL).
-    pub fn get(
+    /// One page of the expired and revoked tokens matching `filter`, most recently ended
+    /// first.
+    pub fn inactive(
         &self,
-        conn: &mut DbConn,
-        account_id: &str,
         now: NaiveDateTime,
-    ) -> QueryResult<Option<Arc<Directory>>> {
-        // Read before loading: a write in between makes the directory stale at once, never
-        // the other way round.
-        let version = accounts::version(conn, account_id)?;
-        if let Some(cached) = self.lock().get(account_id) {
-            if cached.version == version {
-                return Ok(cached.directory.clone());
+        filter: &InactiveFilter,
+        offset: usize,
+        limit: usize,
+    ) -> Page {
+        // Ended in [from, before): a range of the array, found by binary search.
+        let first = self
+            .active_count(now)
+            .max(filter.before.map_or(0, |before| {
+                self.entries.partition_point(|e| e.ended_at() >= before)
+            }));
+        let last = filter.from.map_or(self.entries.len(), |from| {
+            self.entries.partition_point(|e| e.ended_at() >= from)
+        });
+        let range = first..last.max(first);
+        let creators = filter.creator.as_deref().map(|part| {
+            let part = part.to_lowercase();
+            self.creators
+                .iter()
+                .map(|c| c.email.contains(&part))
+                .collect::<Vec<bool>>()
+        });
+        let wanted = |e: &Entry| {
+            let status = match filter.ended {
+                Some(Ended::Revoked) => e.revoked_at.is_some(),
+                Some(Ended::Expired) => e.revoked_at.is_none(),
+                None => true,
+            };
+            status
+                && creators
+                    .as_ref()
+                    .is_none_or(|matching| matching[e.creator as usize])
+        };
+        let mut page = PageCollector::new(offset, limit);
+        match filter.text.as_deref() {
+            None if filter.ended.is_none() && creators.is_none() => {
+                let entries = &self.entries[range.clone()];
+                return Page {
+                    ids: entries
+                        .iter()
+                        .skip(offset)
+                        .take(limit)
+                        .map(|e| e.id.to_string())
+                        .collect(),
+                    total: entries.len() as i64,
+                };
+            }
+            None => self.entries[range]
+                .iter()
+                .filter(|e| wanted(e))
+                .for_each(|e| page.push(e.id)),
+            Some(text) => {
+                let needle = text.to_lowercase();
+                let finder = memmem::Finder::new(needle.as_bytes());
+                let haystack = self.text.as_bytes();
+                let end = if range.is_empty() {
+                    0
+                } else {
+                    self.end_of(range.end - 1)
+                };
+                let mut from = self.entries.get(range.start).map_or(end, |e| e.start);
+                while let Some(found) = finder.find(&haystack[from..end]) {
+                    let i = self.entry_at(from + found);
+                    if wanted(&self.entries[i]) {
+                        page.push(self.entries[i].id);
+                    }
+                    from = self.end_of(i);
+                }
             }
         }
-        let directory = load(conn, account_id, now, self.max_tokens)?.map(Arc::new);
-        let size = |d: &Option<Arc<Directory>>| d.as_ref().map_or(0, |d| d.entries.len());
-        let mut entries = self.lock();
-        entries.remove(account_id);
-        let held: usize = entries.values().map(|c| size(&c.directory)).sum();
-        if held + size(&directory) > MAX_CACHED_TOKENS {
-            entries.clear();
-        }
-        entries.insert(
-            account_id.to_string(),
-            Cached {
-                version,
-                directory: directory.clone(),
-            },
-        );
-        Ok(directory)
+        page.finish()
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Cached>> {
-        // The map holds no invariant a panic could break.
-        self.entries.lock().unwrap_or_else(|e| e.into_inner())
+    /// The Dashboard's counts at `now`, with `soon` the end of "expiring soon", and how many
+    /// active tokens expire in each week of `weeks` (their starts): binary searches, not
+    /// counts.
+    pub fn counts(
+        &self,
+        now: NaiveDateTime,
+        soon: NaiveDateTime,
+        weeks: &[NaiveDateTime],
+    ) -> (Counts, Vec<i64>) {
+        let active = self.active_count(now);
+        // Active tokens expiring after `at` (for `at` ≥ now): a prefix of the active ones.
+        let after =
+            |at: NaiveDateTime| self.entries[..active].partition_point(|e| e.expires_at > at);
+        let counts = Counts {
+            active: active as i64,
+            expiring_soon: (active - after(soon)) as i64,
+            expired: (self.entries.len() - active - self.revoked) as i64,
+            revoked: self.revoked as i64,
+        };
+        let per_week = weeks
+            .iter()
+            .map(|&start| (after(start) - after(start + Duration::weeks(1))) as i64)
+            .collect();
+        (counts, per_week)
     }
 }
 
-/// The account's active tokens, or None if there are more than `max_tokens`.
-fn load(
-    conn: &mut DbConn,
-    account_id: &str,
-    now: NaiveDateTime,
-    max_tokens: usize,
-) -> QueryResult<Option<Directory>> {
-    let rows: Vec<(String, NaiveDateTime, String, String, String)> = api_tokens::table
-        .filter(api_tokens::account_id.eq(account_id))
-        .filter(api_tokens::revoked_at.is_null())
-        .filter(api_tokens::expires_at.gt(now))
-        .select((
-            api_tokens::id,
-            api_tokens::expires_at,
-            api_tokens::name,
-            api_tokens::username,
-            api_tokens::description,
-        ))
-        .limit(max_tokens as i64 + 1)
-        .load(conn)?;
-    if rows.len() > max_tokens {
-        return Ok(None);
+/// Builds the next directory from kept entries and added tokens, in order.
+struct Builder {
+    entries: Vec<Entry>,
+    text: String,
+    creators: Vec<Creator>,
+    creator_index: HashMap<String, u32>,
+    revoked: usize,
+}
+
+impl Builder {
+    fn new(from: &Directory, added: usize) -> Self {
+        Builder {
+            entries: Vec::with_capacity(from.entries.len() + added),
+            text: String::with_capacity(from.text.len() + added * 100),
+            creator_index: from
+                .creators
+                .iter()
+                .enumerate()
+                .map(|(i, c)| (c.id.clone(), i as u32))
+                .collect(),
+            creators: from
+                .creators
+                .iter()
+                .map(|c| Creator {
+                    id: c.id.clone(),
+                    email: c.email.clone(),
+                })
+                .collect(),
+            revoked: 0,
+        }
     }
-    let tokens = rows
-        .into_iter()
-        .map(|(id, expires_at, name, username, description)| Token {
-            expires_at,
-            id,
-            fields: [name, username, description],
-        })
-        .collect();
-    Ok(Some(Directory::new(tokens)))
+
+    fn push(&mut self, mut entry: Entry) {
+        self.revoked += usize::from(entry.revoked_at.is_some());
+        entry.start = self.text.len();
+        self.entries.push(entry);
+    }
+
+    fn keep(&mut self, from: &Directory, i: usize) {
+        let old = &from.entries[i];
+        let text = &from.text[old.start..from.end_of(i)];
+        self.push(Entry {
+            id: old.id,
+            expires_at: old.expires_at,
+            revoked_at: old.revoked_at,
+            creator: old.creator,
+            start: 0,
+        });
+        self.text.push_str(text);
+    }
+
+    fn add(&mut self, token: ListedToken) {
+        let next = self.creators.len() as u32;
+        let creator = *self
+            .creator_index
+            .entry(token.creator_id.clone())
+            .or_insert(next);
+        if creator == next {
+            self.creators.push(Creator {
+                id: token.creator_id,
+                email: token.creator_email.to_lowercase(),
+            });
+        }
+        self.push(Entry {
+            id: token.id,
+            expires_at: token.expires_at,
+            revoked_at: token.revoked_at,
+            creator,
+            start: 0,
+        });
+        for field in [&token.name, &token.username, &token.description] {
+            self.text.push_str(&field.to_lowercase());
+            self.text.push('\n');
+        }
+    }
+
+    fn finish(self) -> Directory {
+        Directory {
+            entries: self.entries,
+            text: self.text,
+            creators: self.creators,
+            revoked: self.revoked,
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::{Duration, NaiveDate};
+    use chrono::NaiveDate;
 
     fn at(day: u32) -> NaiveDateTime {
         NaiveDate::from_ymd_opt(2026, 1, day)
@@ -234,43 +418,152 @@ mod tests {
             .unwrap()
     }
 
+    fn id(n: u8) -> Uuid {
+        Uuid::from_bytes([n; 16])
+    }
+
+    fn token(n: u8, expires: u32, revoked: Option<u32>, name: &str, creator: &str) -> ListedToken {
+        ListedToken {
+            id: id(n),
+            expires_at: at(expires),
+            revoked_at: revoked.map(at),
+            creator_id: creator.into(),
+            creator_email: format!("{creator}@Example.test"),
+            name: name.into(),
+            username: format!("tok_{n}"),
+            description: String::new(),
+        }
+    }
+
+    fn ids(page: &Page) -> Vec<Uuid> {
+        page.ids.iter().map(|s| s.parse().unwrap()).collect()
+    }
+
     fn directory() -> Directory {
-        let entry = |id: &str, day: u32, name: &str| Token {
-            expires_at: at(day),
-            id: id.into(),
-            fields: [name.into(), format!("tok_{id}"), String::new()],
-        };
         Directory::new(vec![
-            entry("d", 9, "Nightly Export"),
-            entry("b", 5, "Billing"),
-            entry("a", 5, "Nightly import"),
-            entry("c", 7, "Reports"),
+            token(4, 9, None, "Nightly Export", "ann"),
+            token(2, 5, None, "Billing", "bob"),
+            token(1, 5, None, "Nightly import", "ann"),
+            token(3, 7, None, "Reports", "bob"),
+            // Ended before day 1: expired on day 1's eve, revoked on day 2 of a 20-day token.
+            token(5, 1, None, "Old nightly", "ann"),
+            token(6, 20, Some(2), "Leaked", "bob"),
         ])
     }
 
     #[test]
-    fn pages_follow_expiry_then_id_and_skip_what_has_expired() {
+    fn the_active_list_follows_expiry_then_id_and_loses_what_expires() {
         let d = directory();
-        let page = d.page(at(1), None, 0, 2);
-        assert_eq!(page.ids, ["a", "b"]);
-        assert_eq!(page.total, 4);
-        assert_eq!(d.page(at(1), None, 2, 2).ids, ["c", "d"]);
-        assert!(d.page(at(1), None, 4, 2).ids.is_empty());
+        let page = d.active(at(3), None, 0, 2);
+        assert_eq!((ids(&page), page.total), (vec![id(1), id(2)], 4));
+        assert_eq!(ids(&d.active(at(3), None, 2, 2)), [id(3), id(4)]);
+        assert!(d.active(at(3), None, 4, 2).ids.is_empty());
         // At the very moment of expiry a token is no longer active.
-        let later = d.page(at(5), None, 0, 10);
-        assert_eq!((later.ids, later.total), (vec!["c".into(), "d".into()], 2));
-        assert_eq!(d.page(at(7) - Duration::seconds(1), None, 0, 10).total, 2);
+        let later = d.active(at(5), None, 0, 10);
+        assert_eq!((ids(&later), later.total), (vec![id(3), id(4)], 2));
+        assert_eq!(d.active(at(7) - Duration::seconds(1), None, 0, 10).total, 2);
     }
 
     #[test]
     fn search_ignores_case_counts_all_matches_and_pages_them() {
         let d = directory();
-        let page = d.page(at(1), Some("NIGHTLY"), 0, 1);
-        assert_eq!((page.ids, page.total), (vec!["a".into()], 2));
-        assert_eq!(d.page(at(1), Some("nightly"), 1, 1).ids, ["d"]);
-        assert_eq!(d.page(at(1), Some("tok_c"), 0, 10).ids, ["c"]);
+        let page = d.active(at(3), Some("NIGHTLY"), 0, 1);
+        assert_eq!((ids(&page), page.total), (vec![id(1)], 2));
+        assert_eq!(ids(&d.active(at(3), Some("nightly"), 1, 1)), [id(4)]);
+        assert_eq!(ids(&d.active(at(3), Some("tok_3"), 0, 10)), [id(3)]);
         // No match spans two fields (a search holds no control character).
-        assert_eq!(d.page(at(1), Some("reportstok"), 0, 10).total, 0);
-        assert_eq!(d.page(at(6), Some("nightly"), 0, 10).ids, ["d"]);
+        assert_eq!(d.active(at(3), Some("reportstok"), 0, 10).total, 0);
+        assert_eq!(ids(&d.active(at(6), Some("nightly"), 0, 10)), [id(4)]);
+    }
+
+    #[test]
+    fn the_inactive_list_is_most_recently_ended_first_and_grows_with_time() {
+        let d = directory();
+        let all = InactiveFilter::default();
+        let page = d.inactive(at(3), &all, 0, 10);
+        assert_eq!((ids(&page), page.total), (vec![id(6), id(5)], 2));
+        // Day 5: tokens 1 and 2 expired, the larger id first.
+        assert_eq!(
+            ids(&d.inactive(at(5), &all, 0, 10)),
+            [id(2), id(1), id(6), id(5)]
+        );
+        assert_eq!(ids(&d.inactive(at(5), &all, 1, 2)), [id(1), id(6)]);
+    }
+
+    #[test]
+    fn inactive_filters_combine_status_dates_creator_and_text() {
+        let d = directory();
+        let now = at(6);
+        let filter = |f: InactiveFilter| ids(&d.inactive(now, &f, 0, 10));
+        let revoked = InactiveFilter {
+            ended: Some(Ended::Revoked),
+            ..Default::default()
+        };
+        assert_eq!(filter(revoked), [id(6)]);
+        let expired = InactiveFilter {
+            ended: Some(Ended::Expired),
+            ..Default::default()
+        };
+        assert_eq!(filter(expired), [id(2), id(1), id(5)]);
+        let dates = InactiveFilter {
+            from: Some(at(2)),
+            before: Some(at(5)),
+            ..Default::default()
+        };
+        assert_eq!(filter(dates), [id(6)]);
+        let by_ann = InactiveFilter {
+            creator: Some("ANN@".into()),
+            ..Default::default()
+        };
+        assert_eq!(filter(by_ann), [id(1), id(5)]);
+        let text = InactiveFilter {
+            text: Some("nightly".into()),
+            creator: Some("ann".into()),
+            ..Default::default()
+        };
+        assert_eq!(filter(text.clone()), [id(1), id(5)]);
+        assert_eq!(d.inactive(now, &text, 1, 10).ids.len(), 1);
+        assert_eq!(d.inactive(now, &text, 1, 10).total, 2);
+    }
+
+    #[test]
+    fn changes_replace_tokens_by_id_and_add_new_ones_in_order() {
+        let d = directory();
+        let revoked_now = token(3, 7, Some(3), "Reports", "bob");
+        let added = token(7, 30, None, "Fresh", "cyd");
+        let d = d.with_changes(vec![revoked_now, added]);
+        assert_eq!(d.len(), 7);
+        assert_eq!(
+            ids(&d.active(at(4), None, 0, 10)),
+            [id(1), id(2), id(4), id(7)]
+        );
+        assert_eq!(
+            ids(&d.inactive(at(4), &InactiveFilter::default(), 0, 10)),
+            [id(3), id(6), id(5)]
+        );
+        // The text moved with its token, and the new creator can be filtered on.
+        assert_eq!(ids(&d.active(at(4), Some("fresh"), 0, 10)), [id(7)]);
+        let by_cyd = InactiveFilter {
+            creator: Some("cyd".into()),
+            ..Default::default()
+        };
+        assert_eq!(d.inactive(at(31), &by_cyd, 0, 10).total, 1);
+    }
+
+    #[test]
+    fn counts_and_weeks_come_from_binary_searches() {
+        let d = directory();
+        let weeks = [at(3), at(10)];
+        let (counts, per_week) = d.counts(at(3), at(6), &weeks);
+        assert_eq!(
+            (
+                counts.active,
+                counts.expiring_soon,
+                counts.expired,
+                counts.revoked
+            ),
+            (4, 2, 1, 1)
+        );
+        assert_eq!(per_week, [4, 0]);
     }
 }

@@ -5,6 +5,7 @@ pub mod check_cache;
 pub mod directory;
 pub mod expiry;
 pub mod input;
+pub mod lists;
 pub mod networks;
 pub mod secret;
 pub mod summary;

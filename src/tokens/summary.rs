@@ -1,5 +1,7 @@
-//! The Dashboard's figures for an account — counts by state and expirations per week — and
-//! a cache of them, so a Dashboard view does not count 100,000 tokens every time.
+//! The Dashboard's figures for an account — counts by state and expirations per week. For
+//! an account held in memory they come from its directory (`tokens::lists`); for one too
+//! large to hold they are counted in SQL, and this cache keeps them, so a Dashboard view
+//! does not count its tokens every time.
 //!
 //! An entry is used only while the account's write version is the one it was computed at
 //! (every change to the account's tokens bumps it, in any server process), and for about a
@@ -18,7 +20,7 @@ const FRESH_FOR_SECONDS: i64 = 60;
 /// Bounds memory: when full, the cache starts over.
 const MAX_ACCOUNTS: usize = 10_000;
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Summary {
     pub counts: tokens::Counts,
     /// The start of each of the next 13 weeks, and how many active tokens expire in it.

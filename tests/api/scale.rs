@@ -1,106 +1,219 @@
-//! The paths that keep pages fast at scale agree with plain SQL: the in-memory directory
-//! behind API Tokens (pages, search), and the cached summary behind the Dashboard's counts.
+//! The paths that keep pages fast at scale agree with plain SQL: the in-memory token lists
+//! behind API Tokens, Expired & Revoked and the Dashboard's counts, including after changes
+//! merged in by version; and the numbered audit log and outbox behind their pages.
 
 use crate::helpers::*;
-use chrono::Duration;
+use chrono::{Duration, NaiveDateTime};
 use reqwest::StatusCode;
 use sesame::clock::Clock;
-use sesame::db::tokens::{self, InactiveFilter};
+use sesame::db::tokens::{self, Ended, InactiveFilter};
+use sesame::db::DbConn;
 use sesame::keys::ServerKey;
-use sesame::tokens::directory::DirectoryCache;
+use sesame::tokens::lists::TokenLists;
 use sesame::tokens::secret::TokenCrypto;
-use sesame::tokens::summary::SummaryCache;
 
-fn account_id(app: &TestApp, name: &str) -> String {
+pub fn account_id(app: &TestApp, name: &str) -> String {
     app.text(&format!(
         "SELECT id AS t FROM accounts WHERE name = '{name}'"
     ))
 }
 
+/// Every filter of Expired & Revoked the comparisons try, one at a time and together.
+fn inactive_filters(now: NaiveDateTime) -> Vec<InactiveFilter> {
+    vec![
+        InactiveFilter::default(),
+        InactiveFilter {
+            ended: Some(Ended::Revoked),
+            ..Default::default()
+        },
+        InactiveFilter {
+            ended: Some(Ended::Expired),
+            ..Default::default()
+        },
+        InactiveFilter {
+            from: Some(now - Duration::days(60)),
+            before: Some(now - Duration::days(20)),
+            ..Default::default()
+        },
+        InactiveFilter {
+            creator: Some("SEED-".into()),
+            text: Some("00004".into()),
+            ended: Some(Ended::Expired),
+            ..Default::default()
+        },
+        InactiveFilter {
+            text: Some("no such token".into()),
+            ..Default::default()
+        },
+    ]
+}
+
+/// Compares every list the pages read, page by page, with the SQL that lists them.
+fn assert_lists_agree_with_sql(
+    conn: &mut DbConn,
+    lists: &TokenLists,
+    account: &str,
+    now: NaiveDateTime,
+) {
+    let directory = lists
+        .directory(conn, account)
+        .unwrap()
+        .expect("held in memory");
+    for search in [
+        None,
+        Some("00001"),
+        Some("SYNTHETIC"),
+        Some("tok_"),
+        Some("no such"),
+    ] {
+        let total = tokens::count_active(conn, account, now, search).unwrap();
+        for offset in [0, 25, 350, total.max(1) - 1] {
+            let page = directory.active(now, search, offset as usize, 25);
+            let sql = tokens::list_active(conn, account, now, search, 25, offset).unwrap();
+            let sql: Vec<String> = sql.into_iter().map(|r| r.id).collect();
+            assert_eq!(page.ids, sql, "active {search:?} at offset {offset}, {now}");
+            assert_eq!(page.total, total, "active {search:?}, {now}");
+        }
+    }
+    for filter in inactive_filters(now) {
+        let total = tokens::count_inactive(conn, account, now, &filter).unwrap();
+        for offset in [0, 25, 100, total.max(1) - 1] {
+            let page = directory.inactive(now, &filter, offset as usize, 25);
+            let sql = tokens::list_inactive(conn, account, now, &filter, 25, offset).unwrap();
+            let sql: Vec<String> = sql.into_iter().map(|r| r.id).collect();
+            assert_eq!(
+                page.ids, sql,
+                "inactive {filter:?} at offset {offset}, {now}"
+            );
+            assert_eq!(page.total, total, "inactive {filter:?}, {now}");
+        }
+    }
+    let soon = now + Duration::days(7);
+    let weeks: Vec<NaiveDateTime> = (0..13).map(|w| now + Duration::weeks(w)).collect();
+    let (counts, per_week) = directory.counts(now, soon, &weeks);
+    let sql = tokens::counts(conn, account, now, soon).unwrap();
+    assert_eq!(
+        (
+            counts.active,
+            counts.expiring_soon,
+            counts.expired,
+            counts.revoked
+        ),
+        (sql.active, sql.expiring_soon, sql.expired, sql.revoked),
+        "counts at {now}"
+    );
+    for (start, count) in weeks.iter().zip(per_week) {
+        let sql =
+            tokens::count_expiring_between(conn, account, *start, *start + Duration::weeks(1));
+        assert_eq!(count, sql.unwrap(), "week of {start}");
+    }
+}
+
 crate::both_backends! {
 #[tokio::test]
-async fn the_in_memory_list_and_search_agree_with_sql_page_by_page() {
+async fn the_in_memory_lists_and_counts_agree_with_sql_page_by_page() {
     let app = spawn_app().await;
     let crypto = TokenCrypto::new(&ServerKey::from_secret(&[7; 32]));
     let mut conn = app.pool.get().unwrap();
     let now = app.clock.now();
     sesame::seed::seed(&mut conn, &crypto, "Acme", 600, now).unwrap();
     let account = account_id(&app, "Acme");
-
-    let cache = DirectoryCache::default();
-    // Later moments too: tokens expire out of the directory without a reload.
+    let lists = TokenLists::default();
+    // Later moments too: tokens expire out of one list into the other without a reload.
     for later in [Duration::zero(), Duration::days(3), Duration::days(40)] {
-        let now = now + later;
-        let directory = cache.get(&mut conn, &account, now).unwrap().expect("held in memory");
-        for search in [None, Some("00001"), Some("SYNTHETIC"), Some("tok_"), Some("no such")] {
-            let total = tokens::count_active(&mut conn, &account, now, search).unwrap();
-            for offset in [0, 25, 350, total.max(1) - 1] {
-                let page = directory.page(now, search, offset as usize, 25);
-                let sql = tokens::list_active(&mut conn, &account, now, search, 25, offset).unwrap();
-                let sql: Vec<String> = sql.into_iter().map(|r| r.id).collect();
-                assert_eq!(page.ids, sql, "{search:?} at offset {offset}, {later}");
-                assert_eq!(page.total, total, "{search:?}, {later}");
-            }
-        }
+        assert_lists_agree_with_sql(&mut conn, &lists, &account, now + later);
     }
 }
 
 #[tokio::test]
-async fn an_account_too_large_for_memory_is_listed_by_sql_until_it_shrinks() {
+async fn changes_made_after_loading_are_merged_in_by_version() {
+    let app = spawn_app().await;
+    let cast = app.cast().await;
+    let crypto = TokenCrypto::new(&ServerKey::from_secret(&[7; 32]));
+    let account = account_id(&app, "Acme");
+    let lists = TokenLists::default();
+    {
+        let mut conn = app.pool.get().unwrap();
+        sesame::seed::seed(&mut conn, &crypto, "Acme", 300, app.clock.now()).unwrap();
+        assert_lists_agree_with_sql(&mut conn, &lists, &account, app.clock.now());
+    }
+    // Through the pages: a new token, an update, a revocation, and another seeding.
+    let kept = app.create_named(&cast.admin, "kept").await;
+    let revoked = app.create_named(&cast.admin, "revoked soon").await;
+    let updated = app
+        .post(&cast.admin, &format!("/tokens/{}", kept.id), &[("name", "renamed zebra"), ("description", ""), ("allowed_ips", "")])
+        .await;
+    assert_eq!(updated.status(), StatusCode::SEE_OTHER);
+    let revoke = app.post(&cast.admin, &format!("/tokens/{}/revoke", revoked.id), &[]).await;
+    assert_eq!(revoke.status(), StatusCode::SEE_OTHER);
+    let mut conn = app.pool.get().unwrap();
+    sesame::seed::seed(&mut conn, &crypto, "Acme", 40, app.clock.now()).unwrap();
+    let now = app.clock.now();
+    assert_lists_agree_with_sql(&mut conn, &lists, &account, now);
+    let directory = lists.directory(&mut conn, &account).unwrap().unwrap();
+    assert_eq!(directory.active(now, Some("ZEBRA"), 0, 10).ids, [kept.id.as_str()]);
+    assert_eq!(directory.len(), 342, "each token once, whatever changed");
+}
+
+#[tokio::test]
+async fn an_account_too_large_for_memory_is_listed_by_sql() {
     let app = spawn_app().await;
     let cast = app.cast().await;
     let account = account_id(&app, "Acme");
     app.create_named(&cast.admin, "a").await;
     app.create_named(&cast.admin, "b").await;
     let c = app.create_named(&cast.admin, "c").await;
-    let cache = DirectoryCache::with_max_tokens(2);
+    let lists = TokenLists::with_max_tokens(2);
     let mut conn = app.pool.get().unwrap();
-    let now = app.clock.now();
-    assert!(cache.get(&mut conn, &account, now).unwrap().is_none());
-    // Remembered for this version: still too large, without loading again.
-    assert!(cache.get(&mut conn, &account, now).unwrap().is_none());
+    assert!(lists.directory(&mut conn, &account).unwrap().is_none());
+    // Tokens are never deleted, so it stays too large, also after a change.
     let revoked = app.post(&cast.admin, &format!("/tokens/{}/revoke", c.id), &[]).await;
     assert_eq!(revoked.status(), StatusCode::SEE_OTHER);
-    let directory = cache.get(&mut conn, &account, now).unwrap().expect("small enough now");
-    assert_eq!(directory.page(now, None, 0, 25).total, 2);
+    assert!(lists.directory(&mut conn, &account).unwrap().is_none());
+    // The pages' answers come from SQL then, the same answers.
+    let now = app.clock.now();
+    let (rows, total) = lists.active_page(&mut conn, &account, now, None, 0, 25).unwrap();
+    assert_eq!((rows.len(), total), (2, 2));
+    let (rows, total) = lists.inactive_page(&mut conn, &account, now, &InactiveFilter::default(), 0, 25).unwrap();
+    assert_eq!((rows[0].id.as_str(), total), (c.id.as_str(), 1));
+    let summary = lists.summary(&mut conn, &account, now).unwrap();
+    assert_eq!((summary.counts.active, summary.counts.revoked), (2, 1));
 }
 
 #[tokio::test]
-async fn the_summary_is_recounted_after_any_change_and_as_time_passes() {
+async fn audit_and_notification_pages_are_numbered_ranges_of_the_newest_first_lists() {
     let app = spawn_app().await;
     let cast = app.cast().await;
     let account = account_id(&app, "Acme");
-    let cache = SummaryCache::default();
-    let mut conn = app.pool.get().unwrap();
-    let counts = |conn: &mut _, now| cache.get(conn, &account, now).unwrap().counts;
+    {
+        let mut conn = app.pool.get().unwrap();
+        let now = app.clock.now() - Duration::hours(1);
+        sesame::seed::seed_events(&mut conn, "Acme", 60, now).unwrap();
+        sesame::seed::seed_notices(&mut conn, "Acme", 40, now).unwrap();
+    }
+    // One more of each, made as users make them: it comes first.
+    let created = app.create_named(&cast.admin, "newest").await;
+    let count = |sql: &str| app.count(&sql.replace("ACCOUNT", &account));
+    let events = count("SELECT COUNT(*) AS n FROM audit_events WHERE account_id = 'ACCOUNT'");
+    let notices = count("SELECT COUNT(*) AS n FROM outbox WHERE account_id = 'ACCOUNT'");
+    // Numbered 1..n without a gap, in each account.
+    assert_eq!(count("SELECT COUNT(DISTINCT seq) AS n FROM audit_events WHERE account_id = 'ACCOUNT'"), events);
+    assert_eq!(count("SELECT MAX(seq) AS n FROM audit_events WHERE account_id = 'ACCOUNT'"), events);
+    assert_eq!(count("SELECT MAX(seq) AS n FROM outbox WHERE account_id = 'ACCOUNT'"), notices);
 
-    let now = app.clock.now();
-    assert_eq!(counts(&mut conn, now).active, 0);
-    app.create_token(&cast.admin, &[("name", "a"), ("expires_in", "7d")]).await;
-    assert_eq!(counts(&mut conn, now).active, 1, "a new token counts at once");
+    let audit = app.get_html(&cast.admin, "/audit").await;
+    assert!(audit.contains(&format!("Page 1 of {}", (events + 24) / 25)), "{audit}");
+    assert!(between(&audit, "<tbody>", "</tr>").unwrap().contains("newest"), "newest event first");
+    let last_page = (events + 24) / 25;
+    let last = app.get_html(&cast.admin, &format!("/audit?page={last_page}")).await;
+    let rows_on_last = last.matches("<tr>").count() - 1;
+    assert_eq!(rows_on_last as i64, events - (last_page - 1) * 25, "the last page holds the rest");
 
-    // Expiry by time alone shows within a minute.
-    let after_expiry = now + Duration::days(8) + Duration::seconds(1);
-    assert_eq!(counts(&mut conn, after_expiry).expired, 1);
-    app.create_named(&cast.admin, "b").await;
-    let revoked = app
-        .post(&cast.admin, &format!("/tokens/{}/revoke", app.create_named(&cast.admin, "c").await.id), &[])
-        .await;
-    assert_eq!(revoked.status(), StatusCode::SEE_OTHER);
-    let now = app.clock.now();
-    let counts_now = counts(&mut conn, now);
-    assert_eq!((counts_now.active, counts_now.revoked), (2, 1), "{counts_now:?}");
-
-    // The pages read the same figures.
-    let inactive = app.get_html(&cast.admin, "/tokens/inactive").await;
-    assert!(inactive.contains("revoked"), "{inactive}");
-    let filtered = tokens::count_inactive(&mut conn, &account, now, &InactiveFilter::default()).unwrap();
-    assert_eq!(filtered, 1);
-    let dashboard = app.get_html(&cast.admin, "/dashboard").await;
-    assert!(
-        dashboard.contains(r#"id="count-active"><span class="stat-value">2<"#),
-        "two active on the Dashboard"
-    );
+    let notifications = app.get_html(&cast.admin, "/notifications").await;
+    assert!(notifications.contains(&format!("Page 1 of {}", (notices + 24) / 25)), "{notifications}");
+    assert!(notifications.contains(&created.id), "the new token's notice is on page 1");
+    let page2 = app.get_html(&cast.admin, "/notifications?page=2").await;
+    assert!(page2.contains("synthetic-0000"), "older notices on page 2");
 }
 }
 

@@ -1,0 +1,12 @@
+CREATE INDEX users_account_id ON users(account_id);
+DROP INDEX users_account_email;
+CREATE INDEX outbox_account_created ON outbox(account_id, created_at);
+DROP INDEX outbox_account_seq;
+ALTER TABLE outbox DROP COLUMN seq;
+CREATE INDEX audit_events_account_created ON audit_events(account_id, created_at);
+DROP INDEX audit_events_account_seq;
+ALTER TABLE audit_events DROP COLUMN seq;
+ALTER TABLE accounts DROP COLUMN notice_seq;
+ALTER TABLE accounts DROP COLUMN audit_seq;
+DROP INDEX api_tokens_changed;
+ALTER TABLE api_tokens DROP COLUMN changed_version;

@@ -1,0 +1,239 @@
+//! The token lists every page reads — API Tokens, Expired & Revoked, the Dashboard's counts
+//! — for an account of any size.
+//!
+//! An account's tokens are held in memory (`Directory`), current as of the account's write
+//! version: every transaction that changes its tokens bumps the version (`accounts::lock`,
+//! in any server process) and stamps it on the tokens it changed. A view reads the version
+//! (one primary-key read); if it moved, only the tokens changed since are read and merged
+//! in. Time needs no reload (see `Directory`).
+//!
+//! Accounts with more tokens than `MAX_TOKENS` are listed by SQL instead, which bounds the
+//! memory; tokens are never deleted, so that is remembered for good.
+
+use super::directory::{Directory, ListedToken};
+use super::summary::{Summary, SummaryCache, CHART_WEEKS, SOON_DAYS};
+use crate::db::tokens::{self, InactiveFilter, ListedRow, TokenRow};
+use crate::db::{accounts, DbConn};
+use chrono::{Duration, NaiveDateTime};
+use diesel::QueryResult;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+/// About 150 bytes a token: 200,000 tokens are some 30 MiB.
+const MAX_TOKENS: usize = 200_000;
+/// Across all accounts; when full, the cache starts over.
+const MAX_CACHED_TOKENS: usize = 400_000;
+
+enum Cached {
+    Held {
+        version: i64,
+        directory: Arc<Directory>,
+    },
+    TooLarge,
+}
+
+pub struct TokenLists {
+    accounts: Mutex<HashMap<String, Cached>>,
+    /// One load at a time: after a restart or a change, concurrent views of a large account
+    /// wait for the one that loads instead of each reading it.
+    loading: Mutex<()>,
+    max_tokens: usize,
+    /// Counts of the accounts listed by SQL, recounted at most once a minute.
+    summaries: SummaryCache,
+}
+
+impl Default for TokenLists {
+    fn default() -> Self {
+        Self::with_max_tokens(MAX_TOKENS)
+    }
+}
+
+impl TokenLists {
+    pub fn with_max_tokens(max_tokens: usize) -> Self {
+        TokenLists {
+            accounts: Mutex::default(),
+            loading: Mutex::default(),
+            max_tokens,
+            summaries: SummaryCache::default(),
+        }
+    }
+
+    /// One page of API Tokens (optionally a search) and how many tokens it lists.
+    pub fn active_page(
+        &self,
+        conn: &mut DbConn,
+        account_id: &str,
+        now: NaiveDateTime,
+        search: Option<&str>,
+        offset: i64,
+        limit: i64,
+    ) -> QueryResult<(Vec<TokenRow>, i64)> {
+        match self.directory(conn, account_id)? {
+            Some(directory) => {
+                let page = directory.active(now, search, offset as usize, limit as usize);
+                Ok((
+                    tokens::rows_in_order(conn, account_id, &page.ids)?,
+                    page.total,
+                ))
+            }
+            None => {
+                let total = match search {
+                    None => self.sql_summary(conn, account_id, now)?.counts.active,
+                    Some(_) => tokens::count_active(conn, account_id, now, search)?,
+                };
+                let rows = tokens::list_active(conn, account_id, now, search, limit, offset)?;
+                Ok((rows, total))
+            }
+        }
+    }
+
+    /// One page of Expired & Revoked matching `filter`, and how many tokens match.
+    pub fn inactive_page(
+        &self,
+        conn: &mut DbConn,
+        account_id: &str,
+        now: NaiveDateTime,
+        filter: &InactiveFilter,
+        offset: i64,
+        limit: i64,
+    ) -> QueryResult<(Vec<TokenRow>, i64)> {
+        match self.directory(conn, account_id)? {
+            Some(directory) => {
+                let page = directory.inactive(now, filter, offset as usize, limit as usize);
+                Ok((
+                    tokens::rows_in_order(conn, account_id, &page.ids)?,
+                    page.total,
+                ))
+            }
+            None => {
+                let total = if filter.is_empty() {
+                    let counts = self.sql_summary(conn, account_id, now)?.counts;
+                    counts.expired + counts.revoked
+                } else {
+                    tokens::count_inactive(conn, account_id, now, filter)?
+                };
+                let rows = tokens::list_inactive(conn, account_id, now, filter, limit, offset)?;
+                Ok((rows, total))
+            }
+        }
+    }
+
+    /// The Dashboard's counts and chart.
+    pub fn summary(
+        &self,
+        conn: &mut DbConn,
+        account_id: &str,
+        now: NaiveDateTime,
+    ) -> QueryResult<Summary> {
+        match self.directory(conn, account_id)? {
+            Some(directory) => {
+                let starts: Vec<NaiveDateTime> =
+                    (0..CHART_WEEKS).map(|w| now + Duration::weeks(w)).collect();
+                let (counts, per_week) =
+                    directory.counts(now, now + Duration::days(SOON_DAYS), &starts);
+                Ok(Summary {
+                    counts,
+                    weeks: starts.into_iter().zip(per_week).collect(),
+                })
+            }
+            None => Ok(Summary::clone(&*self.sql_summary(conn, account_id, now)?)),
+        }
+    }
+
+    fn sql_summary(
+        &self,
+        conn: &mut DbConn,
+        account_id: &str,
+        now: NaiveDateTime,
+    ) -> QueryResult<Arc<Summary>> {
+        self.summaries.get(conn, account_id, now)
+    }
+
+    /// The account's directory, current as of its write version; None for an account too
+    /// large to hold (list it by SQL).
+    pub fn directory(
+        &self,
+        conn: &mut DbConn,
+        account_id: &str,
+    ) -> QueryResult<Option<Arc<Directory>>> {
+        // Read before loading: a write in between makes the directory stale at once, never
+        // the other way round (changes are merged by id, so reading one twice is harmless).
+        let version = accounts::version(conn, account_id)?;
+        if let Some(current) = self.current(account_id, version) {
+            return Ok(current);
+        }
+        let _one_at_a_time = self.loading.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(current) = self.current(account_id, version) {
+            return Ok(current);
+        }
+        let (after, held) = match self.lock().get(account_id) {
+            Some(Cached::Held { version, directory }) => (*version, Some(directory.clone())),
+            _ => (-1, None),
+        };
+        let rows = tokens::listed_since(conn, account_id, after, self.max_tokens as i64 + 1)?;
+        if rows.len() > self.max_tokens {
+            self.lock().insert(account_id.to_string(), Cached::TooLarge);
+            return Ok(None);
+        }
+        let changes: Vec<ListedToken> = rows.into_iter().filter_map(listed).collect();
+        let directory = match held {
+            Some(held) if changes.is_empty() => held,
+            Some(held) => Arc::new(held.with_changes(changes)),
+            None => Arc::new(Directory::new(changes)),
+        };
+        let mut accounts = self.lock();
+        if directory.len() > self.max_tokens {
+            accounts.insert(account_id.to_string(), Cached::TooLarge);
+            return Ok(None);
+        }
+        let held: usize = accounts
+            .values()
+            .map(|c| match c {
+                Cached::Held { directory, .. } => directory.len(),
+                Cached::TooLarge => 0,
+            })
+            .sum();
+        if held + directory.len() > MAX_CACHED_TOKENS {
+            accounts.clear();
+        }
+        accounts.insert(
+            account_id.to_string(),
+            Cached::Held {
+                version,
+                directory: directory.clone(),
+            },
+        );
+        Ok(Some(directory))
+    }
+
+    /// What the cache holds for the account at `version`, if it is current.
+    fn current(&self, account_id: &str, version: i64) -> Option<Option<Arc<Directory>>> {
+        match self.lock().get(account_id)? {
+            Cached::TooLarge => Some(None),
+            Cached::Held {
+                version: held,
+                directory,
+            } if *held == version => Some(Some(directory.clone())),
+            Cached::Held { .. } => None,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Cached>> {
+        // The map holds no invariant a panic could break.
+        self.accounts.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// A row as the directory holds it; every id is a UUID (`db::new_id`).
+fn listed(row: ListedRow) -> Option<ListedToken> {
+    Some(ListedToken {
+        id: row.id.parse().ok()?,
+        expires_at: row.expires_at,
+        revoked_at: row.revoked_at,
+        creator_id: row.created_by,
+        creator_email: row.created_by_email,
+        name: row.name,
+        username: row.username,
+        description: row.description,
+    })
+}
