@@ -202,18 +202,38 @@ impl Directory {
                 total: active as i64,
             };
         };
-        // Backwards through the active prefix's text, so matches come in list order.
-        let needle = search.to_lowercase();
-        let finder = memmem::FinderRev::new(needle.as_bytes());
-        let text = self.text.as_bytes();
-        let mut page = PageCollector::new(offset, limit);
-        let mut end = self.entries.get(active).map_or(text.len(), |e| e.start);
-        while let Some(found) = finder.rfind(&text[..end]) {
-            let i = self.entry_at(found);
-            page.push(self.entries[i].id);
-            end = self.entries[i].start;
+        // Forwards through the active prefix's text (memchr's forward search is the fast
+        // one), noting the matches; the list is their reverse.
+        let end = self
+            .entries
+            .get(active)
+            .map_or(self.text.len(), |e| e.start);
+        let mut matches = Vec::new();
+        self.scan(search, 0..end, |i| matches.push(i));
+        Page {
+            ids: matches
+                .iter()
+                .rev()
+                .skip(offset)
+                .take(limit)
+                .map(|&i| self.entries[i].id.to_string())
+                .collect(),
+            total: matches.len() as i64,
         }
-        page.finish()
+    }
+
+    /// Calls `found` with each token whose text in `bytes` holds `search` (any case), in
+    /// array order.
+    fn scan(&self, search: &str, bytes: std::ops::Range<usize>, mut found: impl FnMut(usize)) {
+        let needle = search.to_lowercase();
+        let finder = memmem::Finder::new(needle.as_bytes());
+        let text = &self.text.as_bytes()[..bytes.end];
+        let mut from = bytes.start;
+        while let Some(at) = finder.find(&text[from..]) {
+            let i = self.entry_at(from + at);
+            found(i);
+            from = self.end_of(i);
+        }
     }
 
     /// One page of the expired and revoked tokens matching `filter`, most recently ended
@@ -272,22 +292,17 @@ impl Directory {
                 .filter(|e| wanted(e))
                 .for_each(|e| page.push(e.id)),
             Some(text) => {
-                let needle = text.to_lowercase();
-                let finder = memmem::Finder::new(needle.as_bytes());
-                let haystack = self.text.as_bytes();
-                let end = if range.is_empty() {
-                    0
-                } else {
-                    self.end_of(range.end - 1)
+                let bytes = match (self.entries.get(range.start), range.end.checked_sub(1)) {
+                    (Some(first), Some(last)) if !range.is_empty() => {
+                        first.start..self.end_of(last)
+                    }
+                    _ => 0..0,
                 };
-                let mut from = self.entries.get(range.start).map_or(end, |e| e.start);
-                while let Some(found) = finder.find(&haystack[from..end]) {
-                    let i = self.entry_at(from + found);
+                self.scan(text, bytes, |i| {
                     if wanted(&self.entries[i]) {
                         page.push(self.entries[i].id);
                     }
-                    from = self.end_of(i);
-                }
+                });
             }
         }
         page.finish()
