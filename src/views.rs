@@ -63,11 +63,19 @@ pub struct TimeView {
 
 impl TimeView {
     pub fn new(at: NaiveDateTime, now: NaiveDateTime) -> Self {
+        use chrono::{Datelike, Timelike};
+        // Written out rather than through a format string, which chrono parses on every
+        // call (lists show a hundred times a page).
+        let (date, time) = (at.date(), at.time());
+        let day = format!("{:04}-{:02}-{:02}", date.year(), date.month(), date.day());
         Self {
-            iso: at
-                .and_utc()
-                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-            exact: at.format("%Y-%m-%d %H:%M UTC").to_string(),
+            iso: format!(
+                "{day}T{:02}:{:02}:{:02}Z",
+                time.hour(),
+                time.minute(),
+                time.second()
+            ),
+            exact: format!("{day} {:02}:{:02} UTC", time.hour(), time.minute()),
             relative: relative(at, now),
         }
     }
@@ -203,6 +211,17 @@ mod tests {
             relative(now + Duration::days(7) - Duration::seconds(2), now),
             "in 7 days"
         );
+    }
+
+    #[test]
+    fn exact_times_are_utc_to_the_minute_and_iso_to_the_second() {
+        let at = chrono::NaiveDate::from_ymd_opt(2026, 3, 4)
+            .unwrap()
+            .and_hms_milli_opt(5, 6, 7, 890)
+            .unwrap();
+        let view = TimeView::new(at, at);
+        assert_eq!(view.exact, "2026-03-04 05:06 UTC");
+        assert_eq!(view.iso, "2026-03-04T05:06:07Z");
     }
 
     #[test]

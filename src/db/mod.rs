@@ -156,11 +156,38 @@ pub fn get_inline(pool: &DbPool) -> Result<PooledConn, AppError> {
 }
 
 /// A write transaction. Callers take their account's lock first (see `accounts::lock`).
+///
+/// On SQLite it begins IMMEDIATE, taking the write lock at once (waiting for it up to the
+/// busy timeout): a deferred transaction that reads and then writes fails at once with
+/// "database is locked" when another connection wrote in between, whatever the timeout.
+/// Inside another transaction it is a savepoint.
 pub fn transaction<T>(
     conn: &mut DbConn,
     work: impl FnOnce(&mut DbConn) -> Result<T, AppError>,
 ) -> Result<T, AppError> {
-    conn.transaction(work)
+    use diesel::connection::{AnsiTransactionManager, TransactionManager};
+    let DbConn::Sqlite(sqlite) = conn else {
+        return conn.transaction(work);
+    };
+    match AnsiTransactionManager::begin_transaction_sql(sqlite, "BEGIN IMMEDIATE") {
+        Err(diesel::result::Error::AlreadyInTransaction) => return conn.transaction(work),
+        begun => begun?,
+    }
+    let done = work(conn);
+    let DbConn::Sqlite(sqlite) = conn else {
+        unreachable!("the connection is the SQLite one it was")
+    };
+    // As diesel's own `transaction` ends one.
+    match done {
+        Ok(value) => {
+            AnsiTransactionManager::commit_transaction(sqlite)?;
+            Ok(value)
+        }
+        Err(error) => match AnsiTransactionManager::rollback_transaction(sqlite) {
+            Ok(()) | Err(diesel::result::Error::BrokenTransactionManager) => Err(error),
+            Err(rollback) => Err(rollback.into()),
+        },
+    }
 }
 
 /// A fresh application-made id: inserts then need no RETURNING on either backend. Version 7

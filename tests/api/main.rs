@@ -19,6 +19,7 @@ mod schema;
 mod security;
 mod setup_and_login;
 mod smtp;
+mod sqlite_writes;
 mod statements;
 mod token_api;
 mod tokens;
