@@ -142,14 +142,11 @@ impl Recorder {
 
 impl Writer {
     fn write(&self, job: Job) {
-        let Ok(mut conn) = self.pool.get() else {
-            tracing::warn!("no database connection for the API use recorder");
-            return;
-        };
-        let result = match &job {
+        let result = crate::db::with_conn(&self.pool, |conn| {
+            match &job {
             Job::Used { token_id, ip, at } => {
                 let since = *at - Duration::seconds(USE_GRANULARITY_SECS);
-                crate::db::transaction(&mut conn, |conn| {
+                crate::db::transaction(conn, |conn| {
                     tokens::record_use(conn, token_id, ip.as_deref(), *at, since)?;
                     // A renewal's first use may revoke the token it replaces.
                     if let Some((old_id, account_id)) = tokens::revoke_replaced(conn, token_id, *at)? {
@@ -179,7 +176,7 @@ impl Writer {
                 account_id,
                 ip,
                 at,
-            } => crate::db::transaction(&mut conn, |conn| {
+            } => crate::db::transaction(conn, |conn| {
                 audit::insert(
                     conn,
                     &audit::NewEvent {
@@ -202,7 +199,8 @@ impl Writer {
                 messages::queue_ip_alert(conn, &self.base_url, account_id, &alert)
             })
             .map(|()| self.notifier.wake()),
-        };
+        }
+        });
         if let Err(error) = result {
             tracing::warn!(%error, "could not record API use");
         }

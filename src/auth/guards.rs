@@ -3,7 +3,7 @@
 //! and carries the account id that every query must be scoped to.
 
 use super::session::TypedSession;
-use crate::db::users::{self, Role};
+use crate::db::users::{self, AccountState, Role};
 use crate::error::AppError;
 use crate::startup::AppState;
 use actix_web::dev::Payload;
@@ -17,6 +17,8 @@ pub struct CurrentUser {
     pub role: Role,
     pub account_id: String,
     pub account_name: String,
+    /// The account as this request found it, read with the user.
+    pub account: AccountState,
 }
 
 impl CurrentUser {
@@ -60,6 +62,7 @@ impl FromRequest for CurrentUser {
                     email: user.email,
                     account_id: user.account_id,
                     account_name: user.account_name,
+                    account: user.account,
                 }),
                 _ => {
                     session.sign_out();

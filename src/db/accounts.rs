@@ -81,12 +81,3 @@ pub fn take_numbers(conn: &mut DbConn, id: &str, list: Numbered, n: i64) -> Quer
             .get_result(conn),
     }
 }
-
-/// How many entries the account's list holds: the last number given.
-pub fn count(conn: &mut DbConn, id: &str, list: Numbered) -> QueryResult<i64> {
-    let account = accounts::table.find(id);
-    match list {
-        Numbered::AuditEvents => account.select(accounts::audit_seq).first(conn),
-        Numbered::Notices => account.select(accounts::notice_seq).first(conn),
-    }
-}

@@ -57,11 +57,6 @@ pub fn insert(conn: &mut DbConn, event: &NewEvent<'_>, now: NaiveDateTime) -> Qu
     })
 }
 
-/// How many events the account has.
-pub fn count(conn: &mut DbConn, account_id: &str) -> QueryResult<i64> {
-    accounts::count(conn, account_id, Numbered::AuditEvents)
-}
-
 /// Up to `limit` of the account's events numbered `newest` and below, newest first: page N
 /// of the log starts at number `count - (N - 1) * page size`, an index seek at any depth.
 pub fn list(

@@ -67,9 +67,35 @@ impl ManageConnection for ConnectionManager {
             .map_err(ConnectionError::CouldntSetupConfiguration)
     }
 
-    fn has_broken(&self, _conn: &mut DbConn) -> bool {
-        false
+    /// A connection marked `Closed` goes; the pool opens a new one in its place.
+    fn has_broken(&self, conn: &mut DbConn) -> bool {
+        conn.instrumentation().is::<Closed>()
     }
+}
+
+/// Marks a connection that failed as unavailable (PostgreSQL closed it: a restart, a
+/// failover; SQLite stayed locked), so the pool drops it rather than hand it out again.
+/// Checking every connection as it is handed out would cost a round trip per use.
+struct Closed;
+
+impl diesel::connection::Instrumentation for Closed {
+    fn on_connection_event(&mut self, _: diesel::connection::InstrumentationEvent<'_>) {}
+}
+
+/// Runs `work` on a connection of the pool; one that failed as unavailable is dropped.
+pub fn with_conn<T>(
+    pool: &DbPool,
+    work: impl FnOnce(&mut DbConn) -> Result<T, AppError>,
+) -> Result<T, AppError> {
+    let mut conn = pool.get().map_err(|e| {
+        tracing::error!(error = %e, "no database connection");
+        AppError::Unavailable
+    })?;
+    let done = work(&mut conn);
+    if matches!(done, Err(AppError::Unavailable)) {
+        conn.set_instrumentation(Closed);
+    }
+    done
 }
 
 /// Opens the pool (creating the SQLite file if needed) and applies pending migrations.
@@ -80,22 +106,22 @@ pub fn connect(url: &DatabaseUrl) -> anyhow::Result<DbPool> {
         let mut first = diesel::SqliteConnection::establish(&path.to_string_lossy())?;
         first.batch_execute("PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL;")?;
     }
-    // A PostgreSQL connection can die under us (a restart, a failover): it is tested on
-    // checkout, so a dead one is replaced rather than handed out. A local SQLite file
-    // connection cannot, and the API's hot path is spared the extra query.
+    // A PostgreSQL connection can die under us (a restart, a failover): the first use
+    // fails, and the pool replaces it (`with_conn`). A connection is not tested as it is
+    // handed out: that cost a round trip on every use, a sixth of a page's database time.
     // PostgreSQL: a small pool (twice the cores, plus two) keeps the database's processes
     // from crowding the cores under load; 16 gave p99 spikes of 100 ms to 1 s on 2 cores
     // where 6 gave under 25 ms at the same throughput (bench/RESULTS.md).
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get()) as u32;
-    let (max_size, test_on_check_out) = match url {
-        DatabaseUrl::Sqlite(_) => (8, false),
-        DatabaseUrl::Postgres(_) => (cores * 2 + 2, true),
+    let max_size = match url {
+        DatabaseUrl::Sqlite(_) => 8,
+        DatabaseUrl::Postgres(_) => cores * 2 + 2,
     };
     let pool = r2d2::Pool::builder()
         .max_size(max_size)
         .min_idle(Some(2))
         .connection_timeout(Duration::from_secs(2))
-        .test_on_check_out(test_on_check_out)
+        .test_on_check_out(false)
         .build(ConnectionManager { url: url.clone() })
         .map_err(|e| anyhow::anyhow!("cannot connect to the database: {e}"))?;
     migrate(&mut *pool.get()?)?;
@@ -135,15 +161,9 @@ where
     T: Send + 'static,
 {
     let pool = pool.clone();
-    actix_web::web::block(move || {
-        let mut conn = pool.get().map_err(|e| {
-            tracing::error!(error = %e, "no database connection");
-            AppError::Unavailable
-        })?;
-        work(&mut conn)
-    })
-    .await
-    .map_err(|_| AppError::internal("a database task was cancelled"))?
+    actix_web::web::block(move || with_conn(&pool, work))
+        .await
+        .map_err(|_| AppError::internal("a database task was cancelled"))?
 }
 
 /// A connection for short work right here on the async worker (no thread hop): only for

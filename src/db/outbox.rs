@@ -190,11 +190,6 @@ pub struct NoticeRow {
     pub sent_at: Option<NaiveDateTime>,
 }
 
-/// How many notices the account has.
-pub fn count(conn: &mut DbConn, account_id: &str) -> QueryResult<i64> {
-    accounts::count(conn, account_id, Numbered::Notices)
-}
-
 /// Up to `limit` of the account's notices numbered `newest` and below, newest first (see
 /// `audit::list`).
 pub fn list(

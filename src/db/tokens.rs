@@ -43,8 +43,8 @@ pub fn is_active(
     revoked_at.is_none() && expires_at > now
 }
 
-/// The columns of a `TokenRow`, joined with the people it names.
-macro_rules! token_rows {
+/// The tokens joined with the people they name.
+macro_rules! tokens_and_people {
     () => {
         api_tokens::table
             .inner_join(users::table.on(users::id.eq(api_tokens::created_by)))
@@ -54,24 +54,53 @@ macro_rules! token_rows {
                     .nullable()
                     .eq(api_tokens::revoked_by)),
             )
+    };
+}
+
+/// The columns of a `TokenRow`.
+macro_rules! token_columns {
+    () => {
+        (
+            api_tokens::id,
+            api_tokens::account_id,
+            api_tokens::name,
+            api_tokens::description,
+            api_tokens::username,
+            api_tokens::created_by,
+            users::email,
+            api_tokens::created_at,
+            api_tokens::expires_at,
+            api_tokens::revoked_at,
+            revokers.field(users::email).nullable(),
+            api_tokens::revoke_reason,
+            api_tokens::last_used_at,
+            api_tokens::last_used_ip,
+        )
+    };
+}
+
+/// `TokenRow`s.
+macro_rules! token_rows {
+    () => {
+        tokens_and_people!().select(token_columns!())
+    };
+}
+
+/// `TokenRow`s, each with one of its allowed networks (position and network), or none.
+macro_rules! token_rows_with_networks {
+    () => {
+        tokens_and_people!()
+            .left_join(token_networks::table.on(token_networks::token_id.eq(api_tokens::id)))
             .select((
-                api_tokens::id,
-                api_tokens::account_id,
-                api_tokens::name,
-                api_tokens::description,
-                api_tokens::username,
-                api_tokens::created_by,
-                users::email,
-                api_tokens::created_at,
-                api_tokens::expires_at,
-                api_tokens::revoked_at,
-                revokers.field(users::email).nullable(),
-                api_tokens::revoke_reason,
-                api_tokens::last_used_at,
-                api_tokens::last_used_ip,
+                token_columns!(),
+                token_networks::position.nullable(),
+                token_networks::network.nullable(),
             ))
     };
 }
+
+/// A token as a page shows it, with its allowed networks in order.
+pub type ShownToken = (TokenRow, Vec<String>);
 
 pub struct NewToken<'a> {
     pub id: &'a str,
@@ -148,38 +177,42 @@ pub fn find(conn: &mut DbConn, account_id: &str, id: &str) -> QueryResult<Option
 /// Rows read by id per statement: a page of a list (`views::PAGE_SIZE`).
 pub const IDS_PER_STATEMENT: usize = 25;
 
-/// `column = ids[0] OR … OR column = ids[24]`: one statement text whatever the page, so it
-/// is prepared once and cached (an `IN (…)` list is prepared anew on every call on SQLite).
-/// Unused places hold an empty string, which is no id.
-macro_rules! one_of_25 {
-    ($column:expr, $ids:expr) => {
-        one_of_25!(@ $column, $ids; 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24)
+/// Rows whose `column` is one of `ids` (at most `IDS_PER_STATEMENT`), by one statement
+/// prepared once per connection. SQLite prepares an `IN (…)` list anew on every call (its
+/// text varies with the count), so there the ids fill a fixed `column = ? OR …` of 25,
+/// unused places holding an empty string, which is no id. PostgreSQL's `= ANY($1)` has one
+/// text for any count, and is one index scan.
+macro_rules! where_one_of {
+    ($conn:expr, $query:expr, $column:expr, $ids:expr) => {{
+        let ids: &[String] = $ids;
+        match $conn {
+            DbConn::Sqlite(_) => {
+                let padded: [String; IDS_PER_STATEMENT] =
+                    std::array::from_fn(|i| ids.get(i).cloned().unwrap_or_default());
+                where_one_of!(@or $query, $column, padded;
+                    1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24)
+                .load($conn)
+            }
+            DbConn::Pg(_) => $query.filter($column.eq_any(ids)).load($conn),
+        }
+    }};
+    (@or $query:expr, $column:expr, $ids:expr; $($i:literal)*) => {
+        $query.filter($column.eq(&$ids[0]) $(.or($column.eq(&$ids[$i])))*)
     };
-    (@ $column:expr, $ids:expr; $($i:literal)*) => {
-        $column.eq(&$ids[0]) $(.or($column.eq(&$ids[$i])))*
-    };
-}
-
-/// `ids` in groups of `IDS_PER_STATEMENT`, each padded to the full size.
-fn id_groups(ids: &[String]) -> impl Iterator<Item = [String; IDS_PER_STATEMENT]> + '_ {
-    ids.chunks(IDS_PER_STATEMENT)
-        .map(|chunk| std::array::from_fn(|i| chunk.get(i).cloned().unwrap_or_default()))
 }
 
 /// The allowed networks of several tokens, as (token id, network) in token and list order.
 pub fn networks_of(conn: &mut DbConn, token_ids: &[String]) -> QueryResult<Vec<(String, String)>> {
     let mut found: Vec<(String, i32, String)> = Vec::new();
-    for ids in id_groups(token_ids) {
-        found.extend(
-            token_networks::table
-                .filter(one_of_25!(token_networks::token_id, ids))
-                .select((
-                    token_networks::token_id,
-                    token_networks::position,
-                    token_networks::network,
-                ))
-                .load::<(String, i32, String)>(conn)?,
-        );
+    for ids in token_ids.chunks(IDS_PER_STATEMENT) {
+        let query = token_networks::table.select((
+            token_networks::token_id,
+            token_networks::position,
+            token_networks::network,
+        ));
+        let rows: Vec<(String, i32, String)> =
+            where_one_of!(conn, query, token_networks::token_id, ids)?;
+        found.extend(rows);
     }
     found.sort_unstable();
     Ok(found
@@ -329,7 +362,7 @@ pub fn list_active(
     search: Option<&str>,
     limit: i64,
     offset: i64,
-) -> QueryResult<Vec<TokenRow>> {
+) -> QueryResult<Vec<ShownToken>> {
     let page_ids = active_tokens!(account_id, now, search)
         .select(api_tokens::id)
         .order((api_tokens::expires_at.asc(), api_tokens::id.asc()))
@@ -339,7 +372,8 @@ pub fn list_active(
     rows_in_order(conn, account_id, &page_ids)
 }
 
-/// These tokens of the account, in the order of `ids`: one cached statement per 25 ids.
+/// These tokens of the account with their networks, in the order of `ids`: one prepared
+/// statement per 25 ids.
 ///
 /// The rows are found by primary key alone and checked against the account here: with
 /// `account_id = ? AND id IN (…)`, SQLite without statistics walked every token of the
@@ -348,23 +382,30 @@ pub fn rows_in_order(
     conn: &mut DbConn,
     account_id: &str,
     ids: &[String],
-) -> QueryResult<Vec<TokenRow>> {
-    let mut rows: Vec<TokenRow> = Vec::with_capacity(ids.len());
-    for group in id_groups(ids) {
-        rows.extend(
-            token_rows!()
-                .filter(one_of_25!(api_tokens::id, group))
-                .load::<TokenRow>(conn)?,
-        );
+) -> QueryResult<Vec<ShownToken>> {
+    let mut found: Vec<(TokenRow, Option<i32>, Option<String>)> = Vec::new();
+    for group in ids.chunks(IDS_PER_STATEMENT) {
+        let rows: Vec<(TokenRow, Option<i32>, Option<String>)> =
+            where_one_of!(conn, token_rows_with_networks!(), api_tokens::id, group)?;
+        found.extend(rows);
     }
-    rows.retain(|row| row.account_id == account_id);
     let position: std::collections::HashMap<&str, usize> = ids
         .iter()
         .enumerate()
         .map(|(i, id)| (id.as_str(), i))
         .collect();
-    rows.sort_by_key(|row| position.get(row.id.as_str()).copied());
-    Ok(rows)
+    found.retain(|(row, _, _)| row.account_id == account_id);
+    found.sort_by_key(|(row, network_position, _)| {
+        (position.get(row.id.as_str()).copied(), *network_position)
+    });
+    let mut shown: Vec<ShownToken> = Vec::with_capacity(ids.len());
+    for (row, _, network) in found {
+        match shown.last_mut() {
+            Some((last, networks)) if last.id == row.id => networks.extend(network),
+            _ => shown.push((row, network.into_iter().collect())),
+        }
+    }
+    Ok(shown)
 }
 
 /// Up to `limit` ids of the account's tokens, in no particular order (for `sesame seed`).
@@ -505,7 +546,7 @@ pub fn list_inactive(
     filter: &InactiveFilter,
     limit: i64,
     offset: i64,
-) -> QueryResult<Vec<TokenRow>> {
+) -> QueryResult<Vec<ShownToken>> {
     let page_ids = inactive_tokens!(account_id, now, filter)
         .select(api_tokens::id)
         .order((ended_at().desc(), api_tokens::id.desc()))

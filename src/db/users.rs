@@ -31,7 +31,8 @@ impl Role {
     }
 }
 
-/// What a signed-in request needs to know about its user, loaded in one query.
+/// What a signed-in request needs to know about its user and their account, loaded in one
+/// query: the pages then need no other read of the account.
 #[derive(Debug, Clone, Queryable)]
 pub struct SessionUser {
     pub id: String,
@@ -41,6 +42,16 @@ pub struct SessionUser {
     pub disabled: bool,
     pub session_epoch: i64,
     pub account_name: String,
+    pub account: AccountState,
+}
+
+/// An account as a request found it: its write version (see `accounts::lock`) and how
+/// many audit events and notices it has (see `accounts::next_number`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Queryable)]
+pub struct AccountState {
+    pub version: i64,
+    pub audit_events: i64,
+    pub notices: i64,
 }
 
 #[derive(Debug, Clone, Queryable)]
@@ -73,6 +84,11 @@ pub fn find_session_user(conn: &mut DbConn, id: &str) -> QueryResult<Option<Sess
             users::disabled,
             users::session_epoch,
             accounts::name,
+            (
+                accounts::lock_version,
+                accounts::audit_seq,
+                accounts::notice_seq,
+            ),
         ))
         .first(conn)
         .optional()

@@ -122,12 +122,14 @@ impl Notifier {
 
     /// One pass: queue due reminders, deliver due notices.
     pub fn tick(&self) -> Result<TickReport, AppError> {
-        let mut conn = self.pool.get().map_err(|_| AppError::Unavailable)?;
-        let mut report = TickReport {
-            reminders_queued: self.queue_reminders(&mut conn)?,
-            ..TickReport::default()
-        };
-        self.deliver(&mut conn, &mut report)?;
+        let report = db::with_conn(&self.pool, |conn| {
+            let mut report = TickReport {
+                reminders_queued: self.queue_reminders(conn)?,
+                ..TickReport::default()
+            };
+            self.deliver(conn, &mut report)?;
+            Ok(report)
+        })?;
         if report != TickReport::default() {
             tracing::info!(?report, "notifications");
         }

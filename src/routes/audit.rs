@@ -38,10 +38,10 @@ pub async fn audit_log(
     let now = state.clock.now();
     let page = Pagination::requested(query.page.as_deref());
     let account_id = user.account_id.clone();
-    let (rows, total) = db::run(&state.pool, move |conn| {
-        let total = audit::count(conn, &account_id)?;
-        let newest = total - Pagination::offset(page);
-        Ok((audit::list(conn, &account_id, newest, PAGE_SIZE)?, total))
+    let total = user.account.audit_events;
+    let newest = total - Pagination::offset(page);
+    let rows = db::run(&state.pool, move |conn| {
+        Ok(audit::list(conn, &account_id, newest, PAGE_SIZE)?)
     })
     .await?;
     let events = rows
@@ -77,8 +77,8 @@ pub async fn export_audit(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, AppError> {
     let account_id = user.account_id.clone();
+    let newest = user.account.audit_events;
     let rows = db::run(&state.pool, move |conn| {
-        let newest = audit::count(conn, &account_id)?;
         Ok(audit::list(conn, &account_id, newest, EXPORT_LIMIT)?)
     })
     .await?;

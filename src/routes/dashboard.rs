@@ -1,11 +1,12 @@
 //! The Dashboard: counts, what expires soon, and a chart of upcoming expirations.
 
-use super::token_view::{views_for, TokenView};
+use super::token_view::{views, TokenView};
 use crate::auth::guards::ReviewerUser;
 use crate::auth::session::TypedSession;
 use crate::db::{self, tokens};
 use crate::error::AppError;
 use crate::startup::AppState;
+use crate::tokens::lists::AccountAt;
 use crate::views::{self, Layout};
 use actix_web::{web, HttpResponse};
 use askama::Template;
@@ -99,18 +100,25 @@ pub async fn dashboard(
     session: TypedSession,
 ) -> Result<HttpResponse, AppError> {
     let now = state.clock.now();
-    let account_id = user.account_id.clone();
+    let (account_id, version) = (user.account_id.clone(), user.account.version);
     let lists = state.clone();
     let (summary, expiring) = db::run(&state.pool, move |conn| {
-        let summary = lists.token_lists.summary(conn, &account_id, now)?;
+        let account = AccountAt {
+            id: &account_id,
+            version,
+        };
+        let summary = lists.token_lists.summary(conn, account, now)?;
         // The soonest to expire, of those expiring within the week.
         let soon = now + Duration::days(SOON_DAYS);
         let shown = summary.counts.expiring_soon.min(EXPIRING_SHOWN);
         let (rows, _) = lists
             .token_lists
-            .active_page(conn, &account_id, now, None, 0, shown)?;
-        let rows = rows.into_iter().filter(|r| r.expires_at <= soon).collect();
-        Ok((summary, views_for(conn, rows, now)?))
+            .active_page(conn, account, now, None, 0, shown)?;
+        let rows = rows
+            .into_iter()
+            .filter(|(r, _)| r.expires_at <= soon)
+            .collect();
+        Ok((summary, views(rows, now)))
     })
     .await?;
     views::ok(&DashboardPage {

@@ -1,7 +1,7 @@
 //! Expired & Revoked: tokens that no longer work, kept for monitoring. Filterable (status,
 //! when they ended, creator, text) and exportable as CSV for support reviews.
 
-use super::token_view::{views_for, TokenView};
+use super::token_view::{views, TokenView};
 use crate::auth::guards::ReviewerUser;
 use crate::auth::session::TypedSession;
 use crate::db::tokens::{self, Ended, InactiveFilter};
@@ -9,6 +9,7 @@ use crate::db::{self};
 use crate::error::AppError;
 use crate::export::{utc, CsvFile};
 use crate::startup::AppState;
+use crate::tokens::lists::AccountAt;
 use crate::views::{self, Layout, Pagination, PAGE_SIZE};
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
@@ -120,18 +121,21 @@ pub async fn list_inactive(
     };
     let now = state.clock.now();
     let page = Pagination::requested(filter_query.page.as_deref());
-    let account_id = user.account_id.clone();
+    let (account_id, version) = (user.account_id.clone(), user.account.version);
     let lists = state.clone();
     let (tokens, total) = db::run(&state.pool, move |conn| {
         let (rows, total) = lists.token_lists.inactive_page(
             conn,
-            &account_id,
+            AccountAt {
+                id: &account_id,
+                version,
+            },
             now,
             &filter,
             Pagination::offset(page),
             PAGE_SIZE,
         )?;
-        Ok((views_for(conn, rows, now)?, total))
+        Ok((views(rows, now), total))
     })
     .await?;
     let query_string = filter_query.query_string();
@@ -196,7 +200,7 @@ pub async fn export_inactive(
         "created_at",
         "expires_at",
     ])?;
-    for row in rows {
+    for (row, _) in rows {
         let status = if row.revoked_at.is_some() {
             "revoked"
         } else {

@@ -50,10 +50,10 @@ pub async fn list_notifications(
     let now = state.clock.now();
     let page = Pagination::requested(query.page.as_deref());
     let account_id = user.account_id.clone();
-    let (rows, total) = db::run(&state.pool, move |conn| {
-        let total = outbox::count(conn, &account_id)?;
-        let newest = total - Pagination::offset(page);
-        Ok((outbox::list(conn, &account_id, newest, PAGE_SIZE)?, total))
+    let total = user.account.notices;
+    let newest = total - Pagination::offset(page);
+    let rows = db::run(&state.pool, move |conn| {
+        Ok(outbox::list(conn, &account_id, newest, PAGE_SIZE)?)
     })
     .await?;
     let pagination = Pagination::new("/notifications", "", page, total);

@@ -1,10 +1,8 @@
 //! How a token appears on every page that lists or shows it.
 
-use crate::db::tokens::TokenRow;
-use crate::db::DbConn;
+use crate::db::tokens::{ShownToken, TokenRow};
 use crate::views::TimeView;
 use chrono::{Duration, NaiveDateTime};
-use std::collections::HashMap;
 
 pub struct TokenView {
     pub id: String,
@@ -73,22 +71,9 @@ impl TokenView {
     }
 }
 
-/// Builds views for rows, loading all their networks in one query.
-pub fn views_for(
-    conn: &mut DbConn,
-    rows: Vec<TokenRow>,
-    now: NaiveDateTime,
-) -> diesel::QueryResult<Vec<TokenView>> {
-    let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
-    let mut by_token: HashMap<String, Vec<String>> = HashMap::new();
-    for (token_id, network) in crate::db::tokens::networks_of(conn, &ids)? {
-        by_token.entry(token_id).or_default().push(network);
-    }
-    Ok(rows
-        .into_iter()
-        .map(|row| {
-            let networks = by_token.remove(&row.id).unwrap_or_default();
-            TokenView::new(row, networks, now)
-        })
-        .collect())
+/// Views of tokens read with their networks (`db::tokens::rows_in_order`).
+pub fn views(rows: Vec<ShownToken>, now: NaiveDateTime) -> Vec<TokenView> {
+    rows.into_iter()
+        .map(|(row, networks)| TokenView::new(row, networks, now))
+        .collect()
 }

@@ -1,7 +1,7 @@
 //! API Tokens: list, add, show, update, retrieve credentials, revoke.
 
 use super::path_id;
-use super::token_view::{views_for, TokenView};
+use super::token_view::{views, TokenView};
 use crate::auth::guards::{AdminUser, CurrentUser, ReviewerUser};
 use crate::auth::session::{FlashKind, TypedSession};
 use crate::auth::sudo;
@@ -13,6 +13,7 @@ use crate::notify::messages::{self, TokenCreated};
 use crate::startup::AppState;
 use crate::tokens::expiry;
 use crate::tokens::input::{TokenFormErrors, TokenFormValues};
+use crate::tokens::lists::AccountAt;
 use crate::tokens::secret::{self, Password};
 use crate::views::{self, Layout, Pagination, TimeView, PAGE_SIZE};
 use actix_web::http::StatusCode;
@@ -54,19 +55,22 @@ pub async fn list_tokens(
         .take(100)
         .collect::<String>();
     let page = Pagination::requested(query.page.as_deref());
-    let account_id = user.account_id.clone();
+    let (account_id, version) = (user.account_id.clone(), user.account.version);
     let search = (!q.is_empty()).then(|| q.clone());
     let lists = state.clone();
     let (tokens, total) = db::run(&state.pool, move |conn| {
         let (rows, total) = lists.token_lists.active_page(
             conn,
-            &account_id,
+            AccountAt {
+                id: &account_id,
+                version,
+            },
             now,
             search.as_deref(),
             Pagination::offset(page),
             PAGE_SIZE,
         )?;
-        Ok((views_for(conn, rows, now)?, total))
+        Ok((views(rows, now), total))
     })
     .await?;
     let extra = if q.is_empty() {
@@ -444,8 +448,8 @@ async fn load_token(
     let now = state.clock.now();
     let account_id = user.account_id.clone();
     db::run(&state.pool, move |conn| {
-        let row = tokens::find(conn, &account_id, &id)?.ok_or_else(AppError::not_found)?;
-        Ok(views_for(conn, vec![row], now)?.remove(0))
+        let rows = tokens::rows_in_order(conn, &account_id, std::slice::from_ref(&id))?;
+        views(rows, now).pop().ok_or_else(AppError::not_found)
     })
     .await
 }

@@ -12,7 +12,7 @@
 
 use super::directory::{Directory, ListedToken};
 use super::summary::{Summary, SummaryCache, CHART_WEEKS, SOON_DAYS};
-use crate::db::tokens::{self, InactiveFilter, ListedRow, TokenRow};
+use crate::db::tokens::{self, InactiveFilter, ListedRow, ShownToken};
 use crate::db::{accounts, DbConn};
 use chrono::{Duration, NaiveDateTime};
 use diesel::QueryResult;
@@ -23,6 +23,14 @@ use std::sync::{Arc, Mutex};
 const MAX_TOKENS: usize = 200_000;
 /// Across all accounts; when full, the cache starts over.
 const MAX_CACHED_TOKENS: usize = 400_000;
+
+/// Whose lists: the account, and its write version as the caller read it (a request reads
+/// it with its user, see `db::users::AccountState`).
+#[derive(Debug, Clone, Copy)]
+pub struct AccountAt<'a> {
+    pub id: &'a str,
+    pub version: i64,
+}
 
 enum Cached {
     Held {
@@ -62,26 +70,26 @@ impl TokenLists {
     pub fn active_page(
         &self,
         conn: &mut DbConn,
-        account_id: &str,
+        account: AccountAt<'_>,
         now: NaiveDateTime,
         search: Option<&str>,
         offset: i64,
         limit: i64,
-    ) -> QueryResult<(Vec<TokenRow>, i64)> {
-        match self.directory(conn, account_id)? {
+    ) -> QueryResult<(Vec<ShownToken>, i64)> {
+        match self.directory_at(conn, account.id, account.version)? {
             Some(directory) => {
                 let page = directory.active(now, search, offset as usize, limit as usize);
                 Ok((
-                    tokens::rows_in_order(conn, account_id, &page.ids)?,
+                    tokens::rows_in_order(conn, account.id, &page.ids)?,
                     page.total,
                 ))
             }
             None => {
                 let total = match search {
-                    None => self.sql_summary(conn, account_id, now)?.counts.active,
-                    Some(_) => tokens::count_active(conn, account_id, now, search)?,
+                    None => self.sql_summary(conn, account.id, now)?.counts.active,
+                    Some(_) => tokens::count_active(conn, account.id, now, search)?,
                 };
-                let rows = tokens::list_active(conn, account_id, now, search, limit, offset)?;
+                let rows = tokens::list_active(conn, account.id, now, search, limit, offset)?;
                 Ok((rows, total))
             }
         }
@@ -91,28 +99,28 @@ impl TokenLists {
     pub fn inactive_page(
         &self,
         conn: &mut DbConn,
-        account_id: &str,
+        account: AccountAt<'_>,
         now: NaiveDateTime,
         filter: &InactiveFilter,
         offset: i64,
         limit: i64,
-    ) -> QueryResult<(Vec<TokenRow>, i64)> {
-        match self.directory(conn, account_id)? {
+    ) -> QueryResult<(Vec<ShownToken>, i64)> {
+        match self.directory_at(conn, account.id, account.version)? {
             Some(directory) => {
                 let page = directory.inactive(now, filter, offset as usize, limit as usize);
                 Ok((
-                    tokens::rows_in_order(conn, account_id, &page.ids)?,
+                    tokens::rows_in_order(conn, account.id, &page.ids)?,
                     page.total,
                 ))
             }
             None => {
                 let total = if filter.is_empty() {
-                    let counts = self.sql_summary(conn, account_id, now)?.counts;
+                    let counts = self.sql_summary(conn, account.id, now)?.counts;
                     counts.expired + counts.revoked
                 } else {
-                    tokens::count_inactive(conn, account_id, now, filter)?
+                    tokens::count_inactive(conn, account.id, now, filter)?
                 };
-                let rows = tokens::list_inactive(conn, account_id, now, filter, limit, offset)?;
+                let rows = tokens::list_inactive(conn, account.id, now, filter, limit, offset)?;
                 Ok((rows, total))
             }
         }
@@ -122,10 +130,10 @@ impl TokenLists {
     pub fn summary(
         &self,
         conn: &mut DbConn,
-        account_id: &str,
+        account: AccountAt<'_>,
         now: NaiveDateTime,
     ) -> QueryResult<Summary> {
-        match self.directory(conn, account_id)? {
+        match self.directory_at(conn, account.id, account.version)? {
             Some(directory) => {
                 let starts: Vec<NaiveDateTime> =
                     (0..CHART_WEEKS).map(|w| now + Duration::weeks(w)).collect();
@@ -136,7 +144,7 @@ impl TokenLists {
                     weeks: starts.into_iter().zip(per_week).collect(),
                 })
             }
-            None => Ok(Summary::clone(&*self.sql_summary(conn, account_id, now)?)),
+            None => Ok(Summary::clone(&*self.sql_summary(conn, account.id, now)?)),
         }
     }
 
@@ -149,16 +157,27 @@ impl TokenLists {
         self.summaries.get(conn, account_id, now)
     }
 
-    /// The account's directory, current as of its write version; None for an account too
-    /// large to hold (list it by SQL).
+    /// The account's directory, current as of its write version now; None for an account
+    /// too large to hold (list it by SQL).
     pub fn directory(
         &self,
         conn: &mut DbConn,
         account_id: &str,
     ) -> QueryResult<Option<Arc<Directory>>> {
-        // Read before loading: a write in between makes the directory stale at once, never
-        // the other way round (changes are merged by id, so reading one twice is harmless).
         let version = accounts::version(conn, account_id)?;
+        self.directory_at(conn, account_id, version)
+    }
+
+    /// The account's directory, current as of write version `version` or later, which the
+    /// caller read before (a request reads it with its user): a write in between makes the
+    /// directory stale at once, never the other way round (changes are merged by id, so
+    /// reading one twice is harmless).
+    pub fn directory_at(
+        &self,
+        conn: &mut DbConn,
+        account_id: &str,
+        version: i64,
+    ) -> QueryResult<Option<Arc<Directory>>> {
         if let Some(current) = self.current(account_id, version) {
             return Ok(current);
         }
@@ -206,14 +225,15 @@ impl TokenLists {
         Ok(Some(directory))
     }
 
-    /// What the cache holds for the account at `version`, if it is current.
+    /// What the cache holds for the account, if it is current as of `version` (a newer
+    /// directory, loaded by a later request, serves an earlier one too).
     fn current(&self, account_id: &str, version: i64) -> Option<Option<Arc<Directory>>> {
         match self.lock().get(account_id)? {
             Cached::TooLarge => Some(None),
             Cached::Held {
                 version: held,
                 directory,
-            } if *held == version => Some(Some(directory.clone())),
+            } if *held >= version => Some(Some(directory.clone())),
             Cached::Held { .. } => None,
         }
     }

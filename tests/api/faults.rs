@@ -85,3 +85,39 @@ async fn while_postgres_is_down_everything_answers_503_quickly_then_recovers() {
     drop(app);
     drop(database);
 }
+
+/// The pool does not test a connection each time it hands one out (that cost a round trip
+/// per use): a connection the database closed fails one request, and is then replaced.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_the_database_closed_fails_once_and_is_replaced() {
+    if !postgres_available() {
+        return;
+    }
+    let database = PgDatabase::create();
+    let proxy = Proxy::start("127.0.0.1:5432").await;
+    let via_proxy = database
+        .url
+        .replacen(":5432/", &format!(":{}/", proxy.port), 1);
+    let app = spawn_app_with(&[("SESAME_DATABASE_URL", &via_proxy)]).await;
+    let health = || async { client().get(app.url("/healthz")).send().await.unwrap().status() };
+    // Open several connections at once.
+    let opened = futures_util::future::join_all((0..8).map(|_| health())).await;
+    assert!(opened.iter().all(|s| *s == StatusCode::OK), "{opened:?}");
+
+    // A restart: every open connection is cut; the database is back at once.
+    proxy.stop();
+    proxy.resume();
+    let mut answers = Vec::new();
+    for _ in 0..30 {
+        answers.push(health().await);
+    }
+    let failed = answers.iter().filter(|s| **s != StatusCode::OK).count();
+    let pool_size = app.pool.max_size() as usize;
+    assert!(failed <= pool_size, "{failed} failures: {answers:?}");
+    assert!(
+        answers[20..].iter().all(|s| *s == StatusCode::OK),
+        "still failing: {answers:?}"
+    );
+    drop(app);
+    drop(database);
+}

@@ -9,7 +9,7 @@ use sesame::clock::Clock;
 use sesame::db::tokens::{self, Ended, InactiveFilter};
 use sesame::db::DbConn;
 use sesame::keys::ServerKey;
-use sesame::tokens::lists::TokenLists;
+use sesame::tokens::lists::{AccountAt, TokenLists};
 use sesame::tokens::secret::TokenCrypto;
 
 pub fn account_id(app: &TestApp, name: &str) -> String {
@@ -70,7 +70,7 @@ fn assert_lists_agree_with_sql(
         for offset in [0, 25, 350, total.max(1) - 1] {
             let page = directory.active(now, search, offset as usize, 25);
             let sql = tokens::list_active(conn, account, now, search, 25, offset).unwrap();
-            let sql: Vec<String> = sql.into_iter().map(|r| r.id).collect();
+            let sql: Vec<String> = sql.into_iter().map(|(r, _)| r.id).collect();
             assert_eq!(page.ids, sql, "active {search:?} at offset {offset}, {now}");
             assert_eq!(page.total, total, "active {search:?}, {now}");
         }
@@ -80,7 +80,7 @@ fn assert_lists_agree_with_sql(
         for offset in [0, 25, 100, total.max(1) - 1] {
             let page = directory.inactive(now, &filter, offset as usize, 25);
             let sql = tokens::list_inactive(conn, account, now, &filter, 25, offset).unwrap();
-            let sql: Vec<String> = sql.into_iter().map(|r| r.id).collect();
+            let sql: Vec<String> = sql.into_iter().map(|(r, _)| r.id).collect();
             assert_eq!(
                 page.ids, sql,
                 "inactive {filter:?} at offset {offset}, {now}"
@@ -172,11 +172,15 @@ async fn an_account_too_large_for_memory_is_listed_by_sql() {
     assert!(lists.directory(&mut conn, &account).unwrap().is_none());
     // The pages' answers come from SQL then, the same answers.
     let now = app.clock.now();
-    let (rows, total) = lists.active_page(&mut conn, &account, now, None, 0, 25).unwrap();
+    let account = AccountAt {
+        id: &account,
+        version: sesame::db::accounts::version(&mut conn, &account).unwrap(),
+    };
+    let (rows, total) = lists.active_page(&mut conn, account, now, None, 0, 25).unwrap();
     assert_eq!((rows.len(), total), (2, 2));
-    let (rows, total) = lists.inactive_page(&mut conn, &account, now, &InactiveFilter::default(), 0, 25).unwrap();
-    assert_eq!((rows[0].id.as_str(), total), (c.id.as_str(), 1));
-    let summary = lists.summary(&mut conn, &account, now).unwrap();
+    let (rows, total) = lists.inactive_page(&mut conn, account, now, &InactiveFilter::default(), 0, 25).unwrap();
+    assert_eq!((rows[0].0.id.as_str(), total), (c.id.as_str(), 1));
+    let summary = lists.summary(&mut conn, account, now).unwrap();
     assert_eq!((summary.counts.active, summary.counts.revoked), (2, 1));
 }
 
