@@ -26,7 +26,25 @@ fn rss_kib(field: &str) -> u64 {
         .unwrap_or(0)
 }
 
+/// The commit measured (`git rev-parse --short HEAD`, `-dirty` with uncommitted changes).
+fn commit() -> String {
+    let git = |args: &[&str]| {
+        std::process::Command::new("git")
+            .args(args)
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+    };
+    let head = git(&["rev-parse", "--short", "HEAD"]).unwrap_or_else(|| "unknown".into());
+    match git(&["status", "--porcelain"]) {
+        Some(changes) if !changes.is_empty() => format!("{head}-dirty"),
+        _ => head,
+    }
+}
+
 fn main() -> anyhow::Result<()> {
+    println!("bench-notify, commit {}", commit());
     let args: Vec<usize> = std::env::args()
         .skip(1)
         .filter_map(|a| a.parse().ok())

@@ -9,6 +9,8 @@ SESAME_PORT=18181 HELLO_PORT=18182
 
 command -v wrk >/dev/null || { echo "wrk is needed: apt-get install wrk" >&2; exit 1; }
 cargo build --release --quiet --bin sesame --example bench-hello
+commit=$(git rev-parse --short HEAD)
+[ -n "$(git status --porcelain)" ] && commit="$commit-dirty"
 work=$(mktemp -d)
 pids=()
 cleanup() { kill "${pids[@]}" 2>/dev/null || true; rm -rf "$work"; }
@@ -55,7 +57,7 @@ read -r _ hello_rps hello_p50 hello_p99 _ <<<"$hello"
 read -r _ who_rps who_p50 who_p99 who_errors <<<"$whoami"
 ratio=$(awk -v a="$who_rps" -v b="$hello_rps" 'BEGIN {printf "%.1f", 100*a/b}')
 echo
-echo "## Token API, $(date -u +%Y-%m-%d), $(nproc) cores, wrk -t$THREADS -c$CONNECTIONS -d$DURATION, 10,000 tokens on SQLite"
+echo "## Token API, commit $commit, $(date -u +%Y-%m-%d), $(nproc) cores, wrk -t$THREADS -c$CONNECTIONS -d$DURATION, 10,000 tokens on SQLite"
 echo
 echo "| server | requests/s | p50 | p99 | non-2xx |"
 echo "|---|---|---|---|---|"

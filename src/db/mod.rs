@@ -109,13 +109,14 @@ pub fn connect(url: &DatabaseUrl) -> anyhow::Result<DbPool> {
     // A PostgreSQL connection can die under us (a restart, a failover): the first use
     // fails, and the pool replaces it (`with_conn`). A connection is not tested as it is
     // handed out: that cost a round trip on every use, a sixth of a page's database time.
-    // PostgreSQL: a small pool (twice the cores, plus two) keeps the database's processes
-    // from crowding the cores under load; 16 gave p99 spikes of 100 ms to 1 s on 2 cores
-    // where 6 gave under 25 ms at the same throughput (bench/RESULTS.md).
+    // PostgreSQL: a small pool (twice the cores) keeps the database's processes from
+    // crowding the cores under load. On 2 cores, 16 gave p99 spikes of 100 ms to 1 s; 8, 6
+    // and 4 served a token list page at 3,900, 4,400 and 5,000 requests/s, with p99 of 12,
+    // 10 and 7 ms (bench/RESULTS.md).
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get()) as u32;
     let max_size = match url {
         DatabaseUrl::Sqlite(_) => 8,
-        DatabaseUrl::Postgres(_) => cores * 2 + 2,
+        DatabaseUrl::Postgres(_) => cores * 2,
     };
     let pool = r2d2::Pool::builder()
         .max_size(max_size)

@@ -99,7 +99,14 @@ async fn a_connection_the_database_closed_fails_once_and_is_replaced() {
         .url
         .replacen(":5432/", &format!(":{}/", proxy.port), 1);
     let app = spawn_app_with(&[("SESAME_DATABASE_URL", &via_proxy)]).await;
-    let health = || async { client().get(app.url("/healthz")).send().await.unwrap().status() };
+    let health = || async {
+        client()
+            .get(app.url("/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .status()
+    };
     // Open several connections at once.
     let opened = futures_util::future::join_all((0..8).map(|_| health())).await;
     assert!(opened.iter().all(|s| *s == StatusCode::OK), "{opened:?}");
