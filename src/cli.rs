@@ -4,6 +4,7 @@ use crate::auth::password;
 use crate::clock::{Clock, SystemClock};
 use crate::config::{DatabaseUrl, LogFormat, Settings};
 use crate::db::{self, accounts, users};
+use crate::error::AppError;
 use crate::routes::setup::{check_account_name, check_email, normalise_email};
 use crate::startup::Application;
 use anyhow::Context;
@@ -87,7 +88,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve => serve(settings),
         Command::Migrate => {
             std::fs::create_dir_all(&settings.data_dir).ok();
-            db::connect(&settings.database_url)?;
+            db::open(&settings.database_url)?;
             println!("migrations applied");
             Ok(())
         }
@@ -151,7 +152,7 @@ fn rotate_key(settings: &Settings) -> anyhow::Result<()> {
     // On SQLite, the server must be stopped: it would keep using the old key until restarted.
     let _lock = crate::startup::lock_sqlite_database(&settings.database_url)
         .map_err(|_| anyhow::anyhow!("stop the server first: it is using the database"))?;
-    let pool = db::connect(&settings.database_url)?;
+    let mut conn = db::open(&settings.database_url)?;
     let (new, old) = if settings.secret_key.is_some() {
         let old = ServerKey::load_previous(settings)?.context(
             "set SESAME_SECRET_KEY to the new key and SESAME_PREVIOUS_SECRET_KEY to the old one, then run this again",
@@ -164,7 +165,8 @@ fn rotate_key(settings: &Settings) -> anyhow::Result<()> {
     };
     let readable = TokenCrypto::new(&new).with_previous(Some(&old));
     let target = TokenCrypto::new(&new);
-    let rekeyed = db::transaction(&mut *pool.get()?, |conn| {
+    // No server runs (SQLite) or none caches checks (PostgreSQL): no cache to empty.
+    let rekeyed = crate::tokens::check_cache::write(&mut conn, None, |conn| {
         let (mut count, mut after) = (0usize, String::new());
         loop {
             let batch = crate::db::tokens::secrets_after(conn, &after, 1000)?;
@@ -172,8 +174,8 @@ fn rotate_key(settings: &Settings) -> anyhow::Result<()> {
             after = last.clone();
             for (id, stored) in &batch {
                 let password = readable.decrypt(id, stored).map_err(|_| {
-                    crate::error::AppError::internal(format!(
-                        "token {id} cannot be read with either key"
+                    AppError::internal(format!(
+                        "token {id} cannot be read with either key (is SESAME_PREVIOUS_SECRET_KEY the key it was written under?)"
                     ))
                 })?;
                 crate::db::tokens::set_secret(
@@ -187,7 +189,7 @@ fn rotate_key(settings: &Settings) -> anyhow::Result<()> {
         }
         Ok(count)
     })
-    .map_err(|e| anyhow::anyhow!("{e}: nothing was changed in the database"))?;
+    .map_err(|e| e.into_anyhow().context("nothing was changed in the database"))?;
     println!("re-encrypted {rekeyed} token secrets under the new key");
     if settings.secret_key.is_some() {
         println!("next: restart every server, then remove SESAME_PREVIOUS_SECRET_KEY");
@@ -212,11 +214,11 @@ fn backup(settings: &Settings, path: &std::path::Path) -> anyhow::Result<()> {
         "{} already exists; choose a new file",
         path.display()
     );
-    let pool = db::connect(&settings.database_url)?;
+    let mut conn = db::open(&settings.database_url)?;
     // VACUUM INTO reads one consistent snapshot while the server keeps running.
     diesel::sql_query("VACUUM INTO ?")
         .bind::<diesel::sql_types::Text, _>(path.to_string_lossy().into_owned())
-        .execute(&mut *pool.get()?)
+        .execute(&mut conn)
         .with_context(|| format!("cannot write the backup to {}", path.display()))?;
     println!("backed up to {}", path.display());
     Ok(())
@@ -236,7 +238,7 @@ fn notify(settings: Settings, once: bool) -> anyhow::Result<()> {
         Arc::new(SystemClock),
         settings.base_url.clone(),
     );
-    let report = notifier.tick().map_err(|e| anyhow::anyhow!("{e}"))?;
+    let report = notifier.tick().map_err(AppError::into_anyhow)?;
     println!(
         "reminders queued: {}, sent: {}, retrying: {}, failed: {}",
         report.reminders_queued, report.sent, report.retrying, report.failed
@@ -249,20 +251,9 @@ fn seed(settings: &Settings, account: &str, plan: &crate::seed::Plan) -> anyhow:
     std::fs::create_dir_all(&settings.data_dir).ok();
     let key = crate::keys::ServerKey::load_or_generate(settings)?;
     let crypto = crate::tokens::secret::TokenCrypto::new(&key);
-    let pool = db::connect(&settings.database_url)?;
+    let mut conn = db::open(&settings.database_url)?;
     let started = std::time::Instant::now();
-    crate::seed::run(
-        &mut *pool.get()?,
-        &crypto,
-        account.trim(),
-        plan,
-        SystemClock.now(),
-    )
-    // The operator sees the cause (pages never show it).
-    .map_err(|e| match e {
-        crate::error::AppError::Internal(detail) => anyhow::anyhow!(detail),
-        other => anyhow::anyhow!("{other}"),
-    })?;
+    crate::seed::run(&mut conn, &crypto, account.trim(), plan, SystemClock.now())?;
     println!(
         "seeded {} tokens, {} audit events, {} notices and {} users into account {} in {:.1} s",
         plan.tokens,
@@ -292,8 +283,7 @@ fn add_user(settings: &Settings, account: &str, email: &str, role: &str) -> anyh
     let password_hash = password::hash(new_password);
 
     std::fs::create_dir_all(&settings.data_dir).ok();
-    let pool = db::connect(&settings.database_url)?;
-    let mut conn = pool.get()?;
+    let mut conn = db::open(&settings.database_url)?;
     let now = SystemClock.now();
     let created_account = db::transaction(&mut conn, |conn| {
         let (account_id, created) = match accounts::find_by_name(conn, account)? {
@@ -305,7 +295,7 @@ fn add_user(settings: &Settings, account: &str, email: &str, role: &str) -> anyh
             }
         };
         if users::email_exists(conn, &email)? {
-            return Err(crate::error::AppError::Conflict(format!(
+            return Err(AppError::Conflict(format!(
                 "a user with the e-mail {email} already exists"
             )));
         }
@@ -323,7 +313,7 @@ fn add_user(settings: &Settings, account: &str, email: &str, role: &str) -> anyh
         )?;
         Ok(created)
     })
-    .map_err(|e| anyhow::anyhow!("{e}"))?;
+    .map_err(AppError::into_anyhow)?;
     if created_account {
         println!("created account {account}");
     }

@@ -26,13 +26,25 @@ pub enum AppError {
     BadRequest(String),
     #[error("the database is unavailable; try again shortly")]
     Unavailable,
+    /// Never shown to users; the cause, with its chain, goes to the log.
     #[error("internal error")]
-    Internal(String),
+    Internal(#[source] anyhow::Error),
 }
 
 impl AppError {
-    pub fn internal(detail: impl Into<String>) -> Self {
-        AppError::Internal(detail.into())
+    pub fn internal(
+        detail: impl std::fmt::Display + std::fmt::Debug + Send + Sync + 'static,
+    ) -> Self {
+        AppError::Internal(anyhow::Error::msg(detail))
+    }
+
+    /// For the operator (the command line, the scheduler's log): an internal error's
+    /// own cause and its chain; any other kind is its message.
+    pub fn into_anyhow(self) -> anyhow::Error {
+        match self {
+            AppError::Internal(cause) => cause,
+            other => anyhow::Error::msg(other.to_string()),
+        }
     }
 
     pub fn not_found() -> Self {
@@ -49,7 +61,7 @@ impl From<diesel::result::Error> for AppError {
             Error::DatabaseError(_, info) if info.message().contains("database is locked") => {
                 AppError::Unavailable
             }
-            other => AppError::Internal(format!("database: {other}")),
+            other => AppError::Internal(anyhow::Error::new(other).context("database")),
         }
     }
 }
@@ -76,7 +88,9 @@ impl ResponseError for AppError {
                     .insert_header((header::LOCATION, "/login"))
                     .finish()
             }
-            AppError::Internal(detail) => tracing::error!(%detail, "request failed"),
+            AppError::Internal(cause) => {
+                tracing::error!(detail = format!("{cause:#}"), "request failed")
+            }
             _ => {}
         }
         let page = ErrorPage {

@@ -9,7 +9,10 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> std::process::ExitCode {
     let cli = sesame::cli::Cli::parse();
-    match sesame::cli::run(cli) {
+    let done = sesame::cli::run(cli);
+    // No thread may be inside libpq while the process exits (see `close_connections`).
+    sesame::db::close_connections();
+    match done {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("sesame: {error:#}");

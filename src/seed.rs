@@ -62,12 +62,21 @@ pub fn run(
     account_name: &str,
     plan: &Plan,
     now: NaiveDateTime,
-) -> Result<(), AppError> {
-    seed(conn, crypto, account_name, plan.tokens, now)?;
-    seed_events(conn, account_name, plan.events, now)?;
-    seed_notices(conn, account_name, plan.notices, now)?;
-    seed_users(conn, account_name, plan.users, now)?;
-    Ok(db::optimize(conn)?)
+) -> anyhow::Result<()> {
+    use anyhow::Context;
+    seed(conn, crypto, account_name, plan.tokens, now)
+        .map_err(AppError::into_anyhow)
+        .context("seeding tokens")?;
+    seed_events(conn, account_name, plan.events, now)
+        .map_err(AppError::into_anyhow)
+        .context("seeding audit events")?;
+    seed_notices(conn, account_name, plan.notices, now)
+        .map_err(AppError::into_anyhow)
+        .context("seeding notices")?;
+    seed_users(conn, account_name, plan.users, now)
+        .map_err(AppError::into_anyhow)
+        .context("seeding users")?;
+    db::optimize(conn).context("refreshing the planner's statistics")
 }
 
 /// Adds `count` synthetic tokens to the account (made if needed, with an admin who owns

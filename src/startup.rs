@@ -9,6 +9,7 @@ use crate::config::Settings;
 use crate::db::{self, DbPool};
 use crate::keys::ServerKey;
 use crate::metrics::Metrics;
+use crate::notify::direct::DirectMail;
 use crate::notify::mailer::Mailer;
 use crate::notify::scheduler::Notifier;
 use crate::routes;
@@ -39,7 +40,12 @@ pub struct AppState {
     pub throttle: Arc<FailureThrottle>,
     /// Failed sign-ins, per e-mail address and per client address.
     pub signin_by_email: FailureThrottle<String>,
-    pub signin_by_address: FailureThrottle<std::net::IpAddr>,
+    pub signin_by_address: FailureThrottle,
+    /// Password-reset requests, per e-mail address and per client address.
+    pub forgot_by_email: FailureThrottle<String>,
+    pub forgot_by_address: FailureThrottle,
+    /// E-mail holding a one-time link that must never be stored (password resets).
+    pub direct_mail: DirectMail,
     pub notifier: Arc<Notifier>,
     pub metrics: Arc<Metrics>,
     pub recorder: Recorder,
@@ -51,15 +57,6 @@ pub struct AppState {
     _instance_lock: Option<std::fs::File>,
 }
 
-impl AppState {
-    /// Call after committing any change to a token, before answering.
-    pub fn token_changed(&self) {
-        if let Some(cache) = &self.check_cache {
-            cache.invalidate();
-        }
-    }
-}
-
 pub struct Application {
     port: u16,
     server: Server,
@@ -68,6 +65,11 @@ pub struct Application {
 
 pub const SESSION_COOKIE: &str = "sesame_session";
 const SIGNIN_WINDOW: std::time::Duration = std::time::Duration::from_secs(15 * 60);
+/// "Forgot password": at most 3 e-mails to one address an hour, and 20 requests an hour
+/// from one client address (IPv6: its /64).
+const RESET_WINDOW: std::time::Duration = std::time::Duration::from_secs(60 * 60);
+const RESETS_PER_EMAIL: std::num::NonZeroU32 = std::num::NonZeroU32::new(3).unwrap();
+const RESETS_PER_ADDRESS: std::num::NonZeroU32 = std::num::NonZeroU32::new(20).unwrap();
 
 impl Application {
     /// Prepares everything and binds the listener; the server runs once awaited.
@@ -124,6 +126,9 @@ impl Application {
                     .saturating_mul(std::num::NonZeroU32::new(5).expect("5")),
                 SIGNIN_WINDOW,
             ),
+            forgot_by_email: FailureThrottle::per_period(RESETS_PER_EMAIL, RESET_WINDOW),
+            forgot_by_address: FailureThrottle::per_period(RESETS_PER_ADDRESS, RESET_WINDOW),
+            direct_mail: DirectMail::start(Mailer::from_settings(&settings)?),
             throttle,
             check_cache,
             token_lists: TokenLists::default(),
@@ -191,15 +196,22 @@ impl Application {
         self.state.pool.clone()
     }
 
+    /// The API check's cache (SQLite), for tests that widen its race windows.
+    pub fn check_cache(&self) -> Option<Arc<CheckCache>> {
+        self.state.check_cache.clone()
+    }
+
     pub fn notifier(&self) -> Arc<Notifier> {
         self.state.notifier.clone()
     }
 
     /// Serves until stopped (SIGTERM or SIGINT: in-flight requests finish first), then
-    /// lets the scheduler finish the e-mail it is sending.
+    /// lets the scheduler finish the e-mail it is sending and the recorder its writes, so
+    /// no thread of ours is inside the database client when the process exits.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let served = self.server.await;
         self.state.notifier.shutdown();
+        self.state.recorder.shutdown();
         tracing::info!("stopped");
         served
     }

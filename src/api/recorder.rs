@@ -6,7 +6,7 @@ use super::throttle::FailureThrottle;
 use crate::db::{audit, tokens, DbPool};
 use crate::notify::messages::{self, TokenIpAlert};
 use crate::notify::scheduler::Notifier;
-use crate::tokens::check_cache::CheckCache;
+use crate::tokens::check_cache::{self, CheckCache};
 use chrono::{Duration, NaiveDateTime};
 use std::collections::HashMap;
 use std::hash::Hash;
@@ -36,10 +36,13 @@ enum Job {
         ip: String,
         at: NaiveDateTime,
     },
+    /// Finish what is queued, then stop (the server is exiting).
+    Stop,
 }
 
 pub struct Recorder {
     jobs: SyncSender<Job>,
+    thread: Mutex<Option<std::thread::JoinHandle<()>>>,
     used: Recent<String>,
     alerted: Recent<(String, IpAddr)>,
 }
@@ -68,18 +71,19 @@ impl Recorder {
             base_url,
             check_cache,
         };
-        std::thread::Builder::new()
+        let thread = std::thread::Builder::new()
             .name("sesame-recorder".into())
             .spawn(move || loop {
                 match queue.recv_timeout(std::time::Duration::from_secs(60)) {
+                    Ok(Job::Stop) | Err(RecvTimeoutError::Disconnected) => break,
                     Ok(job) => writer.write(job),
                     Err(RecvTimeoutError::Timeout) => throttle.housekeeping(),
-                    Err(RecvTimeoutError::Disconnected) => break,
                 }
             })
             .expect("the recorder thread starts");
         Self {
             jobs,
+            thread: Mutex::new(Some(thread)),
             used: Recent::default(),
             alerted: Recent::default(),
         }
@@ -132,6 +136,17 @@ impl Recorder {
         });
     }
 
+    /// Writes what is queued, then stops the thread and waits for it: the process must not
+    /// exit while it is inside the database client (`db::close_connections`).
+    pub fn shutdown(&self) {
+        let thread = self.thread.lock().ok().and_then(|mut slot| slot.take());
+        if let Some(thread) = thread {
+            if self.jobs.send(Job::Stop).is_ok() {
+                let _ = thread.join();
+            }
+        }
+    }
+
     fn send(&self, job: Job) {
         // A full queue drops the note rather than slow the API down.
         if self.jobs.try_send(job).is_err() {
@@ -146,7 +161,7 @@ impl Writer {
             match &job {
             Job::Used { token_id, ip, at } => {
                 let since = *at - Duration::seconds(USE_GRANULARITY_SECS);
-                crate::db::transaction(conn, |conn| {
+                check_cache::write(conn, self.check_cache.as_deref(), |conn| {
                     tokens::record_use(conn, token_id, ip.as_deref(), *at, since)?;
                     // A renewal's first use may revoke the token it replaces.
                     if let Some((old_id, account_id)) = tokens::revoke_replaced(conn, token_id, *at)? {
@@ -163,9 +178,6 @@ impl Writer {
                             },
                             *at,
                         )?;
-                        if let Some(cache) = &self.check_cache {
-                            cache.invalidate();
-                        }
                     }
                     Ok(())
                 })
@@ -199,10 +211,12 @@ impl Writer {
                 messages::queue_ip_alert(conn, &self.base_url, account_id, &alert)
             })
             .map(|()| self.notifier.wake()),
+            Job::Stop => Ok(()),
         }
         });
         if let Err(error) = result {
-            tracing::warn!(%error, "could not record API use");
+            let error = format!("{:#}", error.into_anyhow());
+            tracing::warn!(error, "could not record API use");
         }
     }
 }

@@ -1,9 +1,11 @@
 //! Failed-credential throttling per key — a client address, an e-mail address — with GCRA
 //! from `governor`.
 //!
-//! Only failures count, but once an address is over its limit every attempt from it is
-//! refused *before* its credentials are checked: otherwise a success among the refusals
-//! would still tell an attacker which guess was right.
+//! Only presented, wrong credentials count (a request without any, which many clients send
+//! first to get the challenge, does not). Once an address is over its limit every attempt
+//! from it is refused *before* its credentials are checked, until its allowance recovers:
+//! otherwise a success among the refusals would still tell an attacker which guess was
+//! right. An IPv6 client counts per /64 (`Client`).
 
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
@@ -15,7 +17,25 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-pub struct FailureThrottle<K: Hash + Eq + Clone = IpAddr> {
+/// A client address as the throttles count it: an IPv4 address itself, an IPv6 address
+/// by its /64, the block a single subscriber or host is usually given (it could otherwise
+/// pick a fresh address for every guess).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Client(IpAddr);
+
+impl From<IpAddr> for Client {
+    fn from(ip: IpAddr) -> Self {
+        match ip.to_canonical() {
+            IpAddr::V6(v6) => {
+                let prefix = u128::from(v6) & !((1u128 << 64) - 1);
+                Client(IpAddr::V6(prefix.into()))
+            }
+            v4 => Client(v4),
+        }
+    }
+}
+
+pub struct FailureThrottle<K: Hash + Eq + Clone = Client> {
     limiter: DefaultKeyedRateLimiter<K>,
     clock: DefaultClock,
     /// Keys over the limit, and until when.
@@ -24,7 +44,7 @@ pub struct FailureThrottle<K: Hash + Eq + Clone = IpAddr> {
     any_penalty: AtomicBool,
 }
 
-impl FailureThrottle<IpAddr> {
+impl FailureThrottle<Client> {
     pub fn new(failures_per_minute: NonZeroU32) -> Self {
         Self::with_quota(Quota::per_minute(failures_per_minute))
     }
@@ -100,8 +120,8 @@ mod tests {
     #[test]
     fn the_limit_applies_per_address() {
         let throttle = FailureThrottle::new(NonZeroU32::new(3).unwrap());
-        let attacker: IpAddr = "198.51.100.1".parse().unwrap();
-        let other: IpAddr = "198.51.100.2".parse().unwrap();
+        let attacker = Client::from("198.51.100.1".parse::<IpAddr>().unwrap());
+        let other = Client::from("198.51.100.2".parse::<IpAddr>().unwrap());
         for _ in 0..3 {
             assert_eq!(throttle.failure(&attacker), None);
         }
@@ -113,5 +133,15 @@ mod tests {
         assert!(throttle.blocked(&attacker).is_some());
         assert!(throttle.blocked(&other).is_none());
         assert_eq!(throttle.failure(&other), None);
+    }
+
+    #[test]
+    fn an_ipv6_client_counts_per_64() {
+        let client = |ip: &str| Client::from(ip.parse::<IpAddr>().unwrap());
+        assert_eq!(client("2001:db8:1:2::1"), client("2001:db8:1:2:ffff:1:2:3"));
+        assert_ne!(client("2001:db8:1:2::1"), client("2001:db8:1:3::1"));
+        assert_ne!(client("198.51.100.1"), client("198.51.100.2"));
+        // An IPv4 client seen over IPv6 counts as its IPv4 address.
+        assert_eq!(client("::ffff:198.51.100.1"), client("198.51.100.1"));
     }
 }

@@ -1,10 +1,12 @@
 //! People's passwords: argon2id (the crate's defaults: 19 MiB, 2 passes, 1 lane).
 
+use crate::error::AppError;
 use argon2::password_hash::{
     rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
 };
 use argon2::Argon2;
 use std::sync::LazyLock;
+use tokio::sync::Semaphore;
 
 pub const MIN_CHARS: usize = 12;
 pub const MAX_CHARS: usize = 1024;
@@ -34,6 +36,35 @@ pub fn verify(password: &str, stored: Option<&str>) -> bool {
         })
         .unwrap_or(false);
     real && matches
+}
+
+/// Hashes at most one password per core at a time; the others wait their turn, in order
+/// (the semaphore is fair). A burst of sign-ins then queues here rather than taking every
+/// blocking thread that pages and the API need. Callers hold no database connection
+/// while they wait or hash.
+static HASHING: LazyLock<Semaphore> =
+    LazyLock::new(|| Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get())));
+
+async fn queued<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, AppError> {
+    let _turn = HASHING
+        .acquire()
+        .await
+        .map_err(|_| AppError::internal("the password hashing queue is closed"))?;
+    actix_web::web::block(work)
+        .await
+        .map_err(|_| AppError::internal("a password hash was cancelled"))
+}
+
+/// `verify`, in the hashing queue, off the async workers.
+pub async fn verify_queued(password: String, stored: Option<String>) -> Result<bool, AppError> {
+    queued(move || verify(&password, stored.as_deref())).await
+}
+
+/// `hash`, in the hashing queue, off the async workers.
+pub async fn hash_queued(password: String) -> Result<String, AppError> {
+    queued(move || hash(&password)).await
 }
 
 /// The rule for a new password, as a message for the form: long enough, and not guessable

@@ -47,11 +47,12 @@ pub async fn require(
             error = Some("Too many failed attempts. Try again later.");
         } else {
             let id = user.id.clone();
-            let valid = db::run(&state.pool, move |conn| {
-                let hash = users::find_password_hash(conn, &id)?;
-                Ok(password::verify(&presented, hash.as_deref()))
+            // The connection goes back before the hash is checked.
+            let hash = db::run(&state.pool, move |conn| {
+                Ok(users::find_password_hash(conn, &id)?)
             })
             .await?;
+            let valid = password::verify_queued(presented, hash).await?;
             if valid {
                 session.reauthenticated(now)?;
                 return Ok(None);

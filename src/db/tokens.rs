@@ -4,6 +4,7 @@
 
 use super::schema::{api_tokens, token_networks, users};
 use super::{lower, DbConn};
+use crate::tokens::check_cache::TokenWrites;
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
@@ -120,11 +121,12 @@ pub struct NewToken<'a> {
 }
 
 pub fn insert(
-    conn: &mut DbConn,
+    conn: &mut TokenWrites<'_>,
     token: &NewToken<'_>,
     networks: &[String],
     now: NaiveDateTime,
 ) -> QueryResult<()> {
+    let conn = conn.changing();
     diesel::insert_into(api_tokens::table)
         .values((
             api_tokens::id.eq(token.id),
@@ -272,7 +274,7 @@ pub fn name_in_use(
 
 /// `version` is the account version its transaction took (`accounts::lock`).
 pub fn update_details(
-    conn: &mut DbConn,
+    conn: &mut TokenWrites<'_>,
     id: &str,
     name: &str,
     description: &str,
@@ -280,6 +282,7 @@ pub fn update_details(
     now: NaiveDateTime,
     version: i64,
 ) -> QueryResult<()> {
+    let conn = conn.changing();
     diesel::update(api_tokens::table.find(id))
         .set((
             api_tokens::name.eq(name),
@@ -294,13 +297,14 @@ pub fn update_details(
 /// Revokes an active token; returns false when it was not active (already revoked or
 /// expired). `version` is the account version its transaction took (`accounts::lock`).
 pub fn revoke(
-    conn: &mut DbConn,
+    conn: &mut TokenWrites<'_>,
     id: &str,
     revoked_by: &str,
     reason: Option<&str>,
     now: NaiveDateTime,
     version: i64,
 ) -> QueryResult<bool> {
+    let conn = conn.changing();
     let changed = diesel::update(
         api_tokens::table
             .find(id)
@@ -686,7 +690,7 @@ pub fn record_use(
 /// At a renewal's first use: revokes the token it replaces, if that was asked for and the
 /// old one still works. Returns (old token id, account id).
 pub fn revoke_replaced(
-    conn: &mut DbConn,
+    conn: &mut TokenWrites<'_>,
     new_id: &str,
     now: NaiveDateTime,
 ) -> QueryResult<Option<(String, String)>> {
@@ -698,17 +702,17 @@ pub fn revoke_replaced(
             api_tokens::account_id,
             api_tokens::created_by,
         ))
-        .first(conn)
+        .first(&mut **conn)
         .optional()?;
     let Some((Some(old_id), account_id, creator)) = pending else {
         return Ok(None);
     };
     // The account's lock first, as every token write takes it (and cached counts of its
     // tokens start over).
-    let version = super::accounts::lock(conn, &account_id)?;
+    let version = super::accounts::lock(conn.changing(), &account_id)?;
     diesel::update(api_tokens::table.find(new_id))
         .set(api_tokens::revoke_replaced_on_use.eq(false))
-        .execute(conn)?;
+        .execute(conn.changing())?;
     let reason = "replaced: its renewal was used for the first time";
     let revoked = revoke(conn, &old_id, &creator, Some(reason), now, version)?;
     Ok(revoked.then_some((old_id, account_id)))
@@ -729,11 +733,12 @@ pub fn secrets_after(
 }
 
 pub fn set_secret(
-    conn: &mut DbConn,
+    conn: &mut TokenWrites<'_>,
     id: &str,
     secret_hmac: &[u8],
     secret_enc: &[u8],
 ) -> QueryResult<()> {
+    let conn = conn.changing();
     diesel::update(api_tokens::table.find(id))
         .set((
             api_tokens::secret_hmac.eq(secret_hmac),

@@ -1,6 +1,8 @@
 //! E-mail notices: what each says (`messages`), how it travels (`mailer`), and the
-//! scheduler that queues expiry reminders and delivers the outbox (`scheduler`).
+//! scheduler that queues expiry reminders and delivers the outbox (`scheduler`), and the
+//! queue for e-mail that must not be stored (`direct`).
 
+pub mod direct;
 pub mod mailer;
 pub mod messages;
 pub mod scheduler;

@@ -66,19 +66,17 @@ impl Notifier {
         let notifier: Weak<Self> = Arc::downgrade(self);
         let thread = std::thread::Builder::new()
             .name("sesame-notify".into())
-            .spawn(move || {
-                yield_to_requests();
-                loop {
-                    let Some(this) = notifier.upgrade() else {
-                        break;
-                    };
-                    this.sleep(interval);
-                    if this.stopping.load(Ordering::SeqCst) {
-                        break;
-                    }
-                    if let Err(error) = this.tick() {
-                        tracing::warn!(%error, "notification tick failed; retrying next tick");
-                    }
+            .spawn(move || loop {
+                let Some(this) = notifier.upgrade() else {
+                    break;
+                };
+                this.sleep(interval);
+                if this.stopping.load(Ordering::SeqCst) {
+                    break;
+                }
+                if let Err(error) = this.tick() {
+                    let error = format!("{:#}", error.into_anyhow());
+                    tracing::warn!(error, "notification tick failed; retrying next tick");
                 }
             })
             .expect("the notification thread starts");
@@ -98,8 +96,8 @@ impl Notifier {
         }
     }
 
-    /// Sends a message now, outside the outbox: for the one message whose body must not be
-    /// stored (a hand-off link).
+    /// Sends a message now, outside the outbox: for messages whose body holds a one-time
+    /// link and so must never be stored (hand-offs, invitations, password resets).
     pub fn send_now(&self, to: &str, message: &super::messages::Message) -> Result<(), String> {
         self.mailer
             .send(to, &message.subject, &message.text, &message.html)
@@ -243,24 +241,6 @@ impl Notifier {
             }
             if (due.len() as i64) < BATCH {
                 return Ok(());
-            }
-        }
-    }
-}
-
-/// Lowers this thread's CPU priority (nice 10: about a tenth of a contended core), so a
-/// backlog of e-mail (after a bulk import, 28,000 reminders fell due at once) yields to the
-/// pages and the API instead of halving their throughput while it drains. On an idle
-/// machine it runs at full speed. Linux gives each thread its own nice value.
-fn yield_to_requests() {
-    #[cfg(target_os = "linux")]
-    {
-        const NICE: i32 = 10;
-        // SAFETY: plain system calls on this thread's own id; nothing is shared.
-        unsafe {
-            let thread = libc::syscall(libc::SYS_gettid) as libc::id_t;
-            if libc::getpriority(libc::PRIO_PROCESS, thread) < NICE {
-                libc::setpriority(libc::PRIO_PROCESS, thread, NICE);
             }
         }
     }

@@ -1,7 +1,10 @@
 //! The token API: `GET /api/v1/whoami` and the forward-auth check `GET /api/v1/auth`.
-//! Every request checks expiry and revocation in the database: nothing is cached, so a
-//! revoke is effective for the very next request, in every process.
+//! Expiry is evaluated on every request. On PostgreSQL (several processes may serve) every
+//! request reads the token from the database; on SQLite (one process) it reads the check
+//! cache, which every token write empties once it has committed (`tokens::check_cache`).
+//! Either way a revoke is effective for the very next request.
 
+use crate::api::throttle::Client;
 use crate::client_ip::ClientIp;
 use crate::metrics::CheckOutcome;
 use crate::startup::AppState;
@@ -47,18 +50,20 @@ async fn authenticate(
 
 async fn check(req: &HttpRequest, state: &web::Data<AppState>) -> Result<Arc<Snapshot>, Denial> {
     let ip = ClientIp::for_request(req).0;
-    if let Some(wait) = ip.and_then(|ip| state.throttle.blocked(&ip)) {
+    let client = ip.map(Client::from);
+    if let Some(wait) = client.and_then(|c| state.throttle.blocked(&c)) {
         return Err(Denial::Throttled(wait));
     }
-    let failed = || match ip.and_then(|ip| state.throttle.failure(&ip)) {
+    let failed = || match client.and_then(|c| state.throttle.failure(&c)) {
         Some(wait) => Denial::Throttled(wait),
         None => Denial::Unauthorized,
     };
-    let Some(credentials) = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|value| basic::parse(value.as_bytes()))
-    else {
+    // No credentials at all asks for the challenge (many clients do that first): it is
+    // answered, not counted. Malformed ones count as wrong.
+    let Some(presented) = req.headers().get(header::AUTHORIZATION) else {
+        return Err(Denial::Unauthorized);
+    };
+    let Some(credentials) = basic::parse(presented.as_bytes()) else {
         return Err(failed());
     };
     let now = state.clock.now();

@@ -52,7 +52,7 @@ pub async fn login(
     let locked = state
         .signin_by_email
         .blocked(&email)
-        .or_else(|| address.and_then(|a| state.signin_by_address.blocked(&a)));
+        .or_else(|| address.and_then(|a| state.signin_by_address.blocked(&a.into())));
     if let Some(wait) = locked {
         return locked_out(&session, email, wait);
     }
@@ -60,35 +60,46 @@ pub async fn login(
     let now = state.clock.now();
     let lookup_email = email.clone();
     let ip_text = ip.text();
-    let signed_in = db::run(&state.pool, move |conn| {
-        let user = match crate::routes::setup::check_email(&lookup_email) {
-            Ok(()) => users::find_credentials(conn, &lookup_email)?,
-            Err(_) => None,
-        };
-        // Verified even when the user is absent (against a dummy hash): same time either way.
-        let valid = password::verify(&presented, user.as_ref().map(|u| u.password_hash.as_str()));
-        let Some(user) = user else { return Ok(None) };
-        let ok = valid && !user.disabled;
-        audit::insert(
-            conn,
-            &audit::NewEvent {
-                account_id: Some(&user.account_id),
-                actor_id: Some(&user.id),
-                actor_email: Some(&user.email),
-                action: if ok {
-                    "user.signin"
-                } else {
-                    "user.signin_failed"
-                },
-                token_id: None,
-                detail: "",
-                ip: ip_text.as_deref(),
-            },
-            now,
-        )?;
-        Ok(ok.then_some((user.id, user.session_epoch)))
-    })
-    .await?;
+    // The connection goes back before the hash is checked (see `password::verify_queued`).
+    let user = match crate::routes::setup::check_email(&lookup_email) {
+        Ok(()) => {
+            db::run(&state.pool, move |conn| {
+                Ok(users::find_credentials(conn, &lookup_email)?)
+            })
+            .await?
+        }
+        Err(_) => None,
+    };
+    // Verified even when the user is absent (against a dummy hash): same time either way.
+    let stored = user.as_ref().map(|u| u.password_hash.clone());
+    let valid = password::verify_queued(presented, stored).await?;
+    let signed_in = match user {
+        None => None,
+        Some(user) => {
+            let ok = valid && !user.disabled;
+            db::run(&state.pool, move |conn| {
+                audit::insert(
+                    conn,
+                    &audit::NewEvent {
+                        account_id: Some(&user.account_id),
+                        actor_id: Some(&user.id),
+                        actor_email: Some(&user.email),
+                        action: if ok {
+                            "user.signin"
+                        } else {
+                            "user.signin_failed"
+                        },
+                        token_id: None,
+                        detail: "",
+                        ip: ip_text.as_deref(),
+                    },
+                    now,
+                )?;
+                Ok(ok.then_some((user.id, user.session_epoch)))
+            })
+            .await?
+        }
+    };
     match signed_in {
         Some((user_id, epoch)) => {
             session.sign_in(&user_id, epoch, now)?;
@@ -96,7 +107,7 @@ pub async fn login(
         }
         None => {
             let by_email = state.signin_by_email.failure(&email);
-            let by_address = address.and_then(|a| state.signin_by_address.failure(&a));
+            let by_address = address.and_then(|a| state.signin_by_address.failure(&a.into()));
             if let Some(wait) = by_email.or(by_address) {
                 return locked_out(&session, email, wait);
             }

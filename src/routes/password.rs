@@ -2,6 +2,7 @@
 //! forgotten password (1 h). "Forgot password" answers the same whether or not the address
 //! has an account.
 
+use crate::api::throttle::Client;
 use crate::auth::one_time;
 use crate::auth::password;
 use crate::auth::session::{FlashKind, TypedSession};
@@ -11,7 +12,7 @@ use crate::error::AppError;
 use crate::forms::PostedForm;
 use crate::notify::messages::{self, PasswordLink};
 use crate::startup::AppState;
-use crate::views::{self, Layout};
+use crate::views::{self, ErrorPage, Layout};
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use askama::Template;
@@ -104,7 +105,7 @@ async fn set(
             },
         );
     }
-    let hash = password::hash(new_password);
+    let hash = password::hash_queued(new_password.to_string()).await?;
     let now = state.clock.now();
     let ip = ip.text();
     let (user_id, account_id, email) =
@@ -215,14 +216,44 @@ pub async fn forgot_form(session: TypedSession) -> Result<HttpResponse, AppError
 }
 
 /// The same answer for every address; the e-mail, if any, leaves in the background so
-/// the response time says nothing either.
+/// the response time says nothing either. At most `RESETS_PER_EMAIL` e-mails to one
+/// address an hour (beyond, the same answer and nothing sent), and a limit per client
+/// address (429).
 pub async fn forgot(
     state: web::Data<AppState>,
     session: TypedSession,
     form: PostedForm,
+    ip: ClientIp,
 ) -> Result<HttpResponse, AppError> {
+    if let Some(client) = ip.0.map(Client::from) {
+        if let Some(wait) = state
+            .forgot_by_address
+            .blocked(&client)
+            .or_else(|| state.forgot_by_address.failure(&client))
+        {
+            let minutes = wait.as_secs().div_ceil(60).max(1);
+            let mut response = views::render(
+                StatusCode::TOO_MANY_REQUESTS,
+                &ErrorPage {
+                    status: 429,
+                    title: "Too Many Requests",
+                    message: format!(
+                        "Too many password reset requests from your network. Try again in {minutes} minute{}.",
+                        if minutes == 1 { "" } else { "s" }
+                    ),
+                },
+            )?;
+            response.headers_mut().insert(
+                actix_web::http::header::RETRY_AFTER,
+                actix_web::http::header::HeaderValue::from(wait.as_secs().max(1)),
+            );
+            return Ok(response);
+        }
+    }
     let email = crate::routes::setup::normalise_email(form.get("email"));
-    if crate::routes::setup::check_email(&email).is_ok() {
+    let allowed = crate::routes::setup::check_email(&email).is_ok()
+        && state.forgot_by_email.failure(&email).is_none();
+    if allowed {
         let now = state.clock.now();
         let expires_at = now + Duration::hours(RESET_VALID_HOURS);
         let (code, code_hash) = one_time::new_code();
@@ -248,13 +279,7 @@ pub async fn forgot(
                 expires_at,
             })
             .map_err(|e| AppError::internal(format!("e-mail template: {e}")))?;
-            let notifier = state.notifier.clone();
-            actix_web::rt::spawn(async move {
-                let sent = web::block(move || notifier.send_now(&user.email, &message)).await;
-                if !matches!(sent, Ok(Ok(()))) {
-                    tracing::warn!("password reset e-mail not sent");
-                }
-            });
+            state.direct_mail.send(user.email, message);
         }
     }
     views::ok(&ForgotPage {

@@ -115,7 +115,7 @@ pub async fn setup(
         );
     }
 
-    let password_hash = password::hash(new_password);
+    let password_hash = password::hash_queued(new_password.to_string()).await?;
     let now = state.clock.now();
     let account_name = values.account_name.clone();
     let email = values.email.clone();

@@ -11,6 +11,7 @@ use crate::error::AppError;
 use crate::forms::PostedForm;
 use crate::notify::messages::{self, TokenCreated};
 use crate::startup::AppState;
+use crate::tokens::check_cache;
 use crate::tokens::expiry;
 use crate::tokens::input::{TokenFormErrors, TokenFormValues};
 use crate::tokens::lists::AccountAt;
@@ -225,8 +226,9 @@ pub async fn create_token(
     let ip = ip.text();
     let base_url = state.settings.base_url.clone();
     let renewing = renewal.clone();
+    let cache = state.check_cache.clone();
     let created = db::run(&state.pool, move |conn| {
-        db::transaction(conn, |conn| {
+        check_cache::write(conn, cache.as_deref(), |conn| {
             let version = accounts::lock(conn, &actor.account_id)?;
             // A renewal may share its predecessor's name while that one still works.
             let mut name_shared_with = None;
@@ -328,9 +330,6 @@ pub async fn create_token(
         return new_token_form_again(&user, &session, values, errors, now);
     }
     state.notifier.wake();
-    if matches!(renewal, Some((_, RevokeOld::Now))) {
-        state.token_changed();
-    }
     tracing::info!(token_id = %id, account_id = %user.account_id, "token created");
     views::ok(&CredentialsPage {
         layout: Layout::new("Token created", "tokens", Some(&user), &session)?,
@@ -510,8 +509,9 @@ pub async fn update_token(
         Err(errors) => return update_form_again(&state, &user, &session, id, values, errors).await,
     };
     let (actor, token_id, ip, wanted) = (user.clone(), id.clone(), ip.text(), details.clone());
+    let cache = state.check_cache.clone();
     let outcome = db::run(&state.pool, move |conn| {
-        db::transaction(conn, |conn| {
+        check_cache::write(conn, cache.as_deref(), |conn| {
             let version = accounts::lock(conn, &actor.account_id)?;
             let current = tokens::find(conn, &actor.account_id, &token_id)?
                 .ok_or_else(AppError::not_found)?;
@@ -563,9 +563,6 @@ pub async fn update_token(
         })
     })
     .await?;
-    if matches!(outcome, UpdateOutcome::Updated) {
-        state.token_changed();
-    }
     let message = match outcome {
         UpdateOutcome::Updated => "Token updated.",
         UpdateOutcome::Unchanged => "Nothing to change.",
@@ -735,8 +732,9 @@ pub async fn revoke_token(
         );
     }
     let (actor, token_id, ip) = (user.clone(), id.clone(), ip.text());
+    let cache = state.check_cache.clone();
     let name = db::run(&state.pool, move |conn| {
-        db::transaction(conn, |conn| {
+        check_cache::write(conn, cache.as_deref(), |conn| {
             let version = accounts::lock(conn, &actor.account_id)?;
             let token = tokens::find(conn, &actor.account_id, &token_id)?
                 .ok_or_else(AppError::not_found)?;
@@ -758,7 +756,6 @@ pub async fn revoke_token(
         })
     })
     .await?;
-    state.token_changed();
     tracing::info!(token_id = %id, account_id = %user.account_id, "token revoked");
     session.flash(
         FlashKind::Success,

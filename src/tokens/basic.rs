@@ -40,7 +40,9 @@ pub fn parse(header: &[u8]) -> Option<BasicCredentials> {
     let encoded = rest.trim_ascii();
     let decoded = String::from_utf8(BASE64.decode(encoded).ok()?).ok()?;
     let colon = decoded.find(':')?;
-    if colon == 0 {
+    // Control characters (a NUL, say) are in no real credentials, and PostgreSQL refuses
+    // a NUL in text outright: such a header is malformed.
+    if colon == 0 || decoded.chars().any(char::is_control) {
         return None;
     }
     Some(BasicCredentials { decoded, colon })
@@ -78,6 +80,9 @@ mod tests {
             b"Basic !!!notbase64".to_vec(),
             header("no-colon"),
             header(":password-only"),
+            header("tok_\0x:y"),
+            header("tok_x:pass\u{7f}"),
+            header("tok_x:pa\nss"),
             format!(
                 "Basic {}",
                 base64::engine::general_purpose::STANDARD.encode([0xff, b':', 0xfe])

@@ -21,6 +21,7 @@ pub struct TestApp {
     pub setup_code: Option<String>,
     pub notifier: Arc<Notifier>,
     pub settings: Settings,
+    pub check_cache: Option<Arc<sesame::tokens::check_cache::CheckCache>>,
     /// Dropped last: the PostgreSQL database of this test, if any.
     _database: Option<PgDatabase>,
 }
@@ -195,6 +196,7 @@ pub async fn spawn_app_with(vars: &[(&str, &str)]) -> TestApp {
     let setup_code = app.setup_code();
     let notifier = app.notifier();
     let settings = app.settings().clone();
+    let check_cache = app.check_cache();
     tokio::spawn(app.run_until_stopped());
     TestApp {
         address,
@@ -204,6 +206,7 @@ pub async fn spawn_app_with(vars: &[(&str, &str)]) -> TestApp {
         setup_code,
         notifier,
         settings,
+        check_cache,
         _database: database,
     }
 }

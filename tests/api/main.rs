@@ -13,6 +13,8 @@ mod operations;
 mod page_costs;
 mod properties;
 mod proxy;
+mod reliability;
+mod reverse_proxy;
 mod review;
 mod scale;
 mod schema;
