@@ -5,8 +5,8 @@ use argon2::password_hash::{
     rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
 };
 use argon2::Argon2;
-use std::sync::LazyLock;
-use tokio::sync::Semaphore;
+use std::sync::{mpsc, Arc, LazyLock, Mutex};
+use tokio::sync::oneshot;
 
 pub const MIN_CHARS: usize = 12;
 pub const MAX_CHARS: usize = 1024;
@@ -38,23 +38,47 @@ pub fn verify(password: &str, stored: Option<&str>) -> bool {
     real && matches
 }
 
-/// Hashes at most one password per core at a time; the others wait their turn, in order
-/// (the semaphore is fair). A burst of sign-ins then queues here rather than taking every
-/// blocking thread that pages and the API need. Callers hold no database connection
-/// while they wait or hash.
-static HASHING: LazyLock<Semaphore> =
-    LazyLock::new(|| Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get())));
+/// Password hashing runs on threads of its own, one per core, taking work in arrival order
+/// from one queue. A burst of sign-ins then waits here, holding no database connection
+/// and none of the blocking threads that database work runs on, so pages and the API keep
+/// their share of the machine.
+static HASHERS: LazyLock<mpsc::Sender<Job>> = LazyLock::new(|| {
+    let (jobs, queue) = mpsc::channel::<Job>();
+    let queue = Arc::new(Mutex::new(queue));
+    for n in 0..std::thread::available_parallelism().map_or(2, |n| n.get()) {
+        let queue = queue.clone();
+        std::thread::Builder::new()
+            .name(format!("sesame-hash-{n}"))
+            .spawn(move || loop {
+                // The lock is held only while waiting for the next job.
+                let job = match queue.lock() {
+                    Ok(queue) => queue.recv(),
+                    Err(_) => return,
+                };
+                match job {
+                    Ok(job) => job(),
+                    Err(_) => return,
+                }
+            })
+            .expect("a password hashing thread starts");
+    }
+    jobs
+});
+
+type Job = Box<dyn FnOnce() + Send>;
 
 async fn queued<T: Send + 'static>(
     work: impl FnOnce() -> T + Send + 'static,
 ) -> Result<T, AppError> {
-    let _turn = HASHING
-        .acquire()
+    let (done, result) = oneshot::channel();
+    HASHERS
+        .send(Box::new(move || {
+            let _ = done.send(work());
+        }))
+        .map_err(|_| AppError::internal("the password hashing threads have stopped"))?;
+    result
         .await
-        .map_err(|_| AppError::internal("the password hashing queue is closed"))?;
-    actix_web::web::block(work)
-        .await
-        .map_err(|_| AppError::internal("a password hash was cancelled"))
+        .map_err(|_| AppError::internal("a password hash was dropped"))
 }
 
 /// `verify`, in the hashing queue, off the async workers.

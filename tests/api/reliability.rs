@@ -270,104 +270,115 @@ fn reset_mails(app: &TestApp) -> usize {
         .unwrap_or(0)
 }
 
-/// A burst of 200 wrong sign-ins (each from its own address, so none is throttled and
-/// every one is hashed) while an admin browses and a client calls the API: hashing holds no
-/// database connection and runs one per core, so no page or call answers 5xx, and the
-/// API's p99 stays under 50 ms.
-#[tokio::test]
-async fn a_burst_of_sign_ins_starves_neither_pages_nor_the_api() {
-    let app = spawn_app_with(&[("SESAME_TRUSTED_PROXIES", "127.0.0.1")]).await;
-    let cast = app.cast().await;
-    let token = app.create_named(&cast.admin, "Busy").await;
-    let done = Arc::new(AtomicBool::new(false));
+// A burst of 200 wrong sign-ins (each from its own address, so none is throttled and every
+// one is hashed) while an admin browses and a client calls the API: hashing holds no
+// database connection and runs one per core, so no page or call answers 5xx, the API's p99
+// stays under 50 ms and pages' under a second (they waited behind the hashes for seconds).
+mod burst {
+    use super::*;
+    crate::both_backends! {
+    #[tokio::test]
+    async fn a_burst_of_sign_ins_starves_neither_pages_nor_the_api() {
+        let app = spawn_app_with(&[("SESAME_TRUSTED_PROXIES", "127.0.0.1")]).await;
+        let cast = app.cast().await;
+        let token = app.create_named(&cast.admin, "Busy").await;
+        let done = Arc::new(AtomicBool::new(false));
 
-    let api = {
-        let (url, auth, done) = (app.url("/api/v1/whoami"), basic(&token), done.clone());
-        tokio::spawn(async move {
-            let client = client();
-            let mut times = Vec::new();
-            let mut statuses = Vec::new();
-            while !done.load(Ordering::SeqCst) {
-                let started = Instant::now();
-                let status = client
-                    .get(&url)
-                    .header("authorization", &auth)
+        let api = {
+            let (url, auth, done) = (app.url("/api/v1/whoami"), basic(&token), done.clone());
+            tokio::spawn(async move {
+                let client = client();
+                let mut times = Vec::new();
+                let mut statuses = Vec::new();
+                while !done.load(Ordering::SeqCst) {
+                    let started = Instant::now();
+                    let status = client
+                        .get(&url)
+                        .header("authorization", &auth)
+                        .send()
+                        .await
+                        .unwrap()
+                        .status();
+                    times.push(started.elapsed());
+                    statuses.push(status);
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+                (times, statuses)
+            })
+        };
+        let pages = {
+            let (app_url, done) = (app.url("/tokens"), done.clone());
+            let admin = cast.admin.client.clone();
+            tokio::spawn(async move {
+                let (mut times, mut statuses) = (Vec::new(), Vec::new());
+                while !done.load(Ordering::SeqCst) {
+                    let started = Instant::now();
+                    statuses.push(admin.get(&app_url).send().await.unwrap().status());
+                    times.push(started.elapsed());
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+                (times, statuses)
+            })
+        };
+        let login = app.url("/login");
+        let signins = futures_util::future::join_all((0..200).map(|n| {
+            let login = login.clone();
+            async move {
+                let browser = client();
+                let page = browser
+                    .get(&login)
                     .send()
                     .await
                     .unwrap()
-                    .status();
-                times.push(started.elapsed());
-                statuses.push(status);
-                tokio::time::sleep(Duration::from_millis(5)).await;
+                    .text()
+                    .await
+                    .unwrap();
+                browser
+                    .post(&login)
+                    .header("x-forwarded-for", format!("10.{}.{}.1", n / 250, n % 250))
+                    .form(&[
+                        ("csrf_token", csrf_in(&page).as_str()),
+                        ("email", &format!("guess-{n}@example.com")),
+                        ("password", "wrong-wrong-wrong-wrong"),
+                    ])
+                    .send()
+                    .await
+                    .unwrap()
+                    .status()
             }
-            (times, statuses)
-        })
-    };
-    let pages = {
-        let (app_url, done) = (app.url("/tokens"), done.clone());
-        let admin = cast.admin.client.clone();
-        tokio::spawn(async move {
-            let mut statuses = Vec::new();
-            while !done.load(Ordering::SeqCst) {
-                statuses.push(admin.get(&app_url).send().await.unwrap().status());
-                tokio::time::sleep(Duration::from_millis(5)).await;
-            }
-            statuses
-        })
-    };
-    let login = app.url("/login");
-    let signins = futures_util::future::join_all((0..200).map(|n| {
-        let login = login.clone();
-        async move {
-            let browser = client();
-            let page = browser
-                .get(&login)
-                .send()
-                .await
-                .unwrap()
-                .text()
-                .await
-                .unwrap();
-            browser
-                .post(&login)
-                .header("x-forwarded-for", format!("10.{}.{}.1", n / 250, n % 250))
-                .form(&[
-                    ("csrf_token", csrf_in(&page).as_str()),
-                    ("email", &format!("guess-{n}@example.com")),
-                    ("password", "wrong-wrong-wrong-wrong"),
-                ])
-                .send()
-                .await
-                .unwrap()
-                .status()
-        }
-    }))
-    .await;
-    done.store(true, Ordering::SeqCst);
-    let (mut times, api_statuses) = api.await.unwrap();
-    let page_statuses = pages.await.unwrap();
-    assert!(
-        signins.iter().all(|s| *s == StatusCode::UNAUTHORIZED),
-        "{signins:?}"
-    );
-    assert!(
-        api_statuses.iter().all(|s| *s == StatusCode::OK),
-        "{api_statuses:?}"
-    );
-    assert!(
-        page_statuses.iter().all(|s| *s == StatusCode::OK),
-        "{page_statuses:?}"
-    );
-    assert!(
-        times.len() >= 20,
-        "the API was called throughout ({})",
-        times.len()
-    );
-    times.sort();
-    let p99 = times[times.len() * 99 / 100];
-    assert!(
-        p99 < Duration::from_millis(50),
-        "API p99 {p99:?} over {} calls",
-        times.len()
-    );
+        }))
+        .await;
+        done.store(true, Ordering::SeqCst);
+        let (mut times, api_statuses) = api.await.unwrap();
+        let (mut page_times, page_statuses) = pages.await.unwrap();
+        assert!(
+            signins.iter().all(|s| *s == StatusCode::UNAUTHORIZED),
+            "{signins:?}"
+        );
+        assert!(
+            api_statuses.iter().all(|s| *s == StatusCode::OK),
+            "{api_statuses:?}"
+        );
+        assert!(
+            page_statuses.iter().all(|s| *s == StatusCode::OK),
+            "{page_statuses:?}"
+        );
+        assert!(
+            times.len() >= 20,
+            "the API was called throughout ({})",
+            times.len()
+        );
+        times.sort();
+        let p99 = times[times.len() * 99 / 100];
+        assert!(
+            p99 < Duration::from_millis(50),
+            "API p99 {p99:?} over {} calls",
+            times.len()
+        );
+        page_times.sort();
+        let page_p99 = page_times[page_times.len() * 99 / 100];
+        eprintln!("API p99 {p99:?} ({} calls), page p99 {page_p99:?} ({} pages)", times.len(), page_times.len());
+        assert!(page_p99 < Duration::from_secs(1), "page p99 {page_p99:?}");
+    }
+    }
 }
