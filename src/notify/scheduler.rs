@@ -14,6 +14,8 @@ use url::Url;
 
 /// Rows handled per query: memory stays bounded whatever the table sizes.
 const BATCH: i64 = 500;
+/// While a backlog drains, the pause after each batch, as a multiple of the batch's time.
+const BACKLOG_PAUSE: u32 = 2;
 /// How long a claimed notice stays with its sender before another may take it over.
 const CLAIM_LEASE_MINUTES: i64 = 10;
 const FIRST_RETRY_SECS: i64 = 30;
@@ -200,6 +202,7 @@ impl Notifier {
 
     fn deliver(&self, conn: &mut DbConn, report: &mut TickReport) -> Result<(), AppError> {
         loop {
+            let started = std::time::Instant::now();
             let now = self.clock.now();
             let due = outbox::due(conn, now, BATCH)?;
             for id in &due {
@@ -242,6 +245,10 @@ impl Notifier {
             if (due.len() as i64) < BATCH {
                 return Ok(());
             }
+            // A backlog (after a bulk import, 28,000 reminders fell due at once) drains a
+            // third of the time, in bursts of one batch, so pages and the API keep most
+            // of the machine meanwhile. A wake-up (a new token) ends the pause early.
+            self.sleep(started.elapsed() * BACKLOG_PAUSE);
         }
     }
 }
