@@ -23,14 +23,6 @@ impl Drop for Server {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn sesame(data_dir: &Path) -> Command {
     let mut command = Command::new(BINARY);
     // Run from a folder without the project's `static/` or `templates/`: the binary is the

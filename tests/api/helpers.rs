@@ -482,3 +482,12 @@ pub fn location(response: &Response) -> String {
         .unwrap_or_default()
         .to_string()
 }
+
+/// A loopback port free right now (for a process the test starts).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}

@@ -21,14 +21,6 @@ impl Drop for Nginx {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// nginx, or a loud skip on a developer's machine without it (CI installs it and fails).
 fn nginx_available() -> bool {
     if std::path::Path::new(NGINX).exists() {
