@@ -193,6 +193,22 @@ impl ErrorPage {
     }
 }
 
+/// A page answering 429: `Retry-After` in whole seconds, and the wait in words for the
+/// message ("Try again in {minutes}.").
+pub fn too_many_requests(
+    wait: std::time::Duration,
+    page: impl FnOnce(&str) -> Result<HttpResponse, AppError>,
+) -> Result<HttpResponse, AppError> {
+    let minutes = wait.as_secs().div_ceil(60).max(1);
+    let words = format!("{minutes} minute{}", if minutes == 1 { "" } else { "s" });
+    let mut response = page(&words)?;
+    response.headers_mut().insert(
+        actix_web::http::header::RETRY_AFTER,
+        actix_web::http::header::HeaderValue::from(wait.as_secs().max(1)),
+    );
+    Ok(response)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

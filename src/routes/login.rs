@@ -128,23 +128,18 @@ fn locked_out(
     email: String,
     wait: std::time::Duration,
 ) -> Result<HttpResponse, AppError> {
-    let minutes = wait.as_secs().div_ceil(60).max(1);
-    let mut response = views::render(
-        StatusCode::TOO_MANY_REQUESTS,
-        &LoginPage {
-            layout: Layout::new("Sign in", "login", None, session)?,
-            email,
-            error: Some(format!(
-                "Too many failed sign-ins for this address or from your network. Try again in {minutes} minute{}.",
-                if minutes == 1 { "" } else { "s" }
-            )),
-        },
-    )?;
-    response.headers_mut().insert(
-        actix_web::http::header::RETRY_AFTER,
-        actix_web::http::header::HeaderValue::from(wait.as_secs().max(1)),
-    );
-    Ok(response)
+    views::too_many_requests(wait, |minutes| {
+        views::render(
+            StatusCode::TOO_MANY_REQUESTS,
+            &LoginPage {
+                layout: Layout::new("Sign in", "login", None, session)?,
+                email,
+                error: Some(format!(
+                    "Too many failed sign-ins for this address or from your network. Try again in {minutes}."
+                )),
+            },
+        )
+    })
 }
 
 #[derive(Template)]

@@ -231,23 +231,18 @@ pub async fn forgot(
             .blocked(&client)
             .or_else(|| state.forgot_by_address.failure(&client))
         {
-            let minutes = wait.as_secs().div_ceil(60).max(1);
-            let mut response = views::render(
-                StatusCode::TOO_MANY_REQUESTS,
-                &ErrorPage {
-                    status: 429,
-                    title: "Too Many Requests",
-                    message: format!(
-                        "Too many password reset requests from your network. Try again in {minutes} minute{}.",
-                        if minutes == 1 { "" } else { "s" }
-                    ),
-                },
-            )?;
-            response.headers_mut().insert(
-                actix_web::http::header::RETRY_AFTER,
-                actix_web::http::header::HeaderValue::from(wait.as_secs().max(1)),
-            );
-            return Ok(response);
+            return views::too_many_requests(wait, |minutes| {
+                views::render(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    &ErrorPage {
+                        status: 429,
+                        title: "Too Many Requests",
+                        message: format!(
+                            "Too many password reset requests from your network. Try again in {minutes}."
+                        ),
+                    },
+                )
+            });
         }
     }
     let email = crate::routes::setup::normalise_email(form.get("email"));
