@@ -96,6 +96,11 @@ pub struct Settings {
     pub signin_failures_per_15_min: std::num::NonZeroU32,
     /// Failed API credential checks allowed per client address per minute.
     pub api_failures_per_minute: std::num::NonZeroU32,
+    /// When set, `/metrics` answers only requests bearing it (Prometheus `bearer_token`).
+    pub metrics_token: Option<SecretString>,
+    /// A request body not complete within this long answers 408 (slow senders hold no
+    /// connection for long).
+    pub body_timeout: Duration,
 }
 
 impl Settings {
@@ -197,6 +202,27 @@ impl Settings {
             })?,
             None => std::num::NonZeroU32::new(30).expect("30 is not zero"),
         };
+        let metrics_token = match get("SESAME_METRICS_TOKEN") {
+            Some(raw) if raw.trim().len() < 16 => {
+                return Err(bad(
+                    "SESAME_METRICS_TOKEN",
+                    "must be at least 16 characters (e.g. `openssl rand -hex 32`)",
+                ))
+            }
+            other => other.map(|raw| SecretString::new(raw.trim().to_string())),
+        };
+        let body_timeout = match get("SESAME_BODY_TIMEOUT_SECS") {
+            Some(raw) => match raw.trim().parse::<u64>() {
+                Ok(secs) if (1..=600).contains(&secs) => Duration::from_secs(secs),
+                _ => {
+                    return Err(bad(
+                        "SESAME_BODY_TIMEOUT_SECS",
+                        "expected whole seconds from 1 to 600",
+                    ))
+                }
+            },
+            None => Duration::from_secs(20),
+        };
         let log_format = match get("SESAME_LOG_FORMAT").as_deref().map(str::trim) {
             None | Some("text") => LogFormat::Text,
             Some("json") => LogFormat::Json,
@@ -230,6 +256,8 @@ impl Settings {
             signin_failures_per_15_min,
             log_format,
             api_failures_per_minute,
+            metrics_token,
+            body_timeout,
             bind,
             data_dir,
             database_url,

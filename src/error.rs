@@ -24,6 +24,9 @@ pub enum AppError {
     Gone(&'static str),
     #[error("{0}")]
     BadRequest(String),
+    /// The request body did not arrive within `Settings::body_timeout`; the connection closes.
+    #[error("the request took too long to arrive; try again")]
+    RequestTimeout,
     #[error("the database is unavailable; try again shortly")]
     Unavailable,
     /// Never shown to users; the cause, with its chain, goes to the log.
@@ -75,6 +78,7 @@ impl ResponseError for AppError {
             AppError::Conflict(_) => StatusCode::CONFLICT,
             AppError::Gone(_) => StatusCode::GONE,
             AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            AppError::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             AppError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -100,8 +104,14 @@ impl ResponseError for AppError {
         };
         let mut response = HttpResponse::build(status);
         response.insert_header((header::CACHE_CONTROL, "no-store"));
-        if matches!(self, AppError::Unavailable) {
-            response.insert_header((header::RETRY_AFTER, "5"));
+        match self {
+            AppError::Unavailable => {
+                response.insert_header((header::RETRY_AFTER, "5"));
+            }
+            AppError::RequestTimeout => {
+                response.force_close();
+            }
+            _ => {}
         }
         match page.render() {
             Ok(html) => response.content_type("text/html; charset=utf-8").body(html),

@@ -3,8 +3,9 @@
 
 use crate::auth::session::TypedSession;
 use crate::error::AppError;
+use crate::startup::AppState;
 use actix_web::dev::Payload;
-use actix_web::{FromRequest, HttpRequest};
+use actix_web::{web, FromRequest, HttpRequest};
 use futures_util::future::LocalBoxFuture;
 use futures_util::StreamExt;
 use percent_encoding::percent_decode;
@@ -15,6 +16,8 @@ pub const MAX_FORM_BYTES: usize = 64 * 1024;
 /// oversized form is answered 422 (not 403) whatever order its fields come in.
 const HARD_CAP_BYTES: usize = 1024 * 1024;
 pub const CSRF_FIELD: &str = "csrf_token";
+/// For an app without state (never in the server, which sets `SESAME_BODY_TIMEOUT_SECS`).
+const DEFAULT_BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20);
 
 #[derive(Debug, Default)]
 pub struct PostedForm {
@@ -82,9 +85,17 @@ impl FromRequest for PostedForm {
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
         let session = TypedSession::from_request_sync(req);
         let mut payload = payload.take();
+        let timeout = req
+            .app_data::<web::Data<AppState>>()
+            .map_or(DEFAULT_BODY_TIMEOUT, |state| state.settings.body_timeout);
+        let deadline = tokio::time::Instant::now() + timeout;
         Box::pin(async move {
             let mut body = Vec::new();
-            while let Some(chunk) = payload.next().await {
+            loop {
+                let next = tokio::time::timeout_at(deadline, payload.next())
+                    .await
+                    .map_err(|_| AppError::RequestTimeout)?;
+                let Some(chunk) = next else { break };
                 let chunk = chunk.map_err(|_| {
                     AppError::BadRequest("The request body could not be read.".into())
                 })?;

@@ -8,6 +8,13 @@ use clap::Parser;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> std::process::ExitCode {
+    // Whichever command runs first creates the data directory (0700) and its files (0600:
+    // the database, the key, `.eml` files holding live one-time links).
+    #[cfg(unix)]
+    // SAFETY: umask only sets this process's file-creation mask; no thread exists yet.
+    unsafe {
+        libc::umask(0o077);
+    }
     let cli = sesame::cli::Cli::parse();
     let done = sesame::cli::run(cli);
     // No thread may be inside libpq while the process exits (see `close_connections`).

@@ -3,10 +3,13 @@
 
 use crate::api::recorder::Recorder;
 use crate::api::throttle::FailureThrottle;
+use crate::auth::device::DeviceCookies;
+use crate::auth::lockout::SigninLimits;
 use crate::clock::SharedClock;
 use crate::config::DatabaseUrl;
 use crate::config::Settings;
 use crate::db::{self, DbPool};
+use crate::error::AppError;
 use crate::keys::ServerKey;
 use crate::metrics::Metrics;
 use crate::notify::direct::DirectMail;
@@ -39,13 +42,12 @@ pub struct AppState {
     pub setup_code: Mutex<Option<String>>,
     pub throttle: Arc<FailureThrottle>,
     /// Failed sign-ins, per e-mail address and per client address.
-    pub signin_by_email: FailureThrottle<String>,
-    pub signin_by_address: FailureThrottle,
+    pub signin: SigninLimits,
     /// Password-reset requests, per e-mail address and per client address.
     pub forgot_by_email: FailureThrottle<String>,
     pub forgot_by_address: FailureThrottle,
     /// E-mail holding a one-time link that must never be stored (password resets).
-    pub direct_mail: DirectMail,
+    pub direct_mail: Arc<DirectMail>,
     pub notifier: Arc<Notifier>,
     pub metrics: Arc<Metrics>,
     pub recorder: Recorder,
@@ -64,7 +66,6 @@ pub struct Application {
 }
 
 pub const SESSION_COOKIE: &str = "sesame_session";
-const SIGNIN_WINDOW: std::time::Duration = std::time::Duration::from_secs(15 * 60);
 /// "Forgot password": at most 3 e-mails to one address an hour, and 20 requests an hour
 /// from one client address (IPv6: its /64).
 const RESET_WINDOW: std::time::Duration = std::time::Duration::from_secs(60 * 60);
@@ -116,19 +117,18 @@ impl Application {
             ),
             notifier,
             metrics,
-            signin_by_email: FailureThrottle::per_period(
+            signin: SigninLimits::new(
                 settings.signin_failures_per_15_min,
-                SIGNIN_WINDOW,
-            ),
-            signin_by_address: FailureThrottle::per_period(
-                settings
-                    .signin_failures_per_15_min
-                    .saturating_mul(std::num::NonZeroU32::new(5).expect("5")),
-                SIGNIN_WINDOW,
+                DeviceCookies::new(key.derive::<32>("device cookie v1")),
             ),
             forgot_by_email: FailureThrottle::per_period(RESETS_PER_EMAIL, RESET_WINDOW),
             forgot_by_address: FailureThrottle::per_period(RESETS_PER_ADDRESS, RESET_WINDOW),
-            direct_mail: DirectMail::start(Mailer::from_settings(&settings)?),
+            direct_mail: Arc::new(DirectMail::start(
+                pool.clone(),
+                Mailer::from_settings(&settings)?,
+                clock.clone(),
+                settings.base_url.clone(),
+            )),
             throttle,
             check_cache,
             token_lists: TokenLists::default(),
@@ -149,6 +149,7 @@ impl Application {
                 .service(web::scope("/api/v1").configure(routes::api::configure))
                 .service(
                     web::scope("")
+                        .app_data(query_errors())
                         .wrap(security_headers(https))
                         .wrap(
                             SessionMiddleware::builder(
@@ -196,6 +197,11 @@ impl Application {
         self.state.pool.clone()
     }
 
+    /// The background worker, for tests that hold it to see what happens before it runs.
+    pub fn direct_mail(&self) -> Arc<DirectMail> {
+        self.state.direct_mail.clone()
+    }
+
     /// The API check's cache (SQLite), for tests that widen its race windows.
     pub fn check_cache(&self) -> Option<Arc<CheckCache>> {
         self.state.check_cache.clone()
@@ -226,10 +232,27 @@ fn prepare_data_dir(settings: &Settings) -> anyhow::Result<()> {
                 dir.display()
             )
         })?;
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        // It holds the database, the key and e-mails with live links: the owner's alone,
+        // also when an older version or another tool made it looser.
+        let mode = std::fs::metadata(dir)?.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).with_context(
+                || {
+                    format!(
+                        "cannot restrict the data directory {} to 0700",
+                        dir.display()
+                    )
+                },
+            )?;
+            tracing::warn!(
+                dir = %dir.display(),
+                was = format!("{mode:o}"),
+                "the data directory was readable by others: restricted it to 0700"
+            );
         }
     }
     Ok(())
@@ -290,6 +313,17 @@ fn security_headers(https: bool) -> DefaultHeaders {
         .add(("X-Content-Type-Options", "nosniff"))
         .add(("X-Frame-Options", "DENY"))
         .add(("Referrer-Policy", "no-referrer"))
+}
+
+/// A malformed or repeated query parameter answers the app's own 400 page, never the
+/// framework's text.
+fn query_errors() -> web::QueryConfig {
+    web::QueryConfig::default().error_handler(|_, _| {
+        AppError::BadRequest(
+            "This address has a malformed or repeated parameter. Go back and try again.".into(),
+        )
+        .into()
+    })
 }
 
 /// One line per request, naming the route pattern rather than the path, so that codes in

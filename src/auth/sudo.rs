@@ -1,5 +1,5 @@
 //! "Sudo mode": sensitive actions (retrieving credentials, making a hand-off link, changing
-//! roles) need the password typed within the last few minutes, like GitHub's. If it is
+//! roles, disabling and enabling users) need the password typed within the last few minutes, like GitHub's. If it is
 //! older, the action answers with a password prompt that re-posts the same action.
 
 use super::guards::CurrentUser;
@@ -42,8 +42,9 @@ pub async fn require(
     let presented = form.get(PASSWORD_FIELD).to_string();
     let mut error = None;
     if !presented.is_empty() {
-        // Wrong guesses here count like failed sign-ins.
-        if state.signin_by_email.blocked(&user.email).is_some() {
+        // Wrong guesses are limited like sign-ins from a trusted browser (see `lockout`).
+        let attempt = state.signin.signed_in(&user.id);
+        if state.signin.blocked(&attempt).is_some() {
             error = Some("Too many failed attempts. Try again later.");
         } else {
             let id = user.id.clone();
@@ -57,7 +58,7 @@ pub async fn require(
                 session.reauthenticated(now)?;
                 return Ok(None);
             }
-            state.signin_by_email.failure(&user.email);
+            state.signin.failure(&attempt);
             error = Some("That is not your password.");
         }
     }

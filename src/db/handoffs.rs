@@ -1,6 +1,6 @@
 //! Credential hand-off links: a token's credentials, revealed once to whoever opens the link.
 
-use super::schema::handoffs;
+use super::schema::{handoffs, users};
 use super::DbConn;
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
@@ -38,6 +38,7 @@ pub struct Handoff {
     pub account_id: String,
     pub expires_at: NaiveDateTime,
     pub opened_at: Option<NaiveDateTime>,
+    pub cancelled_at: Option<NaiveDateTime>,
 }
 
 pub fn find_by_hash(conn: &mut DbConn, code_hash: &[u8]) -> QueryResult<Option<Handoff>> {
@@ -49,12 +50,86 @@ pub fn find_by_hash(conn: &mut DbConn, code_hash: &[u8]) -> QueryResult<Option<H
             handoffs::account_id,
             handoffs::expires_at,
             handoffs::opened_at,
+            handoffs::cancelled_at,
         ))
         .first(conn)
         .optional()
 }
 
-/// Marks the link used; false if it already was, or has expired (two racing opens: one wins).
+/// A link that can still be opened, as the token page lists it.
+#[derive(Debug, Queryable)]
+pub struct OpenLink {
+    pub id: String,
+    pub made_by: String,
+    pub created_at: NaiveDateTime,
+    pub expires_at: NaiveDateTime,
+    pub sent_to: Option<String>,
+}
+
+/// The token's links neither revealed, cancelled nor expired, newest first.
+pub fn list_open(
+    conn: &mut DbConn,
+    account_id: &str,
+    token_id: &str,
+    now: NaiveDateTime,
+) -> QueryResult<Vec<OpenLink>> {
+    handoffs::table
+        .inner_join(users::table.on(users::id.eq(handoffs::created_by)))
+        .filter(handoffs::token_id.eq(token_id))
+        .filter(handoffs::account_id.eq(account_id))
+        .filter(handoffs::opened_at.is_null())
+        .filter(handoffs::cancelled_at.is_null())
+        .filter(handoffs::expires_at.gt(now))
+        .select((
+            handoffs::id,
+            users::email,
+            handoffs::created_at,
+            handoffs::expires_at,
+            handoffs::sent_to,
+        ))
+        .load::<OpenLink>(conn)
+        .map(|mut links| {
+            // Sorted here: a handful at most, and no ORDER BY to plan (page_costs).
+            links.sort_by_key(|link| std::cmp::Reverse(link.created_at));
+            links
+        })
+}
+
+/// Cancels one open link of the token; false if there is none (used, cancelled, another
+/// token's or account's).
+pub fn cancel(
+    conn: &mut DbConn,
+    account_id: &str,
+    token_id: &str,
+    id: &str,
+    now: NaiveDateTime,
+) -> QueryResult<bool> {
+    let cancelled = diesel::update(
+        handoffs::table
+            .find(id)
+            .filter(handoffs::account_id.eq(account_id))
+            .filter(handoffs::token_id.eq(token_id))
+            .filter(handoffs::opened_at.is_null())
+            .filter(handoffs::cancelled_at.is_null()),
+    )
+    .set(handoffs::cancelled_at.eq(now))
+    .execute(conn)?;
+    Ok(cancelled == 1)
+}
+
+/// Voids every unrevealed link a user made (they were disabled); how many.
+pub fn cancel_made_by(conn: &mut DbConn, user_id: &str, now: NaiveDateTime) -> QueryResult<usize> {
+    diesel::update(
+        handoffs::table
+            .filter(handoffs::created_by.eq(user_id))
+            .filter(handoffs::opened_at.is_null())
+            .filter(handoffs::cancelled_at.is_null()),
+    )
+    .set(handoffs::cancelled_at.eq(now))
+    .execute(conn)
+}
+
+/// Marks the link used; false if it already was, was cancelled, or has expired (two racing opens: one wins).
 pub fn open(
     conn: &mut DbConn,
     id: &str,
@@ -65,6 +140,7 @@ pub fn open(
         handoffs::table
             .find(id)
             .filter(handoffs::opened_at.is_null())
+            .filter(handoffs::cancelled_at.is_null())
             .filter(handoffs::expires_at.gt(now)),
     )
     .set((handoffs::opened_at.eq(now), handoffs::opened_ip.eq(ip)))

@@ -106,6 +106,7 @@ diesel::table! {
         sent_to -> Nullable<Text>,
         created_by -> Text,
         created_at -> Timestamp,
+        cancelled_at -> Nullable<Timestamp>,
     }
 }
 

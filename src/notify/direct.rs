@@ -1,44 +1,163 @@
-//! E-mail that must never be stored — a password-reset link — sent off the request path
-//! by a thread of its own. The message lives only in this queue until it is sent; the
+//! Work done after the answer, by a thread of its own, so that neither the answer nor its
+//! timing says whether an address has an account: "Forgot password" looks the address up,
+//! makes the link and sends it here, and a failed sign-in is audited here. The reset
+//! e-mail is never stored: the message lives only in this queue until it is sent, and the
 //! database keeps the link's hash alone.
 
 use super::mailer::Mailer;
-use super::messages::Message;
+use super::messages::{self, PasswordLink};
+use crate::auth::one_time;
+use crate::clock::SharedClock;
+use crate::db::{audit, user_links, users, DbPool};
+use chrono::{Duration, NaiveDateTime};
 use std::sync::mpsc::{sync_channel, SyncSender, TrySendError};
+use std::sync::{Arc, Mutex, MutexGuard};
+use url::Url;
 
-/// Messages waiting at most; beyond that a request's e-mail is dropped (and logged): the
-/// person can ask again, and a flood cannot grow memory.
+/// Jobs waiting at most; beyond that a job is dropped (and logged): the person can ask
+/// again, and a flood cannot grow memory.
 const QUEUE: usize = 256;
+pub const RESET_VALID_HOURS: i64 = 1;
+
+enum Job {
+    /// Someone asked for a reset link for this (normalised, well-formed) address.
+    Reset { email: String },
+    /// A wrong password for an existing user: the audit event.
+    SigninFailed {
+        user: users::Credentials,
+        ip: Option<String>,
+        at: NaiveDateTime,
+    },
+}
+
+/// What the worker needs.
+struct Worker {
+    pool: DbPool,
+    mailer: Mailer,
+    clock: SharedClock,
+    base_url: Url,
+    /// Held by the worker around each job; tests hold it to prove that answers come first.
+    busy: Arc<Mutex<()>>,
+}
 
 pub struct DirectMail {
-    jobs: SyncSender<(String, Message)>,
+    jobs: SyncSender<Job>,
+    busy: Arc<Mutex<()>>,
 }
 
 impl DirectMail {
-    /// Starts the sending thread; it stops once the queue is dropped.
-    pub fn start(mailer: Mailer) -> Self {
-        let (jobs, queue) = sync_channel::<(String, Message)>(QUEUE);
+    /// Starts the worker thread; it stops once the queue is dropped.
+    pub fn start(pool: DbPool, mailer: Mailer, clock: SharedClock, base_url: Url) -> Self {
+        let (jobs, queue) = sync_channel::<Job>(QUEUE);
+        let busy = Arc::new(Mutex::new(()));
+        let worker = Worker {
+            pool,
+            mailer,
+            clock,
+            base_url,
+            busy: busy.clone(),
+        };
         std::thread::Builder::new()
-            .name("sesame-mail".into())
+            .name("sesame-direct".into())
             .spawn(move || {
-                for (to, message) in queue {
-                    if let Err(error) =
-                        mailer.send(&to, &message.subject, &message.text, &message.html)
-                    {
-                        tracing::warn!(error, "e-mail with a one-time link not sent");
+                for job in queue {
+                    let _busy = worker.busy.lock().unwrap_or_else(|e| e.into_inner());
+                    if let Err(error) = worker.run(job) {
+                        tracing::warn!(error = format!("{error:#}"), "background job failed");
                     }
                 }
             })
-            .expect("the mail thread starts");
-        Self { jobs }
+            .expect("the background thread starts");
+        Self { jobs, busy }
     }
 
-    /// Queues the message; never waits.
-    pub fn send(&self, to: String, message: Message) {
-        match self.jobs.try_send((to, message)) {
+    /// Queues a reset link for the address, if it belongs to an active user; never waits.
+    pub fn reset(&self, email: String) {
+        self.queue(Job::Reset { email });
+    }
+
+    /// Queues the audit of a failed sign-in; never waits.
+    pub fn signin_failed(&self, user: users::Credentials, ip: Option<String>, at: NaiveDateTime) {
+        self.queue(Job::SigninFailed { user, ip, at });
+    }
+
+    /// For tests: while the guard lives, the worker starts no job.
+    pub fn hold(&self) -> MutexGuard<'_, ()> {
+        self.busy.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn queue(&self, job: Job) {
+        match self.jobs.try_send(job) {
             Ok(()) => {}
-            Err(TrySendError::Full(_)) => tracing::warn!("mail queue full; an e-mail was dropped"),
-            Err(TrySendError::Disconnected(_)) => tracing::error!("the mail thread has stopped"),
+            Err(TrySendError::Full(_)) => {
+                tracing::warn!("background queue full; a job was dropped")
+            }
+            Err(TrySendError::Disconnected(_)) => {
+                tracing::error!("the background thread has stopped")
+            }
         }
     }
+}
+
+impl Worker {
+    fn run(&self, job: Job) -> anyhow::Result<()> {
+        let mut conn = self.pool.get()?;
+        match job {
+            Job::Reset { email } => {
+                // Only people who can sign in: an invited user must use their invitation
+                // (72 h), a disabled one must be enabled first.
+                let user = match users::find_credentials(&mut conn, &email)? {
+                    Some(c) if !c.disabled && !c.password_hash.is_empty() => {
+                        users::find_session_user(&mut conn, &c.id)?
+                    }
+                    _ => None,
+                };
+                let Some(user) = user else { return Ok(()) };
+                let now = self.clock.now();
+                let expires_at = now + Duration::hours(RESET_VALID_HOURS);
+                let (code, code_hash) = one_time::new_code();
+                user_links::insert(
+                    &mut conn,
+                    &user.id,
+                    user_links::RESET,
+                    &code_hash,
+                    expires_at,
+                    now,
+                )?;
+                drop(conn);
+                let url = link_url(&self.base_url, "reset", &code)?;
+                let message = messages::password_link(&PasswordLink {
+                    account_name: &user.account_name,
+                    invited_by: None,
+                    role: &user.role,
+                    url: &url,
+                    expires_at,
+                })?;
+                self.mailer
+                    .send(&user.email, &message.subject, &message.text, &message.html)
+                    .map_err(anyhow::Error::msg)
+            }
+            Job::SigninFailed { user, ip, at } => {
+                audit::insert(
+                    &mut conn,
+                    &audit::NewEvent {
+                        account_id: Some(&user.account_id),
+                        actor_id: Some(&user.id),
+                        actor_email: Some(&user.email),
+                        action: "user.signin_failed",
+                        token_id: None,
+                        detail: "",
+                        ip: ip.as_deref(),
+                    },
+                    at,
+                )?;
+                Ok(())
+            }
+        }
+    }
+}
+
+/// A one-time link (`invite`, `reset`) under the base URL.
+pub fn link_url(base_url: &Url, kind: &str, code: &str) -> anyhow::Result<String> {
+    Ok(base_url.join(&format!("{kind}/{code}"))?.to_string())
 }

@@ -18,11 +18,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/whoami", web::get().to(whoami))
-        .route("/auth", web::get().to(forward_auth))
-        .default_service(web::to(|| async {
-            error(StatusCode::NOT_FOUND, "not_found", "No such API endpoint.")
-        }));
+    use super::endpoint::{Answer, Endpoint};
+    Endpoint::at("/whoami")
+        .get(whoami)
+        .register(cfg, Answer::Json);
+    Endpoint::at("/auth")
+        .get(forward_auth)
+        .register(cfg, Answer::Json);
+    cfg.default_service(web::to(|| async {
+        error(StatusCode::NOT_FOUND, "not_found", "No such API endpoint.")
+    }));
 }
 
 /// Why a request was refused. Every credential problem is the same `Unauthorized`.

@@ -142,7 +142,7 @@ pub async fn create_handoff(
 }
 
 /// The hand-off behind a code, if it can still be opened; 404 for an unknown code, 410
-/// once used, expired, or its token no longer active.
+/// once used, cancelled, expired, or its token no longer active.
 async fn usable(
     state: &AppState,
     code: &str,
@@ -153,7 +153,10 @@ async fn usable(
         let handoff = handoffs::find_by_hash(conn, &code_hash)?.ok_or(AppError::NotFound(
             "This link is not valid. Ask for a new one.",
         ))?;
-        if handoff.opened_at.is_some() || handoff.expires_at <= now {
+        if handoff.opened_at.is_some()
+            || handoff.cancelled_at.is_some()
+            || handoff.expires_at <= now
+        {
             return Err(gone());
         }
         let token = tokens::find(conn, &handoff.account_id, &handoff.token_id)?.ok_or_else(gone)?;
@@ -166,7 +169,7 @@ async fn usable(
 }
 
 fn gone() -> AppError {
-    AppError::Gone("This link has already been used, has expired, or its token no longer works. Ask for a new one.")
+    AppError::Gone("This link has already been used, was cancelled, has expired, or its token no longer works. Ask for a new one.")
 }
 
 #[derive(Template)]
@@ -249,4 +252,50 @@ pub async fn reveal_handoff(
         username,
         password,
     })
+}
+
+/// Cancels one open link of the token (admins; no sudo: like revoking, it only takes
+/// access away). The token page lists the open links.
+pub async fn cancel_handoff(
+    AdminUser(user): AdminUser,
+    state: web::Data<AppState>,
+    session: TypedSession,
+    path: web::Path<(String, String)>,
+    _form: PostedForm,
+    ip: ClientIp,
+) -> Result<HttpResponse, AppError> {
+    let (token_id, handoff_id) = path.into_inner();
+    let parse = |raw: &str| {
+        uuid::Uuid::parse_str(raw)
+            .map(|id| id.to_string())
+            .map_err(|_| AppError::not_found())
+    };
+    let (token_id, handoff_id) = (parse(&token_id)?, parse(&handoff_id)?);
+    let now = state.clock.now();
+    let (actor, ip, token) = (user.clone(), ip.text(), token_id.clone());
+    db::run(&state.pool, move |conn| {
+        db::transaction(conn, |conn| {
+            if !handoffs::cancel(conn, &actor.account_id, &token, &handoff_id, now)? {
+                return Err(AppError::NotFound(
+                    "There is no open link like this: it was revealed or cancelled already.",
+                ));
+            }
+            super::audit_by(
+                conn,
+                &actor,
+                "token.handoff_cancelled",
+                Some(&token),
+                "hand-off link cancelled",
+                ip.as_deref(),
+                now,
+            )?;
+            Ok(())
+        })
+    })
+    .await?;
+    session.flash(
+        crate::auth::session::FlashKind::Success,
+        "The hand-off link is cancelled: it no longer reveals anything.",
+    )?;
+    Ok(views::see_other(&format!("/tokens/{token_id}")))
 }

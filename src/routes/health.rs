@@ -1,6 +1,8 @@
 use crate::startup::AppState;
-use actix_web::{web, HttpResponse};
+use actix_web::http::header;
+use actix_web::{web, HttpRequest, HttpResponse};
 use diesel::connection::SimpleConnection;
+use subtle::ConstantTimeEq;
 
 /// 200 when the database answers a query, 503 otherwise.
 pub async fn healthz(state: web::Data<AppState>) -> HttpResponse {
@@ -18,7 +20,22 @@ pub async fn healthz(state: web::Data<AppState>) -> HttpResponse {
 }
 
 /// Prometheus metrics (text format): aggregate counts only, nothing about any account.
-pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+/// With `SESAME_METRICS_TOKEN` set, only for requests bearing it.
+pub async fn metrics(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
+    if let Some(expected) = &state.settings.metrics_token {
+        let presented = req
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or("");
+        if !bool::from(presented.as_bytes().ct_eq(expected.expose().as_bytes())) {
+            return HttpResponse::Unauthorized()
+                .insert_header((header::WWW_AUTHENTICATE, "Bearer realm=\"Sesame metrics\""))
+                .content_type("text/plain; charset=utf-8")
+                .body("/metrics needs the bearer token set in SESAME_METRICS_TOKEN.\n");
+        }
+    }
     let outbox = crate::db::run(&state.pool, |conn| Ok(crate::db::outbox::depth(conn)?))
         .await
         .unwrap_or_default();

@@ -10,7 +10,7 @@ use crate::forms::PostedForm;
 use crate::startup::AppState;
 use crate::views::{self, Layout};
 use actix_web::http::StatusCode;
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 
 #[derive(Template)]
@@ -44,16 +44,14 @@ pub async fn login(
     session: TypedSession,
     form: PostedForm,
     ip: ClientIp,
+    req: HttpRequest,
 ) -> Result<HttpResponse, AppError> {
     let email = crate::routes::setup::normalise_email(form.get("email"));
     // Throttled per address whether or not it has an account, and before the password is
     // checked: a lockout says nothing, and the right password does not get through it.
-    let address = ip.0;
-    let locked = state
-        .signin_by_email
-        .blocked(&email)
-        .or_else(|| address.and_then(|a| state.signin_by_address.blocked(&a.into())));
-    if let Some(wait) = locked {
+    // A browser that signed in as this address before has a limit of its own (`lockout`).
+    let attempt = state.signin.attempt(&req, &email, ip.0);
+    if let Some(wait) = state.signin.blocked(&attempt) {
         return locked_out(&session, email, wait);
     }
     let presented = form.get("password").to_string();
@@ -74,9 +72,7 @@ pub async fn login(
     let stored = user.as_ref().map(|u| u.password_hash.clone());
     let valid = password::verify_queued(presented, stored).await?;
     let signed_in = match user {
-        None => None,
-        Some(user) => {
-            let ok = valid && !user.disabled;
+        Some(user) if valid && !user.disabled => {
             db::run(&state.pool, move |conn| {
                 audit::insert(
                     conn,
@@ -84,31 +80,37 @@ pub async fn login(
                         account_id: Some(&user.account_id),
                         actor_id: Some(&user.id),
                         actor_email: Some(&user.email),
-                        action: if ok {
-                            "user.signin"
-                        } else {
-                            "user.signin_failed"
-                        },
+                        action: "user.signin",
                         token_id: None,
                         detail: "",
                         ip: ip_text.as_deref(),
                     },
                     now,
                 )?;
-                Ok(ok.then_some((user.id, user.session_epoch)))
+                Ok(Some((user.id, user.session_epoch)))
             })
             .await?
         }
+        // Audited after the answer: a write here would make a wrong password for an
+        // existing address slower than for an unknown one.
+        Some(user) => {
+            state.direct_mail.signin_failed(user, ip_text, now);
+            None
+        }
+        None => None,
     };
     match signed_in {
         Some((user_id, epoch)) => {
             session.sign_in(&user_id, epoch, now)?;
-            Ok(views::see_other("/dashboard"))
+            let mut response = views::see_other("/dashboard");
+            let device = state.signin.devices.issue(&email, state.settings.https());
+            response
+                .add_cookie(&device)
+                .map_err(|e| AppError::internal(format!("device cookie: {e}")))?;
+            Ok(response)
         }
         None => {
-            let by_email = state.signin_by_email.failure(&email);
-            let by_address = address.and_then(|a| state.signin_by_address.failure(&a.into()));
-            if let Some(wait) = by_email.or(by_address) {
+            if let Some(wait) = state.signin.failure(&attempt) {
                 return locked_out(&session, email, wait);
             }
             views::render(

@@ -3,6 +3,7 @@
 pub mod api;
 pub mod audit;
 pub mod dashboard;
+pub mod endpoint;
 pub mod handoff;
 pub mod health;
 pub mod inactive;
@@ -18,66 +19,63 @@ use crate::error::AppError;
 use actix_web::web;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/", web::get().to(dashboard::index))
-        .route("/healthz", web::get().to(health::healthz))
-        .route("/metrics", web::get().to(health::metrics))
-        .route("/static/{name}", web::get().to(crate::statics::serve))
-        .route("/setup", web::get().to(setup::setup_form))
-        .route("/setup", web::post().to(setup::setup))
-        .route("/login", web::get().to(login::login_form))
-        .route("/login", web::post().to(login::login))
-        .route("/logout", web::get().to(login::logout_form))
-        .route("/logout", web::post().to(login::logout))
-        .route("/dashboard", web::get().to(dashboard::dashboard))
-        .route("/audit", web::get().to(audit::audit_log))
-        .route("/audit.csv", web::get().to(audit::export_audit))
-        .route("/users", web::get().to(users::list_users))
-        .route("/users", web::post().to(users::invite_user))
-        .route("/users/{id}/role", web::post().to(users::change_role))
-        .route("/users/{id}/disable", web::post().to(users::disable_user))
-        .route("/users/{id}/enable", web::post().to(users::enable_user))
-        .route("/invite/{code}", web::get().to(password::invite_form))
-        .route("/invite/{code}", web::post().to(password::accept_invite))
-        .route("/forgot", web::get().to(password::forgot_form))
-        .route("/forgot", web::post().to(password::forgot))
-        .route("/reset/{code}", web::get().to(password::reset_form))
-        .route("/reset/{code}", web::post().to(password::reset_password))
-        .route(
-            "/notifications",
-            web::get().to(notifications::list_notifications),
-        )
-        .route(
-            "/notifications/{id}/retry",
-            web::post().to(notifications::retry_notification),
-        )
-        .route("/tokens", web::get().to(tokens::list_tokens))
-        .route("/tokens", web::post().to(tokens::create_token))
+    use dashboard as d;
+    use endpoint::{Answer, Endpoint as At};
+    let endpoints = [
+        At::at("/").get(d::index),
+        At::at("/healthz").get(health::healthz),
+        At::at("/metrics").get(health::metrics),
+        At::at("/static/{name}").get(crate::statics::serve),
+        At::at("/setup").get(setup::setup_form).post(setup::setup),
+        At::at("/login").get(login::login_form).post(login::login),
+        At::at("/logout")
+            .get(login::logout_form)
+            .post(login::logout),
+        At::at("/dashboard").get(d::dashboard),
+        At::at("/audit").get(audit::audit_log),
+        At::at("/audit.csv").get(audit::export_audit),
+        At::at("/users")
+            .get(users::list_users)
+            .post(users::invite_user),
+        At::at("/users/{id}/role").post(users::change_role),
+        At::at("/users/{id}/disable").post(users::disable_user),
+        At::at("/users/{id}/enable").post(users::enable_user),
+        At::at("/invite/{code}")
+            .get(password::invite_form)
+            .post(password::accept_invite),
+        At::at("/forgot")
+            .get(password::forgot_form)
+            .post(password::forgot),
+        At::at("/reset/{code}")
+            .get(password::reset_form)
+            .post(password::reset_password),
+        At::at("/notifications").get(notifications::list_notifications),
+        At::at("/notifications/{id}/retry").post(notifications::retry_notification),
+        At::at("/tokens")
+            .get(tokens::list_tokens)
+            .post(tokens::create_token),
         // Fixed paths before `/tokens/{id}`, which would otherwise match them.
-        .route("/tokens/new", web::get().to(tokens::new_token_form))
-        .route("/tokens/inactive", web::get().to(inactive::list_inactive))
-        .route(
-            "/tokens/inactive.csv",
-            web::get().to(inactive::export_inactive),
-        )
-        .route("/tokens/{id}", web::get().to(tokens::show_token))
-        .route("/tokens/{id}", web::post().to(tokens::update_token))
-        .route(
-            "/tokens/{id}/credentials",
-            web::post().to(tokens::retrieve_credentials),
-        )
-        .route("/tokens/{id}/revoke", web::get().to(tokens::revoke_form))
-        .route(
-            "/tokens/{id}/renew",
-            web::get().to(tokens::renew_token_form),
-        )
-        .route("/tokens/{id}/revoke", web::post().to(tokens::revoke_token))
-        .route(
-            "/tokens/{id}/handoff",
-            web::post().to(handoff::create_handoff),
-        )
-        .route("/handoff/{code}", web::get().to(handoff::show_handoff))
-        .route("/handoff/{code}", web::post().to(handoff::reveal_handoff))
-        .default_service(web::to(not_found));
+        At::at("/tokens/new").get(tokens::new_token_form),
+        At::at("/tokens/inactive").get(inactive::list_inactive),
+        At::at("/tokens/inactive.csv").get(inactive::export_inactive),
+        At::at("/tokens/{id}")
+            .get(tokens::show_token)
+            .post(tokens::update_token),
+        At::at("/tokens/{id}/credentials").post(tokens::retrieve_credentials),
+        At::at("/tokens/{id}/revoke")
+            .get(tokens::revoke_form)
+            .post(tokens::revoke_token),
+        At::at("/tokens/{id}/renew").get(tokens::renew_token_form),
+        At::at("/tokens/{id}/handoff").post(handoff::create_handoff),
+        At::at("/tokens/{id}/handoffs/{handoff}/cancel").post(handoff::cancel_handoff),
+        At::at("/handoff/{code}")
+            .get(handoff::show_handoff)
+            .post(handoff::reveal_handoff),
+    ];
+    for endpoint in endpoints {
+        endpoint.register(cfg, Answer::Page);
+    }
+    cfg.default_service(web::to(not_found));
 }
 
 async fn not_found() -> Result<actix_web::HttpResponse, AppError> {

@@ -10,15 +10,11 @@ use crate::client_ip::ClientIp;
 use crate::db::{self, audit, user_links, users};
 use crate::error::AppError;
 use crate::forms::PostedForm;
-use crate::notify::messages::{self, PasswordLink};
 use crate::startup::AppState;
 use crate::views::{self, ErrorPage, Layout};
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use askama::Template;
-use chrono::Duration;
-
-pub const RESET_VALID_HOURS: i64 = 1;
 
 #[derive(Template)]
 #[template(path = "password_set.html")]
@@ -215,8 +211,9 @@ pub async fn forgot_form(session: TypedSession) -> Result<HttpResponse, AppError
     })
 }
 
-/// The same answer for every address; the e-mail, if any, leaves in the background so
-/// the response time says nothing either. At most `RESETS_PER_EMAIL` e-mails to one
+/// The same answer for every address, by the same code path: the lookup, the link and
+/// the e-mail happen in the background, so the response time says nothing either. Links
+/// go only to active users (an invited user has their invitation). At most `RESETS_PER_EMAIL` e-mails to one
 /// address an hour (beyond, the same answer and nothing sent), and a limit per client
 /// address (429).
 pub async fn forgot(
@@ -246,36 +243,12 @@ pub async fn forgot(
         }
     }
     let email = crate::routes::setup::normalise_email(form.get("email"));
-    let allowed = crate::routes::setup::check_email(&email).is_ok()
-        && state.forgot_by_email.failure(&email).is_none();
-    if allowed {
-        let now = state.clock.now();
-        let expires_at = now + Duration::hours(RESET_VALID_HOURS);
-        let (code, code_hash) = one_time::new_code();
-        let lookup = email.clone();
-        let user = db::run(&state.pool, move |conn| {
-            let Some((id, _, false)) = users::find_by_email(conn, &lookup)? else {
-                return Ok(None);
-            };
-            let Some(user) = users::find_session_user(conn, &id)? else {
-                return Ok(None);
-            };
-            user_links::insert(conn, &id, user_links::RESET, &code_hash, expires_at, now)?;
-            Ok(Some(user))
-        })
-        .await?;
-        if let Some(user) = user {
-            let url = super::users::link_url(&state, "reset", &code)?;
-            let message = messages::password_link(&PasswordLink {
-                account_name: &user.account_name,
-                invited_by: None,
-                role: &user.role,
-                url: &url,
-                expires_at,
-            })
-            .map_err(|e| AppError::internal(format!("e-mail template: {e}")))?;
-            state.direct_mail.send(user.email, message);
-        }
+    // Nothing here depends on whether the address has an account: the worker looks it up
+    // after this answer (see `notify::direct`).
+    if crate::routes::setup::check_email(&email).is_ok()
+        && state.forgot_by_email.failure(&email).is_none()
+    {
+        state.direct_mail.reset(email.clone());
     }
     views::ok(&ForgotPage {
         layout: Layout::new("Forgot your password?", "login", None, &session)?,

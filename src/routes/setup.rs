@@ -174,14 +174,13 @@ pub fn normalise_email(raw: &str) -> String {
     raw.trim().to_lowercase()
 }
 
+/// One deliverable mailbox, by lettre's RFC 5321 parser: no lists (`a@x.test,b@y.test`),
+/// no display names or brackets, no address literals (`x@[127.0.0.1]`), and a dotted domain.
 pub fn check_email(email: &str) -> Result<(), String> {
     let valid = email.len() <= 254
-        && !email.chars().any(|c| c.is_whitespace() || c.is_control())
-        && email.split_once('@').is_some_and(|(local, domain)| {
-            !local.is_empty()
-                && domain.contains('.')
-                && !domain.starts_with('.')
-                && !domain.ends_with('.')
+        && email.parse::<lettre::Address>().is_ok_and(|address| {
+            let domain = address.domain();
+            domain.contains('.') && !domain.starts_with(['.', '[']) && !domain.ends_with('.')
         });
     if valid {
         Ok(())
@@ -198,5 +197,35 @@ pub fn check_account_name(name: &str) -> Result<(), String> {
             Err("The name cannot contain control characters.".into())
         }
         _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_email;
+
+    #[test]
+    fn only_single_deliverable_mailboxes_are_addresses() {
+        for good in [
+            "a@x.test",
+            "first.last+tag@mail.example.com",
+            "o'neil@x.test",
+        ] {
+            assert!(check_email(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "a@x.test,b@y.test",
+            "bad<x>@x.test",
+            "x@[127.0.0.1]",
+            "Name <a@x.test>",
+            "a@localhost",
+            "a b@x.test",
+            "@x.test",
+            "a@x.test.",
+            "a@.x.test",
+            "a@x\u{0}.test",
+        ] {
+            assert!(check_email(bad).is_err(), "{bad:?}");
+        }
     }
 }

@@ -6,7 +6,7 @@ use crate::auth::guards::{AdminUser, CurrentUser, ReviewerUser};
 use crate::auth::session::{FlashKind, TypedSession};
 use crate::auth::sudo;
 use crate::client_ip::ClientIp;
-use crate::db::{self, accounts, tokens};
+use crate::db::{self, accounts, handoffs, tokens};
 use crate::error::AppError;
 use crate::forms::PostedForm;
 use crate::notify::messages::{self, TokenCreated};
@@ -420,6 +420,16 @@ pub struct TokenPage {
     pub handoff_error: Option<&'static str>,
     /// An admin may renew an active or expired (not a revoked) token.
     pub can_renew: bool,
+    /// Hand-off links that can still be opened.
+    pub links: Vec<OpenLinkView>,
+}
+
+pub struct OpenLinkView {
+    pub id: String,
+    pub made_by: String,
+    pub sent_to: Option<String>,
+    pub created: TimeView,
+    pub expires: TimeView,
 }
 
 /// The token page again with the hand-off form's error (422).
@@ -430,11 +440,18 @@ pub(crate) async fn token_page_with_handoff_error(
     id: String,
     error: &'static str,
 ) -> Result<HttpResponse, AppError> {
-    let token = load_token(state, user, id).await?;
+    let (token, links) = load_token_page(state, user, id).await?;
     if !token.active {
         return Err(inactive_conflict());
     }
-    let mut page = token_page(user, session, token, None, TokenFormErrors::default())?;
+    let mut page = token_page(
+        user,
+        session,
+        token,
+        links,
+        None,
+        TokenFormErrors::default(),
+    )?;
     page.handoff_error = Some(error);
     views::render(StatusCode::UNPROCESSABLE_ENTITY, &page)
 }
@@ -453,10 +470,42 @@ async fn load_token(
     .await
 }
 
+/// The token and, while it is active, its open hand-off links.
+async fn load_token_page(
+    state: &AppState,
+    user: &CurrentUser,
+    id: String,
+) -> Result<(TokenView, Vec<OpenLinkView>), AppError> {
+    let now = state.clock.now();
+    let account_id = user.account_id.clone();
+    db::run(&state.pool, move |conn| {
+        let rows = tokens::rows_in_order(conn, &account_id, std::slice::from_ref(&id))?;
+        let token = views(rows, now).pop().ok_or_else(AppError::not_found)?;
+        let links = if token.active {
+            handoffs::list_open(conn, &account_id, &id, now)?
+        } else {
+            Vec::new()
+        };
+        let links = links
+            .into_iter()
+            .map(|link| OpenLinkView {
+                id: link.id,
+                made_by: link.made_by,
+                sent_to: link.sent_to,
+                created: TimeView::new(link.created_at, now),
+                expires: TimeView::new(link.expires_at, now),
+            })
+            .collect();
+        Ok((token, links))
+    })
+    .await
+}
+
 fn token_page(
     user: &CurrentUser,
     session: &TypedSession,
     token: TokenView,
+    links: Vec<OpenLinkView>,
     values: Option<TokenFormValues>,
     errors: TokenFormErrors,
 ) -> Result<TokenPage, AppError> {
@@ -474,6 +523,7 @@ fn token_page(
         values,
         errors,
         handoff_error: None,
+        links,
     })
 }
 
@@ -483,11 +533,12 @@ pub async fn show_token(
     session: TypedSession,
     path: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {
-    let token = load_token(&state, &user, path_id(path)?).await?;
+    let (token, links) = load_token_page(&state, &user, path_id(path)?).await?;
     views::ok(&token_page(
         &user,
         &session,
         token,
+        links,
         None,
         TokenFormErrors::default(),
     )?)
@@ -605,13 +656,13 @@ async fn update_form_again(
     values: TokenFormValues,
     errors: TokenFormErrors,
 ) -> Result<HttpResponse, AppError> {
-    let token = load_token(state, user, id).await?;
+    let (token, links) = load_token_page(state, user, id).await?;
     if !token.active {
         return Err(inactive_conflict());
     }
     views::render(
         StatusCode::UNPROCESSABLE_ENTITY,
-        &token_page(user, session, token, Some(values), errors)?,
+        &token_page(user, session, token, links, Some(values), errors)?,
     )
 }
 

@@ -6,7 +6,7 @@ use crate::auth::one_time;
 use crate::auth::session::{FlashKind, TypedSession};
 use crate::client_ip::ClientIp;
 use crate::db::users::{self, PageAt, Role, UserRow};
-use crate::db::{self, accounts, user_links};
+use crate::db::{self, accounts, handoffs, user_links};
 use crate::error::AppError;
 use crate::forms::PostedForm;
 use crate::notify::messages::{self, PasswordLink};
@@ -262,7 +262,8 @@ pub async fn invite_user(
         )
         .await;
     }
-    let url = link_url(&state, "invite", &code)?;
+    let url = crate::notify::direct::link_url(&state.settings.base_url, "invite", &code)
+        .map_err(AppError::Internal)?;
     let message = messages::password_link(&PasswordLink {
         account_name: &user.account_name,
         invited_by: Some(&user.email),
@@ -287,15 +288,6 @@ pub async fn invite_user(
         }
     }
     Ok(views::see_other("/users"))
-}
-
-pub fn link_url(state: &AppState, kind: &str, code: &str) -> Result<String, AppError> {
-    state
-        .settings
-        .base_url
-        .join(&format!("{kind}/{code}"))
-        .map(|u| u.to_string())
-        .map_err(|e| AppError::internal(format!("link URL: {e}")))
 }
 
 /// A change to another user, checked against the last-admin rule inside the transaction.
@@ -356,9 +348,15 @@ async fn change_user(
                         return Err(AppError::Conflict("You cannot disable yourself.".into()));
                     }
                     users::set_disabled(conn, &id, true)?;
+                    // Links they made must not outlive their access.
+                    let voided = handoffs::cancel_made_by(conn, &id, now)?;
+                    let detail = match voided {
+                        0 => target.email.clone(),
+                        n => format!("{}; {n} open hand-off link(s) cancelled", target.email),
+                    };
                     (
                         "user.disabled",
-                        target.email.clone(),
+                        detail,
                         format!("{} is disabled and signed out.", target.email),
                     )
                 }
@@ -416,14 +414,18 @@ pub async fn disable_user(
     state: web::Data<AppState>,
     session: TypedSession,
     path: web::Path<String>,
-    _form: PostedForm,
+    form: PostedForm,
     ip: ClientIp,
 ) -> Result<HttpResponse, AppError> {
-    change_user(
+    let id = super::path_id(path)?;
+    let action = format!("/users/{id}/disable");
+    sudo_then_change(
         &state,
         &user,
         &session,
-        super::path_id(path)?,
+        &form,
+        &action,
+        id,
         Change::Disable,
         ip,
     )
@@ -435,16 +437,41 @@ pub async fn enable_user(
     state: web::Data<AppState>,
     session: TypedSession,
     path: web::Path<String>,
-    _form: PostedForm,
+    form: PostedForm,
     ip: ClientIp,
 ) -> Result<HttpResponse, AppError> {
-    change_user(
+    let id = super::path_id(path)?;
+    let action = format!("/users/{id}/enable");
+    sudo_then_change(
         &state,
         &user,
         &session,
-        super::path_id(path)?,
+        &form,
+        &action,
+        id,
         Change::Enable,
         ip,
     )
     .await
+}
+
+/// Disabling and enabling change who holds which rights, like a role change: they ask for a
+/// recent password too (re-enabling an admin gives admin rights back).
+#[allow(clippy::too_many_arguments)]
+async fn sudo_then_change(
+    state: &AppState,
+    user: &CurrentUser,
+    session: &TypedSession,
+    form: &PostedForm,
+    action: &str,
+    id: String,
+    change: Change,
+    ip: ClientIp,
+) -> Result<HttpResponse, AppError> {
+    if let Some(prompt) =
+        crate::auth::sudo::require(state, user, session, form, action, &[]).await?
+    {
+        return Ok(prompt);
+    }
+    change_user(state, user, session, id, change, ip).await
 }

@@ -29,7 +29,12 @@ pub struct TokenFormErrors {
     pub expires: Option<String>,
     pub description: Option<String>,
     pub allowed_ips: Option<String>,
+    /// The networks include broad ones: the form offers `confirm_broad_networks`.
+    pub confirm_broad: bool,
 }
+
+/// The checkbox that confirms networks broader than an IPv4 /8 or an IPv6 /32.
+pub const CONFIRM_BROAD_FIELD: &str = "confirm_broad_networks";
 
 impl TokenFormErrors {
     pub fn is_empty(&self) -> bool {
@@ -68,7 +73,9 @@ impl TokenFormValues {
         }
     }
 
-    /// Validates the Update form's fields.
+    /// Validates the Update form's fields. (The errors are large, but a form is checked
+    /// once per request, so moving them costs nothing that matters.)
+    #[allow(clippy::result_large_err)]
     pub fn details(&self, form: &PostedForm) -> Result<TokenDetails, TokenFormErrors> {
         let mut errors = TokenFormErrors::default();
         let details = self.check_details(form, &mut errors);
@@ -79,6 +86,7 @@ impl TokenFormValues {
     }
 
     /// Validates the Add Token form.
+    #[allow(clippy::result_large_err)]
     pub fn new_token(
         &self,
         form: &PostedForm,
@@ -148,6 +156,18 @@ impl TokenFormValues {
                 .map_err(|e| errors.allowed_ips = Some(e.to_string()))
                 .ok()
         };
+        let broad = networks.as_deref().map(networks::broad).unwrap_or_default();
+        if !broad.is_empty() && form.get(CONFIRM_BROAD_FIELD) != "1" {
+            let shown: Vec<String> = broad.iter().map(networks::display).collect();
+            errors.allowed_ips = Some(format!(
+                "{} {} broader than an IPv4 /8 or an IPv6 /32: millions of addresses could use \
+                 this token. Narrow {}, or confirm below.",
+                shown.join(", "),
+                if shown.len() == 1 { "is" } else { "are" },
+                if shown.len() == 1 { "it" } else { "them" },
+            ));
+            errors.confirm_broad = true;
+        }
         Some(TokenDetails {
             name: name.to_string(),
             description: description.to_string(),

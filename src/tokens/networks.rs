@@ -46,6 +46,24 @@ pub fn display(network: &IpNetwork) -> String {
 pub enum ListError {
     Invalid(Vec<String>),
     TooMany(usize),
+    /// A /0: a typo (`127.0.0.2/0`) would otherwise allow every address without a word.
+    Everything(String),
+}
+
+/// The widest networks saved without a confirmation: an IPv4 /8, an IPv6 /32.
+const NARROWEST_UNCONFIRMED_V4: u8 = 8;
+const NARROWEST_UNCONFIRMED_V6: u8 = 32;
+
+/// The networks broader than an IPv4 /8 or an IPv6 /32, which the admin must confirm.
+pub fn broad(networks: &[IpNetwork]) -> Vec<IpNetwork> {
+    networks
+        .iter()
+        .filter(|n| match n {
+            IpNetwork::V4(v4) => v4.prefix() < NARROWEST_UNCONFIRMED_V4,
+            IpNetwork::V6(v6) => v6.prefix() < NARROWEST_UNCONFIRMED_V6,
+        })
+        .copied()
+        .collect()
 }
 
 impl std::fmt::Display for ListError {
@@ -68,6 +86,10 @@ impl std::fmt::Display for ListError {
                 f,
                 "At most {MAX_NETWORKS} networks are allowed; you entered {n}."
             ),
+            ListError::Everything(entry) => write!(
+                f,
+                "\u{201c}{entry}\u{201d} allows every address. Leave the field empty to allow any address."
+            ),
         }
     }
 }
@@ -86,6 +108,9 @@ pub fn parse_list(text: &str) -> Result<Vec<IpNetwork>, ListError> {
     let mut invalid = Vec::new();
     for entry in entries {
         match parse_network(entry) {
+            Ok(network) if network.prefix() == 0 => {
+                return Err(ListError::Everything(entry.chars().take(60).collect()))
+            }
             Ok(network) if !networks.contains(&network) => networks.push(network),
             Ok(_) => {}
             Err(_) => invalid.push(entry.chars().take(60).collect()),
@@ -130,6 +155,18 @@ mod tests {
                 "fe80::/129".into()
             ])
         );
+    }
+
+    #[test]
+    fn a_zero_prefix_is_refused_and_broad_ones_are_flagged() {
+        assert_eq!(
+            parse_list("10.0.0.1\n127.0.0.2/0"),
+            Err(ListError::Everything("127.0.0.2/0".into()))
+        );
+        assert!(parse_list("::/0").is_err());
+        let list = parse_list("10.0.0.0/8\n12.0.0.0/7\n2001:db8::/32\n2001::/31").unwrap();
+        let flagged: Vec<_> = broad(&list).iter().map(display).collect();
+        assert_eq!(flagged, ["12.0.0.0/7", "2001::/31"]);
     }
 
     #[test]

@@ -781,3 +781,46 @@ async fn every_postgresql_command_exits_cleanly_100_times_in_a_row() {
         }
     }
 }
+
+/// Issue 20, finding 3: whichever command runs first, the data directory is 0700 and every
+/// file in it 0600 (it holds the database, the key and e-mails with live links); `serve`
+/// tightens a looser directory it finds, and says so.
+#[tokio::test]
+async fn the_data_directory_and_its_files_are_the_owners_alone() {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |path: &Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+    let root = tempfile::tempdir().unwrap();
+    let data_dir = root.path().join("data");
+    assert!(user_add(&data_dir, "admin@acme.test", "admin", PASSWORD)
+        .status
+        .success());
+    assert_eq!(mode(&data_dir), 0o700, "made by `user add`");
+    for file in files(&data_dir) {
+        assert_eq!(mode(&file), 0o600, "{}", file.display());
+    }
+
+    // A mail with a live link, written by the server as an `.eml` file.
+    std::fs::set_permissions(&data_dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let server = start(&data_dir).await;
+    assert_eq!(mode(&data_dir), 0o700, "serve tightened the directory");
+    let log = std::fs::read_to_string(&server.log).unwrap();
+    assert!(log.contains("restricted it to 0700"), "{log}");
+    let url = format!("{}/forgot", server.address);
+    let sent = submit(&client(), &url, &url, &[("email", "admin@acme.test")]).await;
+    assert_eq!(sent.status(), StatusCode::OK);
+    let mail = data_dir.join("mail");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !(mail.exists()
+        && files(&mail)
+            .iter()
+            .any(|f| f.extension().is_some_and(|x| x == "eml")))
+    {
+        assert!(Instant::now() < deadline, "no .eml file");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(mode(&mail), 0o700);
+    for file in files(&data_dir) {
+        assert_eq!(mode(&file), 0o600, "{}", file.display());
+    }
+    drop(server);
+}

@@ -22,6 +22,8 @@ pub struct TestApp {
     pub notifier: Arc<Notifier>,
     pub settings: Settings,
     pub check_cache: Option<Arc<sesame::tokens::check_cache::CheckCache>>,
+    /// The background worker of "Forgot password" and failed sign-ins.
+    pub direct_mail: Arc<sesame::notify::direct::DirectMail>,
     /// Dropped last: the PostgreSQL database of this test, if any.
     _database: Option<PgDatabase>,
 }
@@ -197,6 +199,7 @@ pub async fn spawn_app_with(vars: &[(&str, &str)]) -> TestApp {
     let notifier = app.notifier();
     let settings = app.settings().clone();
     let check_cache = app.check_cache();
+    let direct_mail = app.direct_mail();
     tokio::spawn(app.run_until_stopped());
     TestApp {
         address,
@@ -207,6 +210,7 @@ pub async fn spawn_app_with(vars: &[(&str, &str)]) -> TestApp {
         notifier,
         settings,
         check_cache,
+        direct_mail,
         _database: database,
     }
 }
@@ -250,6 +254,14 @@ impl TestApp {
             self.clock.clone(),
             self.settings.base_url.clone(),
         )
+    }
+
+    /// The database's URL as its connections name it (statement capture is per URL).
+    pub fn database_url(&self) -> String {
+        match &self.settings.database_url {
+            sesame::config::DatabaseUrl::Sqlite(path) => path.to_string_lossy().into_owned(),
+            sesame::config::DatabaseUrl::Postgres(url) => url.clone(),
+        }
     }
 
     pub fn url(&self, path: &str) -> String {

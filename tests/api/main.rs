@@ -7,6 +7,7 @@ mod csrf_and_escaping;
 mod email;
 mod faults;
 mod handoff;
+mod hardening;
 mod helpers;
 mod hostile;
 mod operations;

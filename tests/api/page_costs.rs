@@ -141,13 +141,6 @@ fn median(mut times: Vec<f64>) -> f64 {
     times[times.len() / 2]
 }
 
-fn database_url(app: &TestApp) -> String {
-    match &app.settings.database_url {
-        DatabaseUrl::Sqlite(path) => path.to_string_lossy().into_owned(),
-        DatabaseUrl::Postgres(url) => url.clone(),
-    }
-}
-
 /// The tables of more than `LARGE_TABLE` rows.
 fn large_tables(app: &TestApp) -> HashSet<String> {
     [
@@ -334,7 +327,7 @@ async fn every_page_reads_rows_in_proportion_to_the_page_not_the_account() {
 
     // 2. The plans of every statement every page runs.
     let mut planner = Planner::new(&app);
-    let capture = Capture::start(&database_url(&app));
+    let capture = Capture::start(&app.database_url());
     let mut findings = Vec::new();
     for (what, path) in &large.pages {
         capture.take();

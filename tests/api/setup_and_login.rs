@@ -197,12 +197,14 @@ async fn signing_out_kills_every_copy_of_the_cookie() {
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
+    // The session cookie (a sign-in also sets the device cookie).
     let cookie_of = |response: &reqwest::Response| {
         let set_cookie = response
             .headers()
-            .get("set-cookie")
-            .unwrap()
-            .to_str()
+            .get_all("set-cookie")
+            .iter()
+            .map(|v| v.to_str().unwrap())
+            .find(|v| v.starts_with("sesame_session="))
             .unwrap();
         set_cookie.split(';').next().unwrap().to_string()
     };

@@ -1,0 +1,2 @@
+DROP INDEX handoffs_open_by_maker;
+ALTER TABLE handoffs DROP COLUMN cancelled_at;
