@@ -6,6 +6,7 @@
 pub mod accounts;
 pub mod audit;
 pub mod handoffs;
+pub mod invitations;
 pub mod outbox;
 pub mod schema;
 pub mod tokens;
@@ -308,3 +309,46 @@ diesel::define_sql_function!(
         y: diesel::sql_types::Timestamp,
     ) -> diesel::sql_types::Timestamp
 );
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use diesel::sqlite::SqliteConnection;
+
+    /// Users still waiting for their first password become invitations that keep working,
+    /// and stop reserving their address.
+    #[test]
+    fn pending_users_become_invitations() {
+        let mut conn = SqliteConnection::establish(":memory:").unwrap();
+        while conn
+            .applied_migrations()
+            .unwrap()
+            .iter()
+            .all(|v| v.to_string().replace('-', "") != "20261128000006")
+        {
+            conn.run_next_migration(SQLITE_MIGRATIONS).unwrap();
+        }
+        conn.batch_execute(
+            "INSERT INTO accounts (id, name, created_at) VALUES ('a', 'Acme', '2026-11-01 00:00:00');
+             INSERT INTO users (id, account_id, email, password_hash, role, created_at) VALUES
+                 ('joined', 'a', 'joined@x.test', 'hash', 'admin', '2026-11-01 00:00:00'),
+                 ('pending', 'a', 'pending@x.test', '', 'support', '2026-11-01 00:00:00');
+             INSERT INTO user_links (id, user_id, purpose, code_hash, expires_at, created_at) VALUES
+                 ('l1', 'pending', 'invite', x'01', '2026-11-04 00:00:00', '2026-11-01 00:00:00'),
+                 ('l2', 'joined', 'reset', x'02', '2026-11-01 01:00:00', '2026-11-01 00:00:00');",
+        )
+        .unwrap();
+        conn.run_pending_migrations(SQLITE_MIGRATIONS).unwrap();
+        let mut db = DbConn::Sqlite(conn);
+        let invitation = invitations::find_by_hash(&mut db, &[1]).unwrap().unwrap();
+        assert_eq!(
+            (invitation.email.as_str(), invitation.role.as_str()),
+            ("pending@x.test", "support")
+        );
+        assert!(!users::email_exists(&mut db, "pending@x.test").unwrap());
+        assert!(users::email_exists(&mut db, "joined@x.test").unwrap());
+        assert!(user_links::find(&mut db, user_links::RESET, &[2])
+            .unwrap()
+            .is_some());
+    }
+}

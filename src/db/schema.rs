@@ -95,6 +95,21 @@ diesel::table! {
 }
 
 diesel::table! {
+    invitations (id) {
+        id -> Text,
+        account_id -> Text,
+        email -> Text,
+        role -> Text,
+        invited_by -> Nullable<Text>,
+        code_hash -> Binary,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+        accepted_at -> Nullable<Timestamp>,
+        cancelled_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
     handoffs (id) {
         id -> Text,
         token_id -> Text,
@@ -130,5 +145,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     audit_events,
     outbox,
     handoffs,
-    user_links
+    user_links,
+    invitations,
 );

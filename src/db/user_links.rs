@@ -1,11 +1,10 @@
-//! One-time links for people: invitations (72 h) and password resets (1 h).
+//! One-time links for people: password resets (1 h). (Invitations are `invitations`.)
 
 use super::schema::user_links;
 use super::DbConn;
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-pub const INVITE: &str = "invite";
 pub const RESET: &str = "reset";
 
 pub fn insert(

@@ -116,6 +116,16 @@ pub fn email_exists(conn: &mut DbConn, email: &str) -> QueryResult<bool> {
     .get_result(conn)
 }
 
+/// Whether the account has a user with this address (the account's own users only).
+pub fn exists_in_account(conn: &mut DbConn, account_id: &str, email: &str) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::exists(
+        users::table
+            .filter(users::account_id.eq(account_id))
+            .filter(users::email.eq(email)),
+    ))
+    .get_result(conn)
+}
+
 pub fn any_exist(conn: &mut DbConn) -> QueryResult<bool> {
     diesel::select(diesel::dsl::exists(users::table.select(users::id))).get_result(conn)
 }
@@ -183,14 +193,7 @@ pub struct UserRow {
     pub email: String,
     pub role: String,
     pub disabled: bool,
-    pub password_hash: String,
     pub created_at: NaiveDateTime,
-}
-
-impl UserRow {
-    pub fn invited(&self) -> bool {
-        self.password_hash.is_empty()
-    }
 }
 
 macro_rules! user_rows {
@@ -200,7 +203,6 @@ macro_rules! user_rows {
             users::email,
             users::role,
             users::disabled,
-            users::password_hash,
             users::created_at,
         ))
     };

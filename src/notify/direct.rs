@@ -104,12 +104,10 @@ impl Worker {
         let mut conn = self.pool.get()?;
         match job {
             Job::Reset { email } => {
-                // Only people who can sign in: an invited user must use their invitation
-                // (72 h), a disabled one must be enabled first.
+                // Only people who can sign in: someone invited is not a user until they
+                // accept (72 h), and a disabled user must be enabled first.
                 let user = match users::find_credentials(&mut conn, &email)? {
-                    Some(c) if !c.disabled && !c.password_hash.is_empty() => {
-                        users::find_session_user(&mut conn, &c.id)?
-                    }
+                    Some(c) if !c.disabled => users::find_session_user(&mut conn, &c.id)?,
                     _ => None,
                 };
                 let Some(user) = user else { return Ok(()) };

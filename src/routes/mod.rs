@@ -40,6 +40,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         At::at("/users/{id}/role").post(users::change_role),
         At::at("/users/{id}/disable").post(users::disable_user),
         At::at("/users/{id}/enable").post(users::enable_user),
+        At::at("/users/invitations/{id}/resend").post(users::resend_invitation),
+        At::at("/users/invitations/{id}/cancel").post(users::cancel_invitation),
         At::at("/invite/{code}")
             .get(password::invite_form)
             .post(password::accept_invite),

@@ -1,5 +1,5 @@
-//! Setting a password through a one-time link: accepting an invitation (72 h) or resetting a
-//! forgotten password (1 h). "Forgot password" answers the same whether or not the address
+//! Setting a password through a one-time link: accepting an invitation (72 h), which makes
+//! the user, or resetting a forgotten password (1 h). "Forgot password" answers the same whether or not the address
 //! has an account.
 
 use crate::api::throttle::Client;
@@ -7,7 +7,7 @@ use crate::auth::one_time;
 use crate::auth::password;
 use crate::auth::session::{FlashKind, TypedSession};
 use crate::client_ip::ClientIp;
-use crate::db::{self, audit, user_links, users};
+use crate::db::{self, audit, invitations, user_links, users};
 use crate::error::AppError;
 use crate::forms::PostedForm;
 use crate::startup::AppState;
@@ -25,24 +25,47 @@ pub struct SetPasswordPage {
     pub error: Option<String>,
 }
 
-fn heading(purpose: &str) -> &'static str {
-    if purpose == user_links::INVITE {
-        "Welcome: choose your password"
-    } else {
-        "Choose a new password"
-    }
+const WELCOME: &str = "Welcome: choose your password";
+const NEW_PASSWORD: &str = "Choose a new password";
+
+fn password_page(
+    session: &TypedSession,
+    status: StatusCode,
+    heading: &'static str,
+    email: String,
+    error: Option<String>,
+) -> Result<HttpResponse, AppError> {
+    views::render(
+        status,
+        &SetPasswordPage {
+            layout: Layout::new(heading, "password", None, session)?,
+            heading,
+            email,
+            error,
+        },
+    )
 }
 
-/// The link's user, if the link can still be used: 404 unknown, 410 used or expired.
-async fn usable_link(
+/// What is wrong with the new password typed twice, if anything.
+fn new_password_error(form: &PostedForm, email: &str) -> Option<String> {
+    let new_password = form.get("password");
+    password::check_new(new_password, &[email])
+        .err()
+        .or_else(|| {
+            (new_password != form.get("password_confirm"))
+                .then(|| "The two passwords differ.".to_string())
+        })
+}
+
+/// The reset link's user, if the link can still be used: 404 unknown, 410 used or expired.
+async fn usable_reset(
     state: &AppState,
-    purpose: &'static str,
     code: &str,
 ) -> Result<(user_links::UserLink, users::SessionUser), AppError> {
     let code_hash = one_time::hash(code);
     let now = state.clock.now();
     db::run(&state.pool, move |conn| {
-        let link = user_links::find(conn, purpose, &code_hash)?
+        let link = user_links::find(conn, user_links::RESET, &code_hash)?
             .ok_or(AppError::NotFound("This link is not valid."))?;
         if link.used_at.is_some() || link.expires_at <= now {
             return Err(AppError::Gone(
@@ -59,49 +82,131 @@ async fn usable_link(
     .await
 }
 
-async fn show(
+/// The invitation behind a code, if it can still be accepted: 404 unknown, 410 accepted,
+/// cancelled or expired.
+async fn usable_invitation(
     state: &AppState,
-    session: &TypedSession,
-    purpose: &'static str,
-    code: String,
-) -> Result<HttpResponse, AppError> {
-    let (_, user) = usable_link(state, purpose, &code).await?;
-    views::ok(&SetPasswordPage {
-        layout: Layout::new(heading(purpose), "password", None, session)?,
-        heading: heading(purpose),
-        email: user.email,
-        error: None,
+    code: &str,
+) -> Result<invitations::Invitation, AppError> {
+    let code_hash = one_time::hash(code);
+    let now = state.clock.now();
+    let invitation = db::run(&state.pool, move |conn| {
+        Ok(invitations::find_by_hash(conn, &code_hash)?)
     })
+    .await?
+    .ok_or(AppError::NotFound("This invitation link is not valid."))?;
+    if invitation.accepted_at.is_some()
+        || invitation.cancelled_at.is_some()
+        || invitation.expires_at <= now
+    {
+        return Err(AppError::Gone(
+            "This invitation was already used, was cancelled, or has expired. Ask the admin who invited you to send it again.",
+        ));
+    }
+    Ok(invitation)
 }
 
-async fn set(
-    state: &AppState,
-    session: &TypedSession,
-    purpose: &'static str,
-    code: String,
-    form: &PostedForm,
+pub async fn invite_form(
+    state: web::Data<AppState>,
+    session: TypedSession,
+    path: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
+    let invitation = usable_invitation(&state, &path.into_inner()).await?;
+    password_page(&session, StatusCode::OK, WELCOME, invitation.email, None)
+}
+
+/// Accepting makes the user: the address is taken only now, so an invitation from one
+/// account to someone of another answers the invitee (409), never the inviting admin.
+pub async fn accept_invite(
+    state: web::Data<AppState>,
+    session: TypedSession,
+    path: web::Path<String>,
+    form: PostedForm,
     ip: ClientIp,
 ) -> Result<HttpResponse, AppError> {
-    let (link, user) = usable_link(state, purpose, &code).await?;
-    let new_password = form.get("password");
-    let error = password::check_new(new_password, &[&user.email])
-        .err()
-        .or_else(|| {
-            (new_password != form.get("password_confirm"))
-                .then(|| "The two passwords differ.".to_string())
-        });
-    if let Some(error) = error {
-        return views::render(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            &SetPasswordPage {
-                layout: Layout::new(heading(purpose), "password", None, session)?,
-                heading: heading(purpose),
-                email: user.email,
-                error: Some(error),
-            },
-        );
+    let invitation = usable_invitation(&state, &path.into_inner()).await?;
+    if let Some(error) = new_password_error(&form, &invitation.email) {
+        let status = StatusCode::UNPROCESSABLE_ENTITY;
+        return password_page(&session, status, WELCOME, invitation.email, Some(error));
     }
-    let hash = password::hash_queued(new_password.to_string()).await?;
+    let hash = password::hash_queued(form.get("password").to_string()).await?;
+    let now = state.clock.now();
+    let ip = ip.text();
+    let user_id = db::new_id();
+    let new_id = user_id.clone();
+    db::run(&state.pool, move |conn| {
+        db::transaction(conn, |conn| {
+            if !invitations::accept(conn, &invitation.id, now)? {
+                return Err(AppError::Gone(
+                    "This invitation was already used, was cancelled, or has expired.",
+                ));
+            }
+            let role = users::Role::parse(&invitation.role)
+                .ok_or_else(|| AppError::internal("unknown role in an invitation"))?;
+            let new = users::NewUser {
+                id: &new_id,
+                account_id: &invitation.account_id,
+                email: &invitation.email,
+                password_hash: &hash,
+                role,
+            };
+            users::insert(conn, &new, now).map_err(|e| match e {
+                diesel::result::Error::DatabaseError(
+                    diesel::result::DatabaseErrorKind::UniqueViolation,
+                    _,
+                ) => AppError::Conflict(format!(
+                    "{} already has a Sesame Tokens account. Sign in with it, or ask the admin who invited you to use another address.",
+                    invitation.email
+                )),
+                other => other.into(),
+            })?;
+            audit::insert(
+                conn,
+                &audit::NewEvent {
+                    account_id: Some(&invitation.account_id),
+                    actor_id: Some(&new_id),
+                    actor_email: Some(&invitation.email),
+                    action: "user.invitation_accepted",
+                    token_id: None,
+                    detail: &invitation.role,
+                    ip: ip.as_deref(),
+                },
+                now,
+            )?;
+            Ok(())
+        })
+    })
+    .await?;
+    session.sign_in(&user_id, 0, now)?;
+    session.flash(
+        FlashKind::Success,
+        "Your password is set. You are signed in.",
+    )?;
+    Ok(views::see_other("/"))
+}
+
+pub async fn reset_form(
+    state: web::Data<AppState>,
+    session: TypedSession,
+    path: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
+    let (_, user) = usable_reset(&state, &path.into_inner()).await?;
+    password_page(&session, StatusCode::OK, NEW_PASSWORD, user.email, None)
+}
+
+pub async fn reset_password(
+    state: web::Data<AppState>,
+    session: TypedSession,
+    path: web::Path<String>,
+    form: PostedForm,
+    ip: ClientIp,
+) -> Result<HttpResponse, AppError> {
+    let (link, user) = usable_reset(&state, &path.into_inner()).await?;
+    if let Some(error) = new_password_error(&form, &user.email) {
+        let status = StatusCode::UNPROCESSABLE_ENTITY;
+        return password_page(&session, status, NEW_PASSWORD, user.email, Some(error));
+    }
+    let hash = password::hash_queued(form.get("password").to_string()).await?;
     let now = state.clock.now();
     let ip = ip.text();
     let (user_id, account_id, email) =
@@ -115,18 +220,13 @@ async fn set(
             }
             let epoch = users::set_password(conn, &user_id, &hash)?;
             user_links::void_all(conn, &user_id, now)?;
-            let action = if purpose == user_links::INVITE {
-                "user.invitation_accepted"
-            } else {
-                "user.password_reset"
-            };
             audit::insert(
                 conn,
                 &audit::NewEvent {
                     account_id: Some(&account_id),
                     actor_id: Some(&user_id),
                     actor_email: Some(&email),
-                    action,
+                    action: "user.password_reset",
                     token_id: None,
                     detail: "",
                     ip: ip.as_deref(),
@@ -143,58 +243,6 @@ async fn set(
         "Your password is set. You are signed in.",
     )?;
     Ok(views::see_other("/"))
-}
-
-pub async fn invite_form(
-    state: web::Data<AppState>,
-    session: TypedSession,
-    path: web::Path<String>,
-) -> Result<HttpResponse, AppError> {
-    show(&state, &session, user_links::INVITE, path.into_inner()).await
-}
-
-pub async fn accept_invite(
-    state: web::Data<AppState>,
-    session: TypedSession,
-    path: web::Path<String>,
-    form: PostedForm,
-    ip: ClientIp,
-) -> Result<HttpResponse, AppError> {
-    set(
-        &state,
-        &session,
-        user_links::INVITE,
-        path.into_inner(),
-        &form,
-        ip,
-    )
-    .await
-}
-
-pub async fn reset_form(
-    state: web::Data<AppState>,
-    session: TypedSession,
-    path: web::Path<String>,
-) -> Result<HttpResponse, AppError> {
-    show(&state, &session, user_links::RESET, path.into_inner()).await
-}
-
-pub async fn reset_password(
-    state: web::Data<AppState>,
-    session: TypedSession,
-    path: web::Path<String>,
-    form: PostedForm,
-    ip: ClientIp,
-) -> Result<HttpResponse, AppError> {
-    set(
-        &state,
-        &session,
-        user_links::RESET,
-        path.into_inner(),
-        &form,
-        ip,
-    )
-    .await
 }
 
 #[derive(Template)]

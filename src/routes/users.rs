@@ -6,7 +6,7 @@ use crate::auth::one_time;
 use crate::auth::session::{FlashKind, TypedSession};
 use crate::client_ip::ClientIp;
 use crate::db::users::{self, PageAt, Role, UserRow};
-use crate::db::{self, accounts, handoffs, user_links};
+use crate::db::{self, accounts, handoffs, invitations};
 use crate::error::AppError;
 use crate::forms::PostedForm;
 use crate::notify::messages::{self, PasswordLink};
@@ -33,12 +33,26 @@ pub struct UserView {
 pub struct UsersPage {
     pub layout: Layout,
     pub users: Vec<UserView>,
+    pub invitations: Vec<InvitationView>,
     pub prev_url: Option<String>,
     pub next_url: Option<String>,
     pub email: String,
     pub role: String,
     pub error: Option<String>,
 }
+
+pub struct InvitationView {
+    pub id: String,
+    pub email: String,
+    pub role: String,
+    pub sent: TimeView,
+    pub expires: TimeView,
+    pub expired: bool,
+}
+
+/// Open invitations listed at most (the oldest beyond are still valid, and can be sent
+/// again by inviting the address again).
+const MAX_INVITATIONS_SHOWN: i64 = 100;
 
 /// Users shown per page.
 const USERS_PER_PAGE: i64 = 50;
@@ -75,8 +89,16 @@ async fn users_page(
     let account_id = user.account_id.clone();
     let seek = at.clone();
     // One more than a page tells whether another page lies beyond.
-    let mut rows = db::run(&state.pool, move |conn| {
-        Ok(users::list(conn, &account_id, &seek, USERS_PER_PAGE + 1)?)
+    let first_page = matches!(at, PageAt::First);
+    let (mut rows, pending) = db::run(&state.pool, move |conn| {
+        let rows = users::list(conn, &account_id, &seek, USERS_PER_PAGE + 1)?;
+        // Open invitations head the first page.
+        let pending = if first_page {
+            invitations::list_open(conn, &account_id, MAX_INVITATIONS_SHOWN)?
+        } else {
+            Vec::new()
+        };
+        Ok((rows, pending))
     })
     .await?;
     let more = rows.len() as i64 > USERS_PER_PAGE;
@@ -108,11 +130,7 @@ async fn users_page(
     let users = rows
         .into_iter()
         .map(|row| UserView {
-            status: match (row.disabled, row.invited()) {
-                (true, _) => "disabled",
-                (false, true) => "invited",
-                (false, false) => "active",
-            },
+            status: if row.disabled { "disabled" } else { "active" },
             created: TimeView::new(row.created_at, now),
             is_self: row.id == user.id,
             id: row.id,
@@ -120,11 +138,23 @@ async fn users_page(
             role: row.role,
         })
         .collect();
+    let invitations = pending
+        .into_iter()
+        .map(|i| InvitationView {
+            expired: i.expires_at <= now,
+            expires: TimeView::new(i.expires_at, now),
+            sent: TimeView::new(i.created_at, now),
+            id: i.id,
+            email: i.email,
+            role: i.role,
+        })
+        .collect();
     views::render(
         status,
         &UsersPage {
             layout: Layout::new("Users", "users", Some(user), session)?,
             users,
+            invitations,
             prev_url,
             next_url,
             email,
@@ -194,62 +224,29 @@ pub async fn invite_user(
         .await;
     };
     let now = state.clock.now();
-    let expires_at = now + Duration::hours(INVITE_VALID_HOURS);
-    let (code, code_hash) = one_time::new_code();
     let (actor, invitee, ip) = (user.clone(), email.clone(), ip.text());
-    let invited = db::run(&state.pool, move |conn| {
+    let code = db::run(&state.pool, move |conn| {
         db::transaction(conn, |conn| {
-            accounts::lock(conn, &actor.account_id)?;
-            let user_id = match users::find_by_email(conn, &invitee)? {
-                None => {
-                    let id = db::new_id();
-                    // No password yet: nobody can sign in as this user until the link is used.
-                    let new = users::NewUser {
-                        id: &id,
-                        account_id: &actor.account_id,
-                        email: &invitee,
-                        password_hash: "",
-                        role,
-                    };
-                    users::insert(conn, &new, now)?;
-                    id
-                }
-                // Invited before and not yet joined: a fresh link (the old one still works until it lapses).
-                Some((id, account_id, _)) if account_id == actor.account_id => {
-                    match users::find_in_account(conn, &actor.account_id, &id)? {
-                        Some(row) if row.invited() => {
-                            users::set_role(conn, &id, role)?;
-                            id
-                        }
-                        _ => return Ok(None),
-                    }
-                }
-                Some(_) => return Ok(None),
-            };
-            user_links::insert(
-                conn,
-                &user_id,
-                user_links::INVITE,
-                &code_hash,
-                expires_at,
-                now,
-            )?;
-            let detail = format!("invited {invitee} as {}", role.as_str());
-            super::audit_by(
+            // Only this account's own users count: whether the address belongs to someone
+            // elsewhere is not this admin's to learn (the invitee finds out on accepting).
+            if users::exists_in_account(conn, &actor.account_id, &invitee)? {
+                return Ok(None);
+            }
+            let sent = send_invitation(
                 conn,
                 &actor,
-                "user.invited",
-                None,
-                &detail,
-                ip.as_deref(),
+                &invitee,
+                role,
                 now,
+                ip.as_deref(),
+                "user.invited",
             )?;
-            Ok(Some(()))
+            Ok(Some(sent))
         })
     })
     .await?;
-    if invited.is_none() {
-        let error = Some(format!("{email} already has an account."));
+    let Some((code, expires_at)) = code else {
+        let error = Some(format!("{email} is already a user of this account."));
         return users_page(
             &state,
             &user,
@@ -261,8 +258,55 @@ pub async fn invite_user(
             error,
         )
         .await;
-    }
-    let url = crate::notify::direct::link_url(&state.settings.base_url, "invite", &code)
+    };
+    mail_invitation(&state, &user, &session, &email, role, &code, expires_at).await?;
+    Ok(views::see_other("/users"))
+}
+
+/// Invites the address to the actor's account (or renews its open invitation): a new
+/// link, valid 72 hours, audited as `action`. The link's code and expiry.
+fn send_invitation(
+    conn: &mut db::DbConn,
+    actor: &CurrentUser,
+    email: &str,
+    role: Role,
+    now: chrono::NaiveDateTime,
+    ip: Option<&str>,
+    action: &str,
+) -> Result<(String, chrono::NaiveDateTime), AppError> {
+    let expires_at = now + Duration::hours(INVITE_VALID_HOURS);
+    let (code, code_hash) = one_time::new_code();
+    accounts::lock(conn, &actor.account_id)?;
+    invitations::send(
+        conn,
+        &invitations::NewInvitation {
+            account_id: &actor.account_id,
+            email,
+            role: role.as_str(),
+            invited_by: &actor.id,
+            code_hash: &code_hash,
+            expires_at,
+        },
+        now,
+    )?;
+    let detail = format!("{email} as {}", role.as_str());
+    super::audit_by(conn, actor, action, None, &detail, ip, now)?;
+    Ok((code, expires_at))
+}
+
+/// Sends the invitation e-mail now (only the link's hash may be stored, so not through
+/// the outbox) and says how it went.
+#[allow(clippy::too_many_arguments)]
+async fn mail_invitation(
+    state: &AppState,
+    user: &CurrentUser,
+    session: &TypedSession,
+    email: &str,
+    role: Role,
+    code: &str,
+    expires_at: chrono::NaiveDateTime,
+) -> Result<(), AppError> {
+    let url = crate::notify::direct::link_url(&state.settings.base_url, "invite", code)
         .map_err(AppError::Internal)?;
     let message = messages::password_link(&PasswordLink {
         account_name: &user.account_name,
@@ -272,8 +316,7 @@ pub async fn invite_user(
         expires_at,
     })
     .map_err(|e| AppError::internal(format!("e-mail template: {e}")))?;
-    // Sent now, not through the outbox: only the link's hash may be stored.
-    let (notifier, to) = (state.notifier.clone(), email.clone());
+    let (notifier, to) = (state.notifier.clone(), email.to_string());
     let sent = web::block(move || notifier.send_now(&to, &message))
         .await
         .map_err(|_| AppError::internal("the e-mail task was cancelled"))?;
@@ -283,10 +326,107 @@ pub async fn invite_user(
             tracing::warn!(%error, "invitation e-mail not sent");
             session.flash(
                 FlashKind::Error,
-                format!("{email} was added, but the invitation e-mail could not be sent. Invite them again to retry."),
+                format!("The invitation to {email} is saved, but its e-mail could not be sent. Send it again to retry."),
             )?;
         }
     }
+    Ok(())
+}
+
+/// Sends an open invitation again: a new link, a new 72 hours (the old link stops
+/// working). An admin invitation asks for a recent password, like inviting one.
+pub async fn resend_invitation(
+    AdminUser(user): AdminUser,
+    state: web::Data<AppState>,
+    session: TypedSession,
+    path: web::Path<String>,
+    form: PostedForm,
+    ip: ClientIp,
+) -> Result<HttpResponse, AppError> {
+    let id = super::path_id(path)?;
+    let (account_id, lookup) = (user.account_id.clone(), id.clone());
+    let invitation = db::run(&state.pool, move |conn| {
+        Ok(invitations::find_in_account(conn, &account_id, &lookup)?)
+    })
+    .await?
+    .filter(|i| i.accepted_at.is_none() && i.cancelled_at.is_none())
+    .ok_or(AppError::NotFound("There is no open invitation like this."))?;
+    let role = Role::parse(&invitation.role).ok_or_else(|| AppError::internal("unknown role"))?;
+    if role == Role::Admin {
+        let action = format!("/users/invitations/{id}/resend");
+        if let Some(prompt) =
+            crate::auth::sudo::require(&state, &user, &session, &form, &action, &[]).await?
+        {
+            return Ok(prompt);
+        }
+    }
+    let now = state.clock.now();
+    let (actor, email, ip) = (user.clone(), invitation.email.clone(), ip.text());
+    let (code, expires_at) = db::run(&state.pool, move |conn| {
+        db::transaction(conn, |conn| {
+            send_invitation(
+                conn,
+                &actor,
+                &email,
+                role,
+                now,
+                ip.as_deref(),
+                "user.invitation_resent",
+            )
+        })
+    })
+    .await?;
+    mail_invitation(
+        &state,
+        &user,
+        &session,
+        &invitation.email,
+        role,
+        &code,
+        expires_at,
+    )
+    .await?;
+    Ok(views::see_other("/users"))
+}
+
+/// Cancels an open invitation: its link stops working at once.
+pub async fn cancel_invitation(
+    AdminUser(user): AdminUser,
+    state: web::Data<AppState>,
+    session: TypedSession,
+    path: web::Path<String>,
+    _form: PostedForm,
+    ip: ClientIp,
+) -> Result<HttpResponse, AppError> {
+    let id = super::path_id(path)?;
+    let now = state.clock.now();
+    let (actor, ip) = (user.clone(), ip.text());
+    let email = db::run(&state.pool, move |conn| {
+        db::transaction(conn, |conn| {
+            let invitation = invitations::find_in_account(conn, &actor.account_id, &id)?
+                .ok_or(AppError::NotFound("There is no open invitation like this."))?;
+            if !invitations::cancel(conn, &actor.account_id, &id, now)? {
+                return Err(AppError::NotFound(
+                    "This invitation was already accepted or cancelled.",
+                ));
+            }
+            super::audit_by(
+                conn,
+                &actor,
+                "user.invitation_cancelled",
+                None,
+                &invitation.email,
+                ip.as_deref(),
+                now,
+            )?;
+            Ok(invitation.email)
+        })
+    })
+    .await?;
+    session.flash(
+        FlashKind::Success,
+        format!("The invitation to {email} is cancelled: its link no longer works."),
+    )?;
     Ok(views::see_other("/users"))
 }
 
@@ -312,8 +452,7 @@ async fn change_user(
             accounts::lock(conn, &actor.account_id)?;
             let target: UserRow = users::find_in_account(conn, &actor.account_id, &id)?
                 .ok_or_else(AppError::not_found)?;
-            let active_admin =
-                target.role == Role::Admin.as_str() && !target.disabled && !target.invited();
+            let active_admin = target.role == Role::Admin.as_str() && !target.disabled;
             let loses_admin = match &change {
                 Change::Role(role) => *role != Role::Admin,
                 Change::Disable => true,

@@ -152,14 +152,15 @@ async fn forgot_password_answers_before_any_address_dependent_work() {
     statements::install();
     let smtp = crate::smtp::SmtpServer::start();
     let app = spawn_app_with(&[("SESAME_SMTP_URL", &smtp.url())]).await;
-    app.cast().await;
-    app.add_user("Acme", "invited@acme.test", sesame::db::users::Role::Member);
-    let mut conn = app.pool.get().unwrap();
-    use diesel::prelude::*;
-    diesel::sql_query("UPDATE users SET password_hash = '' WHERE email = 'invited@acme.test'")
-        .execute(&mut conn)
-        .unwrap();
-    drop(conn);
+    let cast = app.cast().await;
+    let invited = app
+        .post(
+            &cast.admin,
+            "/users",
+            &[("email", "invited@acme.test"), ("role", "member")],
+        )
+        .await;
+    assert_eq!(invited.status(), StatusCode::SEE_OTHER);
 
     let capture = Capture::start(&app.database_url());
     let held = app.direct_mail.hold();
@@ -201,8 +202,11 @@ async fn forgot_password_answers_before_any_address_dependent_work() {
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     assert!(smtp.mails_to("nobody@acme.test").is_empty());
     assert!(
-        smtp.mails_to("invited@acme.test").is_empty(),
-        "an invited user gets no reset link"
+        !smtp
+            .mails_to("invited@acme.test")
+            .iter()
+            .any(|m| m.data.contains("/reset/")),
+        "someone invited gets no reset link"
     );
     assert_eq!(
         app.count("SELECT COUNT(*) AS n FROM user_links WHERE purpose = 'reset'"),
@@ -251,6 +255,84 @@ async fn a_failed_sign_in_is_audited_after_the_answer() {
         );
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
+}
+
+/// The `/invite/CODE` path in an invitation mail.
+fn invite_link(mail: &crate::smtp::Mail) -> String {
+    let start = mail.data.find("/invite/").expect("an invitation link") + "/invite/".len();
+    let code: String = mail.data[start..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+        .collect();
+    format!("/invite/{code}")
+}
+
+// Finding 4: inviting an address that belongs to another account looks exactly like any
+// invitation; invitations lapse after 72 h, reserve nothing, and can be sent again or
+// cancelled.
+crate::both_backends! {
+#[tokio::test]
+async fn invitations_say_nothing_about_other_accounts_and_reserve_nothing() {
+    let smtp = crate::smtp::SmtpServer::start();
+    let app = spawn_app_with(&[("SESAME_SMTP_URL", &smtp.url())]).await;
+    let cast = app.cast().await;
+    // Globex invites Acme's admin and someone nobody knows: the same answer and page.
+    let mut seen = Vec::new();
+    for email in ["admin@acme.test", "stranger@example.com"] {
+        let response = app.post(&cast.other_admin, "/users", &[("email", email), ("role", "support")]).await;
+        assert_eq!(response.status(), StatusCode::SEE_OTHER, "{email}");
+        let page = app.get_html(&cast.other_admin, "/users").await;
+        let row = page.find(&format!(">{email}<")).expect("listed as an open invitation");
+        let row = &page[row..row + page[row..].find("</tr>").unwrap()];
+        let id = between(row, "/users/invitations/", "/").unwrap();
+        seen.push(row.replace(email, "ADDRESS").replace(&id, "ID"));
+    }
+    assert_eq!(seen[0], seen[1], "the row says nothing about the address");
+    // Acme's admin, following Globex's link, is told (only they are) and nothing changes.
+    let link = invite_link(&smtp.mails_to("admin@acme.test").pop().expect("the invitation mail"));
+    let taken = submit(&client(), &app.url(&link), &app.url(&link), &[("password", "violet tractor summit ocean"), ("password_confirm", "violet tractor summit ocean")]).await;
+    assert_eq!(taken.status(), StatusCode::CONFLICT);
+    assert!(taken.text().await.unwrap().contains("already has a Sesame Tokens account"));
+    assert_eq!(app.count("SELECT COUNT(*) AS n FROM users WHERE email = 'admin@acme.test'"), 1);
+    app.login("admin@acme.test").await;
+
+    // Acme can invite the stranger too: Globex's pending invitation reserves nothing.
+    let also = app.post(&cast.admin, "/users", &[("email", "stranger@example.com"), ("role", "member")]).await;
+    assert_eq!(also.status(), StatusCode::SEE_OTHER);
+    // Its own users are Acme's business: inviting one again is a conflict.
+    let again = app.post(&cast.admin, "/users", &[("email", "support@acme.test"), ("role", "member")]).await;
+    assert_eq!(again.status(), StatusCode::CONFLICT);
+
+    // Globex cancels; its link stops working at once. Acme sends again after 72 h.
+    let page = app.get_html(&cast.other_admin, "/users").await;
+    let row = page.find(">stranger@example.com<").unwrap();
+    let globex_id = between(&page[row..], "/users/invitations/", "/").unwrap();
+    let globex_link = invite_link(&smtp.mails_to("stranger@example.com").into_iter()
+        .find(|m| m.data.contains("Globex")).expect("Globex's mail"));
+    assert_eq!(app.post(&cast.admin, &format!("/users/invitations/{globex_id}/cancel"), &[]).await.status(), StatusCode::NOT_FOUND, "not Acme's");
+    assert_eq!(app.post(&cast.other_admin, &format!("/users/invitations/{globex_id}/cancel"), &[]).await.status(), StatusCode::SEE_OTHER);
+    assert_eq!(client().get(app.url(&globex_link)).send().await.unwrap().status(), StatusCode::GONE);
+
+    app.clock.advance(Duration::hours(72) + Duration::seconds(1));
+    let page = app.get_html(&cast.admin, "/users").await;
+    let row = page.find(">stranger@example.com<").unwrap();
+    assert!(page[row..].split("</tr>").next().unwrap().contains("expired"));
+    let acme_id = between(&page[row..], "/users/invitations/", "/").unwrap();
+    let before = smtp.mails_to("stranger@example.com").len();
+    assert_eq!(app.post(&cast.admin, &format!("/users/invitations/{acme_id}/resend"), &[]).await.status(), StatusCode::SEE_OTHER);
+    let deadline = Instant::now() + std::time::Duration::from_secs(10);
+    while smtp.mails_to("stranger@example.com").len() == before {
+        assert!(Instant::now() < deadline, "no new invitation mail");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let fresh = invite_link(&smtp.mails_to("stranger@example.com").pop().unwrap());
+    let joined = submit(&client(), &app.url(&fresh), &app.url(&fresh), &[("password", "violet tractor summit ocean"), ("password_confirm", "violet tractor summit ocean")]).await;
+    assert_eq!(joined.status(), StatusCode::SEE_OTHER);
+    let users = app.get_html(&cast.admin, "/users").await;
+    assert!(users.contains("data-label=\"E-mail\">stranger@example.com"), "a user of Acme now");
+    let audit = app.get_html(&cast.admin, "/audit").await;
+    assert!(audit.contains("user.invitation_resent") && audit.contains("user.invitation_accepted"));
+}
 }
 
 /// Finding 6: the token page lists open hand-off links with Cancel; disabling their maker
