@@ -1,9 +1,9 @@
 //! The Dashboard: counts, what expires soon, and a chart of upcoming expirations.
 
 use super::token_view::{views, TokenView};
-use crate::auth::guards::ReviewerUser;
+use crate::auth::guards::Claim;
 use crate::auth::session::TypedSession;
-use crate::db::{self, tokens};
+use crate::db::tokens;
 use crate::error::AppError;
 use crate::startup::AppState;
 use crate::tokens::lists::AccountAt;
@@ -95,32 +95,34 @@ impl Chart {
 }
 
 pub async fn dashboard(
-    ReviewerUser(user): ReviewerUser,
+    claim: Claim,
     state: web::Data<AppState>,
     session: TypedSession,
 ) -> Result<HttpResponse, AppError> {
     let now = state.clock.now();
-    let (account_id, version) = (user.account_id.clone(), user.account.version);
     let lists = state.clone();
-    let (summary, expiring) = db::run(&state.pool, move |conn| {
-        let account = AccountAt {
-            id: &account_id,
-            version,
-        };
-        let summary = lists.token_lists.summary(conn, account, now)?;
-        // The soonest to expire, of those expiring within the week.
-        let soon = now + Duration::days(SOON_DAYS);
-        let shown = summary.counts.expiring_soon.min(EXPIRING_SHOWN);
-        let (rows, _) = lists
-            .token_lists
-            .active_page(conn, account, now, None, 0, shown)?;
-        let rows = rows
-            .into_iter()
-            .filter(|(r, _)| r.expires_at <= soon)
-            .collect();
-        Ok((summary, views(rows, now)))
-    })
-    .await?;
+    // The user and the page in one database task (see `Claim`).
+    let (user, (summary, expiring)) = claim
+        .run(&state, move |conn, user| {
+            user.may_review()?;
+            let account = AccountAt {
+                id: &user.account_id,
+                version: user.account.version,
+            };
+            let summary = lists.token_lists.summary(conn, account, now)?;
+            // The soonest to expire, of those expiring within the week.
+            let soon = now + Duration::days(SOON_DAYS);
+            let shown = summary.counts.expiring_soon.min(EXPIRING_SHOWN);
+            let (rows, _) = lists
+                .token_lists
+                .active_page(conn, account, now, None, 0, shown)?;
+            let rows = rows
+                .into_iter()
+                .filter(|(r, _)| r.expires_at <= soon)
+                .collect();
+            Ok((summary, views(rows, now)))
+        })
+        .await?;
     views::ok(&DashboardPage {
         layout: Layout::new("Dashboard", "dashboard", Some(&user), &session)?,
         counts: summary.counts,

@@ -2,7 +2,7 @@
 //! when they ended, creator, text) and exportable as CSV for support reviews.
 
 use super::token_view::{views, TokenView};
-use crate::auth::guards::ReviewerUser;
+use crate::auth::guards::{Claim, ReviewerUser};
 use crate::auth::session::TypedSession;
 use crate::db::tokens::{self, Ended, InactiveFilter};
 use crate::db::{self};
@@ -109,7 +109,7 @@ pub struct InactivePage {
 }
 
 pub async fn list_inactive(
-    ReviewerUser(user): ReviewerUser,
+    claim: Claim,
     state: web::Data<AppState>,
     session: TypedSession,
     query: web::Query<FilterQuery>,
@@ -121,23 +121,25 @@ pub async fn list_inactive(
     };
     let now = state.clock.now();
     let page = Pagination::requested(filter_query.page.as_deref());
-    let (account_id, version) = (user.account_id.clone(), user.account.version);
     let lists = state.clone();
-    let (tokens, total) = db::run(&state.pool, move |conn| {
-        let (rows, total) = lists.token_lists.inactive_page(
-            conn,
-            AccountAt {
-                id: &account_id,
-                version,
-            },
-            now,
-            &filter,
-            Pagination::offset(page),
-            PAGE_SIZE,
-        )?;
-        Ok((views(rows, now), total))
-    })
-    .await?;
+    // The user and the page in one database task (see `Claim`).
+    let (user, (tokens, total)) = claim
+        .run(&state, move |conn, user| {
+            user.may_review()?;
+            let (rows, total) = lists.token_lists.inactive_page(
+                conn,
+                AccountAt {
+                    id: &user.account_id,
+                    version: user.account.version,
+                },
+                now,
+                &filter,
+                Pagination::offset(page),
+                PAGE_SIZE,
+            )?;
+            Ok((views(rows, now), total))
+        })
+        .await?;
     let query_string = filter_query.query_string();
     let extra = if query_string.is_empty() {
         String::new()

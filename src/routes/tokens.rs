@@ -2,7 +2,7 @@
 
 use super::path_id;
 use super::token_view::{views, TokenView};
-use crate::auth::guards::{AdminUser, CurrentUser, ReviewerUser};
+use crate::auth::guards::{AdminUser, Claim, CurrentUser, ReviewerUser};
 use crate::auth::session::{FlashKind, TypedSession};
 use crate::auth::sudo;
 use crate::client_ip::ClientIp;
@@ -40,7 +40,7 @@ pub struct TokenListPage {
 }
 
 pub async fn list_tokens(
-    ReviewerUser(user): ReviewerUser,
+    claim: Claim,
     state: web::Data<AppState>,
     session: TypedSession,
     query: web::Query<ListQuery>,
@@ -56,24 +56,26 @@ pub async fn list_tokens(
         .take(100)
         .collect::<String>();
     let page = Pagination::requested(query.page.as_deref());
-    let (account_id, version) = (user.account_id.clone(), user.account.version);
     let search = (!q.is_empty()).then(|| q.clone());
     let lists = state.clone();
-    let (tokens, total) = db::run(&state.pool, move |conn| {
-        let (rows, total) = lists.token_lists.active_page(
-            conn,
-            AccountAt {
-                id: &account_id,
-                version,
-            },
-            now,
-            search.as_deref(),
-            Pagination::offset(page),
-            PAGE_SIZE,
-        )?;
-        Ok((views(rows, now), total))
-    })
-    .await?;
+    // The user and the page in one database task (see `Claim`).
+    let (user, (tokens, total)) = claim
+        .run(&state, move |conn, user| {
+            user.may_review()?;
+            let (rows, total) = lists.token_lists.active_page(
+                conn,
+                AccountAt {
+                    id: &user.account_id,
+                    version: user.account.version,
+                },
+                now,
+                search.as_deref(),
+                Pagination::offset(page),
+                PAGE_SIZE,
+            )?;
+            Ok((views(rows, now), total))
+        })
+        .await?;
     let extra = if q.is_empty() {
         String::new()
     } else {
