@@ -225,6 +225,9 @@ pub fn client() -> Client {
     Client::builder()
         .cookie_store(true)
         .redirect(Policy::none())
+        // Shorter than the server's keep-alive (5 s): a connection is never reused just as
+        // the server closes it (a test pausing between requests saw "connection closed").
+        .pool_idle_timeout(std::time::Duration::from_secs(2))
         .build()
         .expect("a reqwest client")
 }
