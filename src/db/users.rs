@@ -165,13 +165,12 @@ pub fn find_an_admin(conn: &mut DbConn, account_id: &str) -> QueryResult<Option<
         .optional()
 }
 
-/// The e-mail addresses of the account's active admins (not those still invited).
+/// The e-mail addresses of the account's enabled admins.
 pub fn admin_emails(conn: &mut DbConn, account_id: &str) -> QueryResult<Vec<String>> {
     users::table
         .filter(users::account_id.eq(account_id))
         .filter(users::role.eq(Role::Admin.as_str()))
         .filter(users::disabled.eq(false))
-        .filter(users::password_hash.ne(""))
         .order(users::email.asc())
         .select(users::email)
         .load(conn)
@@ -256,24 +255,12 @@ pub fn find_in_account(
         .optional()
 }
 
-pub fn find_by_email(
-    conn: &mut DbConn,
-    email: &str,
-) -> QueryResult<Option<(String, String, bool)>> {
-    users::table
-        .filter(users::email.eq(email))
-        .select((users::id, users::account_id, users::disabled))
-        .first(conn)
-        .optional()
-}
-
-/// Admins who can act: enabled, with a password set.
+/// Admins who can act: enabled. (Someone invited is not a user until they accept.)
 pub fn count_active_admins(conn: &mut DbConn, account_id: &str) -> QueryResult<i64> {
     users::table
         .filter(users::account_id.eq(account_id))
         .filter(users::role.eq(Role::Admin.as_str()))
         .filter(users::disabled.eq(false))
-        .filter(users::password_hash.ne(""))
         .count()
         .get_result(conn)
 }

@@ -265,12 +265,7 @@ pub async fn cancel_handoff(
     ip: ClientIp,
 ) -> Result<HttpResponse, AppError> {
     let (token_id, handoff_id) = path.into_inner();
-    let parse = |raw: &str| {
-        uuid::Uuid::parse_str(raw)
-            .map(|id| id.to_string())
-            .map_err(|_| AppError::not_found())
-    };
-    let (token_id, handoff_id) = (parse(&token_id)?, parse(&handoff_id)?);
+    let (token_id, handoff_id) = (super::parse_id(&token_id)?, super::parse_id(&handoff_id)?);
     let now = state.clock.now();
     let (actor, ip, token) = (user.clone(), ip.text(), token_id.clone());
     db::run(&state.pool, move |conn| {

@@ -112,8 +112,12 @@ pub(crate) fn audit_by(
 /// Ids in paths (tokens, users, notices) are UUIDs; anything else is simply not found, and
 /// never reaches the database (PostgreSQL would refuse a NUL byte with an error).
 pub fn path_id(path: web::Path<String>) -> Result<String, AppError> {
-    let raw = path.into_inner();
-    uuid::Uuid::parse_str(&raw)
+    parse_id(&path.into_inner())
+}
+
+/// One id of a path with several (see `path_id`).
+pub fn parse_id(raw: &str) -> Result<String, AppError> {
+    uuid::Uuid::parse_str(raw)
         .map(|id| id.to_string())
         .map_err(|_| AppError::not_found())
 }

@@ -227,12 +227,7 @@ pub async fn invite_user(
     let (actor, invitee, ip) = (user.clone(), email.clone(), ip.text());
     let code = db::run(&state.pool, move |conn| {
         db::transaction(conn, |conn| {
-            // Only this account's own users count: whether the address belongs to someone
-            // elsewhere is not this admin's to learn (the invitee finds out on accepting).
-            if users::exists_in_account(conn, &actor.account_id, &invitee)? {
-                return Ok(None);
-            }
-            let sent = send_invitation(
+            send_invitation(
                 conn,
                 &actor,
                 &invitee,
@@ -240,8 +235,7 @@ pub async fn invite_user(
                 now,
                 ip.as_deref(),
                 "user.invited",
-            )?;
-            Ok(Some(sent))
+            )
         })
     })
     .await?;
@@ -264,7 +258,10 @@ pub async fn invite_user(
 }
 
 /// Invites the address to the actor's account (or renews its open invitation): a new
-/// link, valid 72 hours, audited as `action`. The link's code and expiry.
+/// link, valid 72 hours, audited as `action`. The link's code and expiry; None when the
+/// address is already a user of the account. Only this account's own users count: whether
+/// the address belongs to someone elsewhere is not this admin's to learn (the invitee finds
+/// out on accepting).
 fn send_invitation(
     conn: &mut db::DbConn,
     actor: &CurrentUser,
@@ -273,10 +270,13 @@ fn send_invitation(
     now: chrono::NaiveDateTime,
     ip: Option<&str>,
     action: &str,
-) -> Result<(String, chrono::NaiveDateTime), AppError> {
+) -> Result<Option<(String, chrono::NaiveDateTime)>, AppError> {
+    accounts::lock(conn, &actor.account_id)?;
+    if users::exists_in_account(conn, &actor.account_id, email)? {
+        return Ok(None);
+    }
     let expires_at = now + Duration::hours(INVITE_VALID_HOURS);
     let (code, code_hash) = one_time::new_code();
-    accounts::lock(conn, &actor.account_id)?;
     invitations::send(
         conn,
         &invitations::NewInvitation {
@@ -291,7 +291,7 @@ fn send_invitation(
     )?;
     let detail = format!("{email} as {}", role.as_str());
     super::audit_by(conn, actor, action, None, &detail, ip, now)?;
-    Ok((code, expires_at))
+    Ok(Some((code, expires_at)))
 }
 
 /// Sends the invitation e-mail now (only the link's hash may be stored, so not through
@@ -375,7 +375,13 @@ pub async fn resend_invitation(
             )
         })
     })
-    .await?;
+    .await?
+    .ok_or_else(|| {
+        AppError::Conflict(format!(
+            "{} has joined meanwhile: they are a user of this account.",
+            invitation.email
+        ))
+    })?;
     mail_invitation(
         &state,
         &user,
