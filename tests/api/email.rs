@@ -293,23 +293,20 @@ async fn without_smtp_mail_is_written_as_eml_files_in_the_data_directory() {
     app.create_named(&cast.admin, "Filed").await;
     app.tick().await;
     let dir = app.settings.data_dir.join("mail");
-    eventually("an .eml file", || {
+    // The file may be seen before it is fully written: wait for the whole message.
+    eventually("an .eml file with the notice", || {
         std::fs::read_dir(&dir)
             .map(|entries| {
-                entries
-                    .filter_map(Result::ok)
-                    .any(|e| e.path().extension().is_some_and(|x| x == "eml"))
+                entries.filter_map(Result::ok).any(|e| {
+                    e.path().extension().is_some_and(|x| x == "eml")
+                        && std::fs::read_to_string(e.path()).is_ok_and(|text| {
+                            text.contains("Subject: New API token created: Filed")
+                        })
+                })
             })
             .unwrap_or(false)
     })
     .await;
-    let file = std::fs::read_dir(&dir)
-        .unwrap()
-        .filter_map(Result::ok)
-        .find(|e| e.path().extension().is_some_and(|x| x == "eml"))
-        .unwrap();
-    let text = std::fs::read_to_string(file.path()).unwrap();
-    assert!(text.contains("Subject: New API token created: Filed"));
 }
 
 #[tokio::test]
