@@ -3,6 +3,7 @@
 use crate::auth::password;
 use crate::clock::{Clock, SystemClock};
 use crate::config::{DatabaseUrl, LogFormat, Settings};
+use crate::db::token_writes::{self, TokenWatcher};
 use crate::db::{self, accounts, users};
 use crate::error::AppError;
 use crate::routes::setup::{check_account_name, check_email, normalise_email};
@@ -166,7 +167,7 @@ fn rotate_key(settings: &Settings) -> anyhow::Result<()> {
     let readable = TokenCrypto::new(&new).with_previous(Some(&old));
     let target = TokenCrypto::new(&new);
     // No server runs (SQLite) or none caches checks (PostgreSQL): no cache to empty.
-    let rekeyed = crate::tokens::check_cache::write(&mut conn, None, |conn| {
+    let rekeyed = token_writes::write(&mut conn, None::<&dyn TokenWatcher>, |conn| {
         let (mut count, mut after) = (0usize, String::new());
         loop {
             let batch = crate::db::tokens::secrets_after(conn, &after, 1000)?;
@@ -174,9 +175,9 @@ fn rotate_key(settings: &Settings) -> anyhow::Result<()> {
             after = last.clone();
             for (id, stored) in &batch {
                 let password = readable.decrypt(id, stored).map_err(|_| {
-                    AppError::internal(format!(
+                    anyhow::anyhow!(
                         "token {id} cannot be read with either key (is SESAME_PREVIOUS_SECRET_KEY the key it was written under?)"
-                    ))
+                    )
                 })?;
                 crate::db::tokens::set_secret(
                     conn,
@@ -187,9 +188,9 @@ fn rotate_key(settings: &Settings) -> anyhow::Result<()> {
                 count += 1;
             }
         }
-        Ok(count)
+        Ok::<_, anyhow::Error>(count)
     })
-    .map_err(|e| e.into_anyhow().context("nothing was changed in the database"))?;
+    .context("nothing was changed in the database")?;
     println!("re-encrypted {rekeyed} token secrets under the new key");
     if settings.secret_key.is_some() {
         println!("next: restart every server, then remove SESAME_PREVIOUS_SECRET_KEY");

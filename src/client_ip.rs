@@ -1,7 +1,7 @@
 //! The client's address: the socket peer, unless that peer is a trusted proxy, in which
 //! case the right-most untrusted hop of `X-Forwarded-For`. Anyone else's header is ignored.
 
-use crate::startup::AppState;
+use crate::state::AppState;
 use actix_web::dev::Payload;
 use actix_web::{web, FromRequest, HttpRequest};
 use ipnetwork::IpNetwork;

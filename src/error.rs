@@ -1,12 +1,10 @@
-//! One error type for the web layer, and how each kind answers.
+//! One error type for the application. How each kind answers over HTTP is decided at the
+//! edge (`views`), so this module knows nothing of the web.
 //!
 //! Policy: the user's mistake gets a clear message and a 4xx; a database that cannot be
 //! reached answers 503; anything else is logged and answers a plain 500 with no details.
 
-use crate::views::ErrorPage;
-use actix_web::http::{header, StatusCode};
-use actix_web::{HttpResponse, ResponseError};
-use askama::Template;
+use crate::db::{DbError, TaskError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
@@ -57,67 +55,22 @@ impl AppError {
 
 impl From<diesel::result::Error> for AppError {
     fn from(error: diesel::result::Error) -> Self {
-        use diesel::result::{DatabaseErrorKind, Error};
+        DbError::from(error).into()
+    }
+}
+
+impl From<DbError> for AppError {
+    fn from(error: DbError) -> Self {
         match error {
-            Error::NotFound => AppError::not_found(),
-            Error::DatabaseError(DatabaseErrorKind::ClosedConnection, _) => AppError::Unavailable,
-            Error::DatabaseError(_, info) if info.message().contains("database is locked") => {
-                AppError::Unavailable
-            }
-            other => AppError::Internal(anyhow::Error::new(other).context("database")),
+            DbError::Unavailable => AppError::Unavailable,
+            DbError::Query(diesel::result::Error::NotFound) => AppError::not_found(),
+            other => AppError::Internal(anyhow::Error::new(other)),
         }
     }
 }
 
-impl ResponseError for AppError {
-    fn status_code(&self) -> StatusCode {
-        match self {
-            AppError::Unauthenticated => StatusCode::SEE_OTHER,
-            AppError::Forbidden(_) | AppError::Csrf => StatusCode::FORBIDDEN,
-            AppError::NotFound(_) => StatusCode::NOT_FOUND,
-            AppError::Conflict(_) => StatusCode::CONFLICT,
-            AppError::Gone(_) => StatusCode::GONE,
-            AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            AppError::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
-            AppError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
-            AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-        }
-    }
-
-    fn error_response(&self) -> HttpResponse {
-        let status = self.status_code();
-        match self {
-            AppError::Unauthenticated => {
-                return HttpResponse::SeeOther()
-                    .insert_header((header::LOCATION, "/login"))
-                    .finish()
-            }
-            AppError::Internal(cause) => {
-                tracing::error!(detail = format!("{cause:#}"), "request failed")
-            }
-            _ => {}
-        }
-        let page = ErrorPage {
-            status: status.as_u16(),
-            title: status.canonical_reason().unwrap_or("Error"),
-            message: self.to_string(),
-        };
-        let mut response = HttpResponse::build(status);
-        response.insert_header((header::CACHE_CONTROL, "no-store"));
-        match self {
-            AppError::Unavailable => {
-                response.insert_header((header::RETRY_AFTER, "5"));
-            }
-            AppError::RequestTimeout => {
-                response.force_close();
-            }
-            _ => {}
-        }
-        match page.render() {
-            Ok(html) => response.content_type("text/html; charset=utf-8").body(html),
-            Err(_) => response
-                .content_type("text/plain; charset=utf-8")
-                .body(self.to_string()),
-        }
+impl TaskError for AppError {
+    fn is_unavailable(&self) -> bool {
+        matches!(self, AppError::Unavailable)
     }
 }

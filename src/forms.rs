@@ -3,7 +3,7 @@
 
 use crate::auth::session::TypedSession;
 use crate::error::AppError;
-use crate::startup::AppState;
+use crate::state::AppState;
 use actix_web::dev::Payload;
 use actix_web::{web, FromRequest, HttpRequest};
 use futures_util::future::LocalBoxFuture;

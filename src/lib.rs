@@ -16,6 +16,7 @@ pub mod notify;
 pub mod routes;
 pub mod seed;
 pub mod startup;
+pub mod state;
 pub mod statics;
 pub mod tokens;
 pub mod views;

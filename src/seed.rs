@@ -162,7 +162,7 @@ fn write_batches(
         let numbers = start..(start + BATCH).min(count);
         let (mut tokens, networks) =
             batch_of(&mut rng, crypto, account_id, admin_id, run, numbers, now);
-        db::transaction(conn, |conn| {
+        db::transaction::<_, AppError>(conn, |conn| {
             // As every token write: the account's lock, its version on the new rows.
             let version = accounts::lock(conn, account_id)?;
             for token in &mut tokens {
@@ -338,7 +338,7 @@ pub fn seed_events(
     with_bulk_settings(conn, |conn| {
         for start in (0..count).step_by(BATCH) {
             let numbers = start..(start + BATCH).min(count);
-            db::transaction(conn, |conn| {
+            db::transaction::<_, AppError>(conn, |conn| {
                 let last = accounts::take_numbers(
                     conn,
                     &account_id,
@@ -392,7 +392,7 @@ pub fn seed_notices(
     with_bulk_settings(conn, |conn| {
         for start in (0..count).step_by(BATCH) {
             let numbers = start..(start + BATCH).min(count);
-            db::transaction(conn, |conn| {
+            db::transaction::<_, AppError>(conn, |conn| {
                 let last = accounts::take_numbers(
                     conn,
                     &account_id,
@@ -465,7 +465,7 @@ pub fn seed_users(
                     created_at: spread(now, i, count),
                 })
                 .collect();
-            db::transaction(conn, |conn| {
+            db::transaction::<_, AppError>(conn, |conn| {
                 for chunk in rows.chunks(ROWS_PER_INSERT) {
                     insert_all!(conn, users_table::table, chunk);
                 }

@@ -1,24 +1,17 @@
 //! Builds the application: data directory, server key, database, and the HTTP server with
 //! its middleware and routes. Tests build it on port 0 with a movable clock.
 
-use crate::api::recorder::Recorder;
-use crate::api::throttle::FailureThrottle;
-use crate::auth::device::DeviceCookies;
-use crate::auth::lockout::SigninLimits;
 use crate::clock::SharedClock;
 use crate::config::DatabaseUrl;
 use crate::config::Settings;
 use crate::db::{self, DbPool};
 use crate::error::AppError;
 use crate::keys::ServerKey;
-use crate::metrics::Metrics;
 use crate::notify::direct::DirectMail;
-use crate::notify::mailer::Mailer;
 use crate::notify::scheduler::Notifier;
 use crate::routes;
+use crate::state::AppState;
 use crate::tokens::check_cache::CheckCache;
-use crate::tokens::lists::TokenLists;
-use crate::tokens::secret::TokenCrypto;
 use actix_session::config::CookieContentSecurity;
 use actix_session::storage::CookieSessionStore;
 use actix_session::SessionMiddleware;
@@ -29,35 +22,8 @@ use actix_web::middleware::{from_fn, DefaultHeaders, Next};
 use actix_web::{web, App, HttpServer};
 use anyhow::Context;
 use std::net::TcpListener;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Instant;
-
-/// What every handler can reach.
-pub struct AppState {
-    pub pool: DbPool,
-    pub settings: Settings,
-    pub crypto: TokenCrypto,
-    pub clock: SharedClock,
-    /// The first-run code printed to the log, until the first account is set up.
-    pub setup_code: Mutex<Option<String>>,
-    pub throttle: Arc<FailureThrottle>,
-    /// Failed sign-ins, per e-mail address and per client address.
-    pub signin: SigninLimits,
-    /// Password-reset requests, per e-mail address and per client address.
-    pub forgot_by_email: FailureThrottle<String>,
-    pub forgot_by_address: FailureThrottle,
-    /// E-mail holding a one-time link that must never be stored (password resets).
-    pub direct_mail: Arc<DirectMail>,
-    pub notifier: Arc<Notifier>,
-    pub metrics: Arc<Metrics>,
-    pub recorder: Recorder,
-    /// The API check's cache: SQLite only, where this is the one server process.
-    pub check_cache: Option<Arc<CheckCache>>,
-    /// The token lists and counts per account (see `tokens::lists`).
-    pub token_lists: TokenLists,
-    /// Held while the server runs: on SQLite, the proof that it is the one server process.
-    _instance_lock: Option<std::fs::File>,
-}
 
 pub struct Application {
     port: u16,
@@ -66,12 +32,6 @@ pub struct Application {
 }
 
 pub const SESSION_COOKIE: &str = "sesame_session";
-/// "Forgot password": at most 3 e-mails to one address an hour, and 20 requests an hour
-/// from one client address (IPv6: its /64).
-const RESET_WINDOW: std::time::Duration = std::time::Duration::from_secs(60 * 60);
-const RESETS_PER_EMAIL: std::num::NonZeroU32 = std::num::NonZeroU32::new(3).unwrap();
-const RESETS_PER_ADDRESS: std::num::NonZeroU32 = std::num::NonZeroU32::new(20).unwrap();
-
 impl Application {
     /// Prepares everything and binds the listener; the server runs once awaited.
     /// Must be called within an async runtime.
@@ -92,54 +52,14 @@ impl Application {
         }
         let setup_code = first_run_code(&pool, &settings)?;
         let https = settings.https();
-        let throttle = Arc::new(FailureThrottle::new(settings.api_failures_per_minute));
-        let metrics = Arc::new(Metrics::default());
-        let notifier = Arc::new(
-            Notifier::new(
-                pool.clone(),
-                Mailer::from_settings(&settings)?,
-                clock.clone(),
-                settings.base_url.clone(),
-            )
-            .with_metrics(metrics.clone()),
-        );
-        notifier.spawn(settings.notify_interval);
-        let check_cache = instance_lock
-            .is_some()
-            .then(|| Arc::new(CheckCache::default()));
-        let state = web::Data::new(AppState {
-            recorder: Recorder::start(
-                pool.clone(),
-                throttle.clone(),
-                notifier.clone(),
-                settings.base_url.clone(),
-                check_cache.clone(),
-            ),
-            notifier,
-            metrics,
-            signin: SigninLimits::new(
-                settings.signin_failures_per_15_min,
-                DeviceCookies::new(key.derive::<32>("device cookie v1")),
-            ),
-            forgot_by_email: FailureThrottle::per_period(RESETS_PER_EMAIL, RESET_WINDOW),
-            forgot_by_address: FailureThrottle::per_period(RESETS_PER_ADDRESS, RESET_WINDOW),
-            direct_mail: Arc::new(DirectMail::start(
-                pool.clone(),
-                Mailer::from_settings(&settings)?,
-                clock.clone(),
-                settings.base_url.clone(),
-            )),
-            throttle,
-            check_cache,
-            token_lists: TokenLists::default(),
-            _instance_lock: instance_lock,
-            pool,
-            crypto: TokenCrypto::new(&key)
-                .with_previous(ServerKey::load_previous(&settings)?.as_ref()),
+        let state = web::Data::new(AppState::start(
             settings,
             clock,
-            setup_code: Mutex::new(setup_code),
-        });
+            &key,
+            pool,
+            instance_lock,
+            setup_code,
+        )?);
         let app_state = state.clone();
         let server = HttpServer::new(move || {
             // The API is its own scope: no session cookie or page headers on the hot path.

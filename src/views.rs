@@ -6,7 +6,7 @@ use crate::auth::session::{Flash, TypedSession};
 use crate::db::users::Role;
 use crate::error::AppError;
 use actix_web::http::{header, StatusCode};
-use actix_web::HttpResponse;
+use actix_web::{HttpResponse, ResponseError};
 use askama::Template;
 use chrono::NaiveDateTime;
 
@@ -246,5 +246,59 @@ mod tests {
         assert_eq!(p.pages, 3);
         assert_eq!(p.prev_url.as_deref(), Some("/tokens?page=1&q=ci"));
         assert_eq!(p.next_url.as_deref(), Some("/tokens?page=3&q=ci"));
+    }
+}
+
+/// How each kind of error answers: the page for it is rendered here, at the edge.
+impl ResponseError for AppError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            AppError::Unauthenticated => StatusCode::SEE_OTHER,
+            AppError::Forbidden(_) | AppError::Csrf => StatusCode::FORBIDDEN,
+            AppError::NotFound(_) => StatusCode::NOT_FOUND,
+            AppError::Conflict(_) => StatusCode::CONFLICT,
+            AppError::Gone(_) => StatusCode::GONE,
+            AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            AppError::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
+            AppError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let status = self.status_code();
+        match self {
+            AppError::Unauthenticated => {
+                return HttpResponse::SeeOther()
+                    .insert_header((header::LOCATION, "/login"))
+                    .finish()
+            }
+            AppError::Internal(cause) => {
+                tracing::error!(detail = format!("{cause:#}"), "request failed")
+            }
+            _ => {}
+        }
+        let page = ErrorPage {
+            status: status.as_u16(),
+            title: status.canonical_reason().unwrap_or("Error"),
+            message: self.to_string(),
+        };
+        let mut response = HttpResponse::build(status);
+        response.insert_header((header::CACHE_CONTROL, "no-store"));
+        match self {
+            AppError::Unavailable => {
+                response.insert_header((header::RETRY_AFTER, "5"));
+            }
+            AppError::RequestTimeout => {
+                response.force_close();
+            }
+            _ => {}
+        }
+        match page.render() {
+            Ok(html) => response.content_type("text/html; charset=utf-8").body(html),
+            Err(_) => response
+                .content_type("text/plain; charset=utf-8")
+                .body(self.to_string()),
+        }
     }
 }

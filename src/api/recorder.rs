@@ -6,7 +6,7 @@ use super::throttle::FailureThrottle;
 use crate::db::{audit, tokens, DbPool};
 use crate::notify::messages::{self, TokenIpAlert};
 use crate::notify::scheduler::Notifier;
-use crate::tokens::check_cache::{self, CheckCache};
+use crate::tokens::check_cache::CheckCache;
 use chrono::{Duration, NaiveDateTime};
 use std::collections::HashMap;
 use std::hash::Hash;
@@ -161,7 +161,7 @@ impl Writer {
             match &job {
             Job::Used { token_id, ip, at } => {
                 let since = *at - Duration::seconds(USE_GRANULARITY_SECS);
-                check_cache::write(conn, self.check_cache.as_deref(), |conn| {
+                crate::db::token_writes::write(conn, self.check_cache.as_deref(), |conn| {
                     tokens::record_use(conn, token_id, ip.as_deref(), *at, since)?;
                     // A renewal's first use may revoke the token it replaces.
                     if let Some((old_id, account_id)) = tokens::revoke_replaced(conn, token_id, *at)? {

@@ -5,7 +5,7 @@
 use super::session::TypedSession;
 use crate::db::users::{self, AccountState, Role};
 use crate::error::AppError;
-use crate::startup::AppState;
+use crate::state::AppState;
 use actix_web::dev::Payload;
 use actix_web::{web, FromRequest, HttpRequest};
 use futures_util::future::LocalBoxFuture;
@@ -80,12 +80,13 @@ impl Claim {
             user_id,
             epoch,
         } = self;
-        let done = crate::db::run(&state.pool, move |conn| {
-            let user = Self::load(conn, &user_id, epoch)?;
-            let out = work(conn, &user)?;
-            Ok((user, out))
-        })
-        .await;
+        let done = state
+            .db(move |conn| {
+                let user = Self::load(conn, &user_id, epoch)?;
+                let out = work(conn, &user)?;
+                Ok((user, out))
+            })
+            .await;
         if matches!(done, Err(AppError::Unauthenticated)) {
             session.sign_out();
         }

@@ -5,10 +5,10 @@
 use super::guards::CurrentUser;
 use super::password;
 use super::session::TypedSession;
-use crate::db::{self, users};
+use crate::db::users;
 use crate::error::AppError;
 use crate::forms::PostedForm;
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::views::{self, Layout};
 use actix_web::http::StatusCode;
 use actix_web::HttpResponse;
@@ -49,10 +49,9 @@ pub async fn require(
         } else {
             let id = user.id.clone();
             // The connection goes back before the hash is checked.
-            let hash = db::run(&state.pool, move |conn| {
-                Ok(users::find_password_hash(conn, &id)?)
-            })
-            .await?;
+            let hash = state
+                .db(move |conn| Ok(users::find_password_hash(conn, &id)?))
+                .await?;
             let valid = password::verify_queued(presented, hash).await?;
             if valid {
                 session.reauthenticated(now)?;

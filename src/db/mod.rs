@@ -9,12 +9,12 @@ pub mod handoffs;
 pub mod invitations;
 pub mod outbox;
 pub mod schema;
+pub mod token_writes;
 pub mod tokens;
 pub mod user_links;
 pub mod users;
 
 use crate::config::DatabaseUrl;
-use crate::error::AppError;
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use diesel::r2d2::{self, ManageConnection};
@@ -148,17 +148,53 @@ pub fn open(url: &DatabaseUrl) -> anyhow::Result<DbConn> {
     Ok(conn)
 }
 
+/// What a database task fails with, beside its own work's errors. The web knows nothing
+/// of it: the application's error converts from it (`TaskError`).
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    /// No connection could be had, or it closed under us (a restart, a failover), or
+    /// SQLite stayed locked past its busy timeout: worth trying again shortly.
+    #[error("the database is unavailable")]
+    Unavailable,
+    #[error("a database task was cancelled")]
+    Cancelled,
+    #[error("database")]
+    Query(#[source] diesel::result::Error),
+}
+
+impl From<diesel::result::Error> for DbError {
+    fn from(error: diesel::result::Error) -> Self {
+        use diesel::result::{DatabaseErrorKind, Error};
+        match error {
+            Error::DatabaseError(DatabaseErrorKind::ClosedConnection, _) => DbError::Unavailable,
+            Error::DatabaseError(_, info) if info.message().contains("database is locked") => {
+                DbError::Unavailable
+            }
+            other => DbError::Query(other),
+        }
+    }
+}
+
+/// The error a task's work may fail with: one a `DbError` converts into, which can tell
+/// whether the connection is gone (so the pool drops it).
+pub trait TaskError: From<DbError> + From<diesel::result::Error> {
+    fn is_unavailable(&self) -> bool;
+}
+
+impl TaskError for DbError {
+    fn is_unavailable(&self) -> bool {
+        matches!(self, DbError::Unavailable)
+    }
+}
+
 /// Runs `work` on a connection of the pool; one that failed as unavailable is dropped.
-pub fn with_conn<T>(
+pub fn with_conn<T, E: TaskError>(
     pool: &DbPool,
-    work: impl FnOnce(&mut DbConn) -> Result<T, AppError>,
-) -> Result<T, AppError> {
-    let mut conn = pool.get().map_err(|e| {
-        tracing::error!(error = %e, "no database connection");
-        AppError::Unavailable
-    })?;
+    work: impl FnOnce(&mut DbConn) -> Result<T, E>,
+) -> Result<T, E> {
+    let mut conn = get_inline(pool)?;
     let done = work(&mut conn);
-    if matches!(done, Err(AppError::Unavailable)) {
+    if done.as_ref().is_err_and(E::is_unavailable) {
         conn.set_instrumentation(Closed);
     }
     done
@@ -221,24 +257,26 @@ pub fn optimize(conn: &mut DbConn) -> QueryResult<()> {
 /// not just those this connection has used.
 const SQLITE_OPTIMIZE: &str = "PRAGMA analysis_limit = 1000; PRAGMA optimize = 0x10002;";
 
-/// Runs blocking database work off the async workers (diesel is synchronous).
-pub async fn run<T, F>(pool: &DbPool, work: F) -> Result<T, AppError>
+/// Runs blocking database work off the async workers (diesel is synchronous), on the
+/// runtime's blocking threads.
+pub async fn run<T, E, F>(pool: &DbPool, work: F) -> Result<T, E>
 where
-    F: FnOnce(&mut DbConn) -> Result<T, AppError> + Send + 'static,
+    F: FnOnce(&mut DbConn) -> Result<T, E> + Send + 'static,
+    E: TaskError + Send + 'static,
     T: Send + 'static,
 {
     let pool = pool.clone();
-    actix_web::web::block(move || with_conn(&pool, work))
+    tokio::task::spawn_blocking(move || with_conn(&pool, work))
         .await
-        .map_err(|_| AppError::internal("a database task was cancelled"))?
+        .map_err(|_| E::from(DbError::Cancelled))?
 }
 
 /// A connection for short work right here on the async worker (no thread hop): only for
 /// the API check's cache misses on SQLite, whose WAL readers never wait for writers.
-pub fn get_inline(pool: &DbPool) -> Result<PooledConn, AppError> {
+pub fn get_inline(pool: &DbPool) -> Result<PooledConn, DbError> {
     pool.get().map_err(|e| {
         tracing::error!(error = %e, "no database connection");
-        AppError::Unavailable
+        DbError::Unavailable
     })
 }
 
@@ -248,10 +286,10 @@ pub fn get_inline(pool: &DbPool) -> Result<PooledConn, AppError> {
 /// busy timeout): a deferred transaction that reads and then writes fails at once with
 /// "database is locked" when another connection wrote in between, whatever the timeout.
 /// Inside another transaction it is a savepoint.
-pub fn transaction<T>(
+pub fn transaction<T, E: From<diesel::result::Error>>(
     conn: &mut DbConn,
-    work: impl FnOnce(&mut DbConn) -> Result<T, AppError>,
-) -> Result<T, AppError> {
+    work: impl FnOnce(&mut DbConn) -> Result<T, E>,
+) -> Result<T, E> {
     use diesel::connection::{AnsiTransactionManager, TransactionManager};
     let DbConn::Sqlite(sqlite) = conn else {
         return conn.transaction(work);

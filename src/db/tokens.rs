@@ -3,8 +3,8 @@
 //! read by id and then checked against the account (`rows_in_order`).
 
 use super::schema::{api_tokens, token_networks, users};
+use super::token_writes::TokenWrites;
 use super::{lower, DbConn};
-use crate::tokens::check_cache::TokenWrites;
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 

@@ -125,7 +125,7 @@ impl Notifier {
 
     /// One pass: queue due reminders, deliver due notices.
     pub fn tick(&self) -> Result<TickReport, AppError> {
-        let report = db::with_conn(&self.pool, |conn| {
+        let report = db::with_conn::<_, AppError>(&self.pool, |conn| {
             let mut report = TickReport {
                 reminders_queued: self.queue_reminders(conn)?,
                 ..TickReport::default()
@@ -159,7 +159,7 @@ impl Notifier {
             // scheduler's.
             let mut in_lock_order: Vec<&outbox::ReminderDue> = batch.iter().collect();
             in_lock_order.sort_by(|a, b| a.account_id.cmp(&b.account_id));
-            queued += db::transaction(conn, |conn| {
+            queued += db::transaction::<_, AppError>(conn, |conn| {
                 let mut queued = 0;
                 for due in in_lock_order {
                     // A disabled creator gets nothing.

@@ -7,9 +7,9 @@
 use crate::api::throttle::Client;
 use crate::client_ip::ClientIp;
 use crate::metrics::CheckOutcome;
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::tokens::basic;
-use crate::tokens::verify::{self, Snapshot};
+use crate::tokens::verify::Snapshot;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -72,25 +72,11 @@ async fn check(req: &HttpRequest, state: &web::Data<AppState>) -> Result<Arc<Sna
         return Err(failed());
     };
     let now = state.clock.now();
-    let identity = match &state.check_cache {
-        // SQLite: from the cache, or a quick local read right here on the worker.
-        Some(cache) => verify::check_cached(
-            || crate::db::get_inline(&state.pool),
-            cache,
-            &state.crypto,
-            &credentials,
-            now,
-        ),
-        // PostgreSQL, several processes: the database on every request.
-        None => {
-            let checker = state.clone();
-            crate::db::run(&state.pool, move |conn| {
-                Ok(verify::check(conn, &checker.crypto, &credentials, now)?)
-            })
-            .await
-        }
-    }
-    .map_err(|_| Denial::Unavailable)?;
+    let identity = state
+        .checker
+        .check(credentials, now)
+        .await
+        .map_err(|_| Denial::Unavailable)?;
     let Some(identity) = identity else {
         return Err(failed());
     };

@@ -2,11 +2,11 @@
 
 use crate::auth::guards::AdminUser;
 use crate::auth::session::TypedSession;
-use crate::db::{self, audit};
+use crate::db::audit;
 use crate::error::AppError;
 use crate::export::{utc, CsvFile};
 use crate::routes::inactive::PageQuery;
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::views::{self, Layout, Pagination, TimeView, PAGE_SIZE};
 use actix_web::{web, HttpResponse};
 use askama::Template;
@@ -40,10 +40,9 @@ pub async fn audit_log(
     let account_id = user.account_id.clone();
     let total = user.account.audit_events;
     let newest = total - Pagination::offset(page);
-    let rows = db::run(&state.pool, move |conn| {
-        Ok(audit::list(conn, &account_id, newest, PAGE_SIZE)?)
-    })
-    .await?;
+    let rows = state
+        .db(move |conn| Ok(audit::list(conn, &account_id, newest, PAGE_SIZE)?))
+        .await?;
     let events = rows
         .into_iter()
         .map(|row| EventView {
@@ -78,10 +77,9 @@ pub async fn export_audit(
 ) -> Result<HttpResponse, AppError> {
     let account_id = user.account_id.clone();
     let newest = user.account.audit_events;
-    let rows = db::run(&state.pool, move |conn| {
-        Ok(audit::list(conn, &account_id, newest, EXPORT_LIMIT)?)
-    })
-    .await?;
+    let rows = state
+        .db(move |conn| Ok(audit::list(conn, &account_id, newest, EXPORT_LIMIT)?))
+        .await?;
     let mut file = CsvFile::new(&[
         "time",
         "actor",

@@ -5,7 +5,7 @@ use crate::auth::guards::Claim;
 use crate::auth::session::TypedSession;
 use crate::db::tokens;
 use crate::error::AppError;
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::tokens::lists::AccountAt;
 use crate::views::{self, Layout};
 use actix_web::{web, HttpResponse};

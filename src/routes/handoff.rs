@@ -11,7 +11,7 @@ use crate::db::{self, audit, handoffs, tokens};
 use crate::error::AppError;
 use crate::forms::PostedForm;
 use crate::notify::messages::{self, Handoff};
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::tokens::secret::Password;
 use crate::views::{self, Layout, TimeView};
 use actix_web::{web, HttpResponse};
@@ -63,43 +63,44 @@ pub async fn create_handoff(
     let expires_at = now + Duration::hours(VALID_HOURS);
     let (code, code_hash) = one_time::new_code();
     let (actor, token, ip, recipient) = (user.clone(), id.clone(), ip.text(), sent_to.clone());
-    let token_name = db::run(&state.pool, move |conn| {
-        db::transaction(conn, |conn| {
-            let row =
-                tokens::find(conn, &actor.account_id, &token)?.ok_or_else(AppError::not_found)?;
-            if !row.is_active(now) {
-                return Err(super::tokens::inactive_conflict());
-            }
-            handoffs::insert(
-                conn,
-                &handoffs::NewHandoff {
-                    id: &db::new_id(),
-                    token_id: &token,
-                    account_id: &actor.account_id,
-                    code_hash: &code_hash,
-                    expires_at,
-                    sent_to: recipient.as_deref(),
-                    created_by: &actor.id,
-                },
-                now,
-            )?;
-            let detail = match &recipient {
-                Some(to) => format!("one-time link, valid {VALID_HOURS} h, e-mailed to {to}"),
-                None => format!("one-time link, valid {VALID_HOURS} h"),
-            };
-            super::audit_by(
-                conn,
-                &actor,
-                "token.handoff_created",
-                Some(&token),
-                &detail,
-                ip.as_deref(),
-                now,
-            )?;
-            Ok(row.name)
+    let token_name = state
+        .db(move |conn| {
+            db::transaction(conn, |conn| {
+                let row = tokens::find(conn, &actor.account_id, &token)?
+                    .ok_or_else(AppError::not_found)?;
+                if !row.is_active(now) {
+                    return Err(super::tokens::inactive_conflict());
+                }
+                handoffs::insert(
+                    conn,
+                    &handoffs::NewHandoff {
+                        id: &db::new_id(),
+                        token_id: &token,
+                        account_id: &actor.account_id,
+                        code_hash: &code_hash,
+                        expires_at,
+                        sent_to: recipient.as_deref(),
+                        created_by: &actor.id,
+                    },
+                    now,
+                )?;
+                let detail = match &recipient {
+                    Some(to) => format!("one-time link, valid {VALID_HOURS} h, e-mailed to {to}"),
+                    None => format!("one-time link, valid {VALID_HOURS} h"),
+                };
+                super::audit_by(
+                    conn,
+                    &actor,
+                    "token.handoff_created",
+                    Some(&token),
+                    &detail,
+                    ip.as_deref(),
+                    now,
+                )?;
+                Ok(row.name)
+            })
         })
-    })
-    .await?;
+        .await?;
     let url = state
         .settings
         .base_url
@@ -149,23 +150,25 @@ async fn usable(
 ) -> Result<(handoffs::Handoff, tokens::TokenRow), AppError> {
     let code_hash = one_time::hash(code);
     let now = state.clock.now();
-    db::run(&state.pool, move |conn| {
-        let handoff = handoffs::find_by_hash(conn, &code_hash)?.ok_or(AppError::NotFound(
-            "This link is not valid. Ask for a new one.",
-        ))?;
-        if handoff.opened_at.is_some()
-            || handoff.cancelled_at.is_some()
-            || handoff.expires_at <= now
-        {
-            return Err(gone());
-        }
-        let token = tokens::find(conn, &handoff.account_id, &handoff.token_id)?.ok_or_else(gone)?;
-        if !token.is_active(now) {
-            return Err(gone());
-        }
-        Ok((handoff, token))
-    })
-    .await
+    state
+        .db(move |conn| {
+            let handoff = handoffs::find_by_hash(conn, &code_hash)?.ok_or(AppError::NotFound(
+                "This link is not valid. Ask for a new one.",
+            ))?;
+            if handoff.opened_at.is_some()
+                || handoff.cancelled_at.is_some()
+                || handoff.expires_at <= now
+            {
+                return Err(gone());
+            }
+            let token =
+                tokens::find(conn, &handoff.account_id, &handoff.token_id)?.ok_or_else(gone)?;
+            if !token.is_active(now) {
+                return Err(gone());
+            }
+            Ok((handoff, token))
+        })
+        .await
 }
 
 fn gone() -> AppError {
@@ -213,38 +216,39 @@ pub async fn reveal_handoff(
     let (handoff, token) = usable(&state, &path.into_inner()).await?;
     let now = state.clock.now();
     let (keys, ip) = (state.clone(), ip.text());
-    let (username, password) = db::run(&state.pool, move |conn| {
-        db::transaction(conn, |conn| {
-            if !handoffs::open(conn, &handoff.id, ip.as_deref(), now)? {
-                return Err(gone());
-            }
-            let stored = tokens::find_secret(conn, &handoff.account_id, &handoff.token_id)?
-                .ok_or_else(gone)?;
-            // Checked again here: a revoke may have committed since the page was checked.
-            if !tokens::is_active(stored.expires_at, stored.revoked_at, now) {
-                return Err(gone());
-            }
-            let password = keys
-                .crypto
-                .decrypt(&handoff.token_id, &stored.secret_enc)
-                .map_err(|e| AppError::internal(format!("token {}: {e}", handoff.token_id)))?;
-            audit::insert(
-                conn,
-                &audit::NewEvent {
-                    account_id: Some(&handoff.account_id),
-                    actor_id: None,
-                    actor_email: None,
-                    action: "token.handoff_opened",
-                    token_id: Some(&handoff.token_id),
-                    detail: "credentials revealed through the one-time link",
-                    ip: ip.as_deref(),
-                },
-                now,
-            )?;
-            Ok((stored.username, password))
+    let (username, password) = state
+        .db(move |conn| {
+            db::transaction(conn, |conn| {
+                if !handoffs::open(conn, &handoff.id, ip.as_deref(), now)? {
+                    return Err(gone());
+                }
+                let stored = tokens::find_secret(conn, &handoff.account_id, &handoff.token_id)?
+                    .ok_or_else(gone)?;
+                // Checked again here: a revoke may have committed since the page was checked.
+                if !tokens::is_active(stored.expires_at, stored.revoked_at, now) {
+                    return Err(gone());
+                }
+                let password = keys
+                    .crypto
+                    .decrypt(&handoff.token_id, &stored.secret_enc)
+                    .map_err(|e| AppError::internal(format!("token {}: {e}", handoff.token_id)))?;
+                audit::insert(
+                    conn,
+                    &audit::NewEvent {
+                        account_id: Some(&handoff.account_id),
+                        actor_id: None,
+                        actor_email: None,
+                        action: "token.handoff_opened",
+                        token_id: Some(&handoff.token_id),
+                        detail: "credentials revealed through the one-time link",
+                        ip: ip.as_deref(),
+                    },
+                    now,
+                )?;
+                Ok((stored.username, password))
+            })
         })
-    })
-    .await?;
+        .await?;
     views::ok(&RevealedPage {
         layout: Layout::new("Your API credentials", "handoff", None, &session)?,
         expires: TimeView::new(token.expires_at, now),
@@ -268,26 +272,27 @@ pub async fn cancel_handoff(
     let (token_id, handoff_id) = (super::parse_id(&token_id)?, super::parse_id(&handoff_id)?);
     let now = state.clock.now();
     let (actor, ip, token) = (user.clone(), ip.text(), token_id.clone());
-    db::run(&state.pool, move |conn| {
-        db::transaction(conn, |conn| {
-            if !handoffs::cancel(conn, &actor.account_id, &token, &handoff_id, now)? {
-                return Err(AppError::NotFound(
-                    "There is no open link like this: it was revealed or cancelled already.",
-                ));
-            }
-            super::audit_by(
-                conn,
-                &actor,
-                "token.handoff_cancelled",
-                Some(&token),
-                "hand-off link cancelled",
-                ip.as_deref(),
-                now,
-            )?;
-            Ok(())
+    state
+        .db(move |conn| {
+            db::transaction(conn, |conn| {
+                if !handoffs::cancel(conn, &actor.account_id, &token, &handoff_id, now)? {
+                    return Err(AppError::NotFound(
+                        "There is no open link like this: it was revealed or cancelled already.",
+                    ));
+                }
+                super::audit_by(
+                    conn,
+                    &actor,
+                    "token.handoff_cancelled",
+                    Some(&token),
+                    "hand-off link cancelled",
+                    ip.as_deref(),
+                    now,
+                )?;
+                Ok(())
+            })
         })
-    })
-    .await?;
+        .await?;
     session.flash(
         crate::auth::session::FlashKind::Success,
         "The hand-off link is cancelled: it no longer reveals anything.",

@@ -1,4 +1,4 @@
-use crate::startup::AppState;
+use crate::state::AppState;
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use diesel::connection::SimpleConnection;
@@ -6,11 +6,12 @@ use subtle::ConstantTimeEq;
 
 /// 200 when the database answers a query, 503 otherwise.
 pub async fn healthz(state: web::Data<AppState>) -> HttpResponse {
-    let answered = crate::db::run(&state.pool, |conn| {
-        conn.batch_execute("SELECT 1")?;
-        Ok(())
-    })
-    .await;
+    let answered = state
+        .db(|conn| {
+            conn.batch_execute("SELECT 1")?;
+            Ok(())
+        })
+        .await;
     match answered {
         Ok(()) => HttpResponse::Ok().content_type("text/plain").body("ok"),
         Err(_) => HttpResponse::ServiceUnavailable()
@@ -36,7 +37,8 @@ pub async fn metrics(state: web::Data<AppState>, req: HttpRequest) -> HttpRespon
                 .body("/metrics needs the bearer token set in SESAME_METRICS_TOKEN.\n");
         }
     }
-    let outbox = crate::db::run(&state.pool, |conn| Ok(crate::db::outbox::depth(conn)?))
+    let outbox = state
+        .db(|conn| Ok(crate::db::outbox::depth(conn)?))
         .await
         .unwrap_or_default();
     let pool = state.pool.state();

@@ -5,10 +5,9 @@ use super::token_view::{views, TokenView};
 use crate::auth::guards::{Claim, ReviewerUser};
 use crate::auth::session::TypedSession;
 use crate::db::tokens::{self, Ended, InactiveFilter};
-use crate::db::{self};
 use crate::error::AppError;
 use crate::export::{utc, CsvFile};
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::tokens::lists::AccountAt;
 use crate::views::{self, Layout, Pagination, PAGE_SIZE};
 use actix_web::http::StatusCode;
@@ -180,17 +179,18 @@ pub async fn export_inactive(
     let filter = query.parse().map_err(|e| AppError::BadRequest(e.into()))?;
     let now = state.clock.now();
     let account_id = user.account_id.clone();
-    let rows = db::run(&state.pool, move |conn| {
-        Ok(tokens::list_inactive(
-            conn,
-            &account_id,
-            now,
-            &filter,
-            EXPORT_LIMIT,
-            0,
-        )?)
-    })
-    .await?;
+    let rows = state
+        .db(move |conn| {
+            Ok(tokens::list_inactive(
+                conn,
+                &account_id,
+                now,
+                &filter,
+                EXPORT_LIMIT,
+                0,
+            )?)
+        })
+        .await?;
     let mut file = CsvFile::new(&[
         "status",
         "ended_at",

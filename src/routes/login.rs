@@ -4,10 +4,10 @@ use crate::auth::guards::CurrentUser;
 use crate::auth::password;
 use crate::auth::session::{FlashKind, TypedSession};
 use crate::client_ip::ClientIp;
-use crate::db::{self, audit, users};
+use crate::db::{audit, users};
 use crate::error::AppError;
 use crate::forms::PostedForm;
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::views::{self, Layout};
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -61,10 +61,9 @@ pub async fn login(
     // The connection goes back before the hash is checked (see `password::verify_queued`).
     let user = match crate::routes::setup::check_email(&lookup_email) {
         Ok(()) => {
-            db::run(&state.pool, move |conn| {
-                Ok(users::find_credentials(conn, &lookup_email)?)
-            })
-            .await?
+            state
+                .db(move |conn| Ok(users::find_credentials(conn, &lookup_email)?))
+                .await?
         }
         Err(_) => None,
     };
@@ -73,23 +72,24 @@ pub async fn login(
     let valid = password::verify_queued(presented, stored).await?;
     let signed_in = match user {
         Some(user) if valid && !user.disabled => {
-            db::run(&state.pool, move |conn| {
-                audit::insert(
-                    conn,
-                    &audit::NewEvent {
-                        account_id: Some(&user.account_id),
-                        actor_id: Some(&user.id),
-                        actor_email: Some(&user.email),
-                        action: "user.signin",
-                        token_id: None,
-                        detail: "",
-                        ip: ip_text.as_deref(),
-                    },
-                    now,
-                )?;
-                Ok(Some((user.id, user.session_epoch)))
-            })
-            .await?
+            state
+                .db(move |conn| {
+                    audit::insert(
+                        conn,
+                        &audit::NewEvent {
+                            account_id: Some(&user.account_id),
+                            actor_id: Some(&user.id),
+                            actor_email: Some(&user.email),
+                            action: "user.signin",
+                            token_id: None,
+                            detail: "",
+                            ip: ip_text.as_deref(),
+                        },
+                        now,
+                    )?;
+                    Ok(Some((user.id, user.session_epoch)))
+                })
+                .await?
         }
         // Audited after the answer: a write here would make a wrong password for an
         // existing address slower than for an unknown one.
@@ -170,12 +170,13 @@ pub async fn logout(
 ) -> Result<HttpResponse, AppError> {
     let now = state.clock.now();
     let ip = ip.text();
-    db::run(&state.pool, move |conn| {
-        users::bump_session_epoch(conn, &user.id)?;
-        super::audit_by(conn, &user, "user.signout", None, "", ip.as_deref(), now)?;
-        Ok(())
-    })
-    .await?;
+    state
+        .db(move |conn| {
+            users::bump_session_epoch(conn, &user.id)?;
+            super::audit_by(conn, &user, "user.signout", None, "", ip.as_deref(), now)?;
+            Ok(())
+        })
+        .await?;
     session.sign_out();
     session.flash(FlashKind::Success, "You have signed out.")?;
     Ok(views::see_other("/login"))

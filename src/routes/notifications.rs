@@ -2,11 +2,11 @@
 
 use crate::auth::guards::AdminUser;
 use crate::auth::session::{FlashKind, TypedSession};
-use crate::db::{self, outbox};
+use crate::db::outbox;
 use crate::error::AppError;
 use crate::forms::PostedForm;
 use crate::routes::inactive::PageQuery;
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::views::{self, Layout, Pagination, TimeView, PAGE_SIZE};
 use actix_web::{web, HttpResponse};
 use askama::Template;
@@ -52,10 +52,9 @@ pub async fn list_notifications(
     let account_id = user.account_id.clone();
     let total = user.account.notices;
     let newest = total - Pagination::offset(page);
-    let rows = db::run(&state.pool, move |conn| {
-        Ok(outbox::list(conn, &account_id, newest, PAGE_SIZE)?)
-    })
-    .await?;
+    let rows = state
+        .db(move |conn| Ok(outbox::list(conn, &account_id, newest, PAGE_SIZE)?))
+        .await?;
     let pagination = Pagination::new("/notifications", "", page, total);
     if let Some(last) = pagination.beyond_end() {
         return Ok(views::see_other(last));
@@ -92,10 +91,9 @@ pub async fn retry_notification(
     let id = super::path_id(path)?;
     let now = state.clock.now();
     let account_id = user.account_id.clone();
-    let retried = db::run(&state.pool, move |conn| {
-        Ok(outbox::retry(conn, &account_id, &id, now)?)
-    })
-    .await?;
+    let retried = state
+        .db(move |conn| Ok(outbox::retry(conn, &account_id, &id, now)?))
+        .await?;
     if !retried {
         return Err(AppError::Conflict(
             "Only a failed notice of this account can be retried.".into(),

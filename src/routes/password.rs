@@ -10,7 +10,7 @@ use crate::client_ip::ClientIp;
 use crate::db::{self, audit, invitations, user_links, users};
 use crate::error::AppError;
 use crate::forms::PostedForm;
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::views::{self, ErrorPage, Layout};
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
@@ -64,22 +64,23 @@ async fn usable_reset(
 ) -> Result<(user_links::UserLink, users::SessionUser), AppError> {
     let code_hash = one_time::hash(code);
     let now = state.clock.now();
-    db::run(&state.pool, move |conn| {
-        let link = user_links::find(conn, user_links::RESET, &code_hash)?
-            .ok_or(AppError::NotFound("This link is not valid."))?;
-        if link.used_at.is_some() || link.expires_at <= now {
-            return Err(AppError::Gone(
-                "This link has already been used or has expired. Ask for a new one.",
-            ));
-        }
-        let user =
-            users::find_session_user(conn, &link.user_id)?.ok_or_else(AppError::not_found)?;
-        if user.disabled {
-            return Err(AppError::Gone("This account is disabled."));
-        }
-        Ok((link, user))
-    })
-    .await
+    state
+        .db(move |conn| {
+            let link = user_links::find(conn, user_links::RESET, &code_hash)?
+                .ok_or(AppError::NotFound("This link is not valid."))?;
+            if link.used_at.is_some() || link.expires_at <= now {
+                return Err(AppError::Gone(
+                    "This link has already been used or has expired. Ask for a new one.",
+                ));
+            }
+            let user =
+                users::find_session_user(conn, &link.user_id)?.ok_or_else(AppError::not_found)?;
+            if user.disabled {
+                return Err(AppError::Gone("This account is disabled."));
+            }
+            Ok((link, user))
+        })
+        .await
 }
 
 /// The invitation behind a code, if it can still be accepted: 404 unknown, 410 accepted,
@@ -90,11 +91,10 @@ async fn usable_invitation(
 ) -> Result<invitations::Invitation, AppError> {
     let code_hash = one_time::hash(code);
     let now = state.clock.now();
-    let invitation = db::run(&state.pool, move |conn| {
-        Ok(invitations::find_by_hash(conn, &code_hash)?)
-    })
-    .await?
-    .ok_or(AppError::NotFound("This invitation link is not valid."))?;
+    let invitation = state
+        .db(move |conn| Ok(invitations::find_by_hash(conn, &code_hash)?))
+        .await?
+        .ok_or(AppError::NotFound("This invitation link is not valid."))?;
     if invitation.accepted_at.is_some()
         || invitation.cancelled_at.is_some()
         || invitation.expires_at <= now
@@ -134,7 +134,7 @@ pub async fn accept_invite(
     let ip = ip.text();
     let user_id = db::new_id();
     let new_id = user_id.clone();
-    db::run(&state.pool, move |conn| {
+    state.db( move |conn| {
         db::transaction(conn, |conn| {
             if !invitations::accept(conn, &invitation.id, now)? {
                 return Err(AppError::Gone(
@@ -211,32 +211,33 @@ pub async fn reset_password(
     let ip = ip.text();
     let (user_id, account_id, email) =
         (user.id.clone(), user.account_id.clone(), user.email.clone());
-    let epoch = db::run(&state.pool, move |conn| {
-        db::transaction(conn, |conn| {
-            if !user_links::consume(conn, &link.id, now)? {
-                return Err(AppError::Gone(
-                    "This link has already been used or has expired. Ask for a new one.",
-                ));
-            }
-            let epoch = users::set_password(conn, &user_id, &hash)?;
-            user_links::void_all(conn, &user_id, now)?;
-            audit::insert(
-                conn,
-                &audit::NewEvent {
-                    account_id: Some(&account_id),
-                    actor_id: Some(&user_id),
-                    actor_email: Some(&email),
-                    action: "user.password_reset",
-                    token_id: None,
-                    detail: "",
-                    ip: ip.as_deref(),
-                },
-                now,
-            )?;
-            Ok(epoch)
+    let epoch = state
+        .db(move |conn| {
+            db::transaction(conn, |conn| {
+                if !user_links::consume(conn, &link.id, now)? {
+                    return Err(AppError::Gone(
+                        "This link has already been used or has expired. Ask for a new one.",
+                    ));
+                }
+                let epoch = users::set_password(conn, &user_id, &hash)?;
+                user_links::void_all(conn, &user_id, now)?;
+                audit::insert(
+                    conn,
+                    &audit::NewEvent {
+                        account_id: Some(&account_id),
+                        actor_id: Some(&user_id),
+                        actor_email: Some(&email),
+                        action: "user.password_reset",
+                        token_id: None,
+                        detail: "",
+                        ip: ip.as_deref(),
+                    },
+                    now,
+                )?;
+                Ok(epoch)
+            })
         })
-    })
-    .await?;
+        .await?;
     session.sign_in(&user.id, epoch, now)?;
     session.flash(
         FlashKind::Success,

@@ -6,7 +6,7 @@ use crate::client_ip::ClientIp;
 use crate::db::{self, accounts, audit, users};
 use crate::error::AppError;
 use crate::forms::PostedForm;
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::views::{self, Layout};
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
@@ -38,7 +38,7 @@ pub struct SetupErrors {
 
 /// Whether any user exists; once one does, the setup code is void.
 pub async fn setup_done(state: &AppState) -> Result<bool, AppError> {
-    let done = db::run(&state.pool, |conn| Ok(users::any_exist(conn)?)).await?;
+    let done = state.db(|conn| Ok(users::any_exist(conn)?)).await?;
     if done {
         if let Ok(mut code) = state.setup_code.lock() {
             *code = None;
@@ -120,45 +120,46 @@ pub async fn setup(
     let account_name = values.account_name.clone();
     let email = values.email.clone();
     let ip = ip.text();
-    let user_id = db::run(&state.pool, move |conn| {
-        db::transaction(conn, |conn| {
-            let account_id = db::new_id();
-            // Inserting first takes the write lock, so two racing setups cannot both pass.
-            accounts::insert(conn, &account_id, &account_name, now)?;
-            if users::any_exist(conn)? {
-                return Err(AppError::Conflict(
-                    "Setup is already complete. Sign in instead.".into(),
-                ));
-            }
-            let user_id = db::new_id();
-            users::insert(
-                conn,
-                &users::NewUser {
-                    id: &user_id,
-                    account_id: &account_id,
-                    email: &email,
-                    password_hash: &password_hash,
-                    role: users::Role::Admin,
-                },
-                now,
-            )?;
-            audit::insert(
-                conn,
-                &audit::NewEvent {
-                    account_id: Some(&account_id),
-                    actor_id: Some(&user_id),
-                    actor_email: Some(&email),
-                    action: "account.setup",
-                    token_id: None,
-                    detail: &format!("account {account_name} created with its first admin"),
-                    ip: ip.as_deref(),
-                },
-                now,
-            )?;
-            Ok(user_id)
+    let user_id = state
+        .db(move |conn| {
+            db::transaction(conn, |conn| {
+                let account_id = db::new_id();
+                // Inserting first takes the write lock, so two racing setups cannot both pass.
+                accounts::insert(conn, &account_id, &account_name, now)?;
+                if users::any_exist(conn)? {
+                    return Err(AppError::Conflict(
+                        "Setup is already complete. Sign in instead.".into(),
+                    ));
+                }
+                let user_id = db::new_id();
+                users::insert(
+                    conn,
+                    &users::NewUser {
+                        id: &user_id,
+                        account_id: &account_id,
+                        email: &email,
+                        password_hash: &password_hash,
+                        role: users::Role::Admin,
+                    },
+                    now,
+                )?;
+                audit::insert(
+                    conn,
+                    &audit::NewEvent {
+                        account_id: Some(&account_id),
+                        actor_id: Some(&user_id),
+                        actor_email: Some(&email),
+                        action: "account.setup",
+                        token_id: None,
+                        detail: &format!("account {account_name} created with its first admin"),
+                        ip: ip.as_deref(),
+                    },
+                    now,
+                )?;
+                Ok(user_id)
+            })
         })
-    })
-    .await?;
+        .await?;
     if let Ok(mut code) = state.setup_code.lock() {
         *code = None;
     }

@@ -10,8 +10,7 @@ use crate::db::{self, accounts, handoffs, tokens};
 use crate::error::AppError;
 use crate::forms::PostedForm;
 use crate::notify::messages::{self, TokenCreated};
-use crate::startup::AppState;
-use crate::tokens::check_cache;
+use crate::state::AppState;
 use crate::tokens::expiry;
 use crate::tokens::input::{TokenFormErrors, TokenFormValues};
 use crate::tokens::lists::AccountAt;
@@ -229,101 +228,102 @@ pub async fn create_token(
     let base_url = state.settings.base_url.clone();
     let renewing = renewal.clone();
     let cache = state.check_cache.clone();
-    let created = db::run(&state.pool, move |conn| {
-        check_cache::write(conn, cache.as_deref(), |conn| {
-            let version = accounts::lock(conn, &actor.account_id)?;
-            // A renewal may share its predecessor's name while that one still works.
-            let mut name_shared_with = None;
-            if let Some((old_id, when)) = &renewing {
-                let old = tokens::find(conn, &actor.account_id, old_id)?
-                    .ok_or_else(AppError::not_found)?;
-                if old.revoked_at.is_some() {
-                    return Err(AppError::Conflict(
-                        "A revoked token cannot be renewed; add a new token instead.".into(),
-                    ));
-                }
-                if old.is_active(now) {
-                    if *when == RevokeOld::Now {
-                        tokens::revoke(
-                            conn,
-                            old_id,
-                            &actor.id,
-                            Some("replaced by its renewal"),
-                            now,
-                            version,
-                        )?;
-                        super::audit_by(
-                            conn,
-                            &actor,
-                            "token.revoke",
-                            Some(old_id),
-                            "reason: replaced by its renewal",
-                            ip.as_deref(),
-                            now,
-                        )?;
-                    } else {
-                        name_shared_with = Some(old_id.as_str());
+    let created = state
+        .db(move |conn| {
+            crate::db::token_writes::write(conn, cache.as_deref(), |conn| {
+                let version = accounts::lock(conn, &actor.account_id)?;
+                // A renewal may share its predecessor's name while that one still works.
+                let mut name_shared_with = None;
+                if let Some((old_id, when)) = &renewing {
+                    let old = tokens::find(conn, &actor.account_id, old_id)?
+                        .ok_or_else(AppError::not_found)?;
+                    if old.revoked_at.is_some() {
+                        return Err(AppError::Conflict(
+                            "A revoked token cannot be renewed; add a new token instead.".into(),
+                        ));
+                    }
+                    if old.is_active(now) {
+                        if *when == RevokeOld::Now {
+                            tokens::revoke(
+                                conn,
+                                old_id,
+                                &actor.id,
+                                Some("replaced by its renewal"),
+                                now,
+                                version,
+                            )?;
+                            super::audit_by(
+                                conn,
+                                &actor,
+                                "token.revoke",
+                                Some(old_id),
+                                "reason: replaced by its renewal",
+                                ip.as_deref(),
+                                now,
+                            )?;
+                        } else {
+                            name_shared_with = Some(old_id.as_str());
+                        }
                     }
                 }
-            }
-            if tokens::name_in_use(
-                conn,
-                &actor.account_id,
-                &details.name,
-                now,
-                name_shared_with,
-            )? {
-                return Ok(false);
-            }
-            tokens::insert(
-                conn,
-                &tokens::NewToken {
-                    id: &token_id,
-                    account_id: &actor.account_id,
+                if tokens::name_in_use(
+                    conn,
+                    &actor.account_id,
+                    &details.name,
+                    now,
+                    name_shared_with,
+                )? {
+                    return Ok(false);
+                }
+                tokens::insert(
+                    conn,
+                    &tokens::NewToken {
+                        id: &token_id,
+                        account_id: &actor.account_id,
+                        name: &details.name,
+                        description: &details.description,
+                        username: &token_user,
+                        secret_hmac: &secret_hmac,
+                        secret_enc: &secret_enc,
+                        created_by: &actor.id,
+                        expires_at,
+                        replaces_id: renewing.as_ref().map(|(old, _)| old.as_str()),
+                        revoke_replaced_on_use: name_shared_with.is_some()
+                            && matches!(renewing, Some((_, RevokeOld::AtFirstUse))),
+                        version,
+                    },
+                    &details.networks,
+                    now,
+                )?;
+                let detail = format!(
+                    "created, expires {}, allowed IPs: {}",
+                    expires_at.format("%Y-%m-%d %H:%M UTC"),
+                    networks_text(&details.networks)
+                );
+                super::audit_by(
+                    conn,
+                    &actor,
+                    "token.create",
+                    Some(&token_id),
+                    &detail,
+                    ip.as_deref(),
+                    now,
+                )?;
+                // The admins' "new token" e-mails, in the same transaction.
+                let notice = TokenCreated {
+                    account_name: &actor.account_name,
+                    token_id: &token_id,
                     name: &details.name,
-                    description: &details.description,
-                    username: &token_user,
-                    secret_hmac: &secret_hmac,
-                    secret_enc: &secret_enc,
-                    created_by: &actor.id,
+                    creator: &actor.email,
+                    created_at: now,
                     expires_at,
-                    replaces_id: renewing.as_ref().map(|(old, _)| old.as_str()),
-                    revoke_replaced_on_use: name_shared_with.is_some()
-                        && matches!(renewing, Some((_, RevokeOld::AtFirstUse))),
-                    version,
-                },
-                &details.networks,
-                now,
-            )?;
-            let detail = format!(
-                "created, expires {}, allowed IPs: {}",
-                expires_at.format("%Y-%m-%d %H:%M UTC"),
-                networks_text(&details.networks)
-            );
-            super::audit_by(
-                conn,
-                &actor,
-                "token.create",
-                Some(&token_id),
-                &detail,
-                ip.as_deref(),
-                now,
-            )?;
-            // The admins' "new token" e-mails, in the same transaction.
-            let notice = TokenCreated {
-                account_name: &actor.account_name,
-                token_id: &token_id,
-                name: &details.name,
-                creator: &actor.email,
-                created_at: now,
-                expires_at,
-                networks: &details.networks,
-            };
-            messages::queue_token_created(conn, &base_url, &actor.account_id, &notice, now)?;
-            Ok(true)
+                    networks: &details.networks,
+                };
+                messages::queue_token_created(conn, &base_url, &actor.account_id, &notice, now)?;
+                Ok(true)
+            })
         })
-    })
-    .await?;
+        .await?;
     if !created {
         let errors = TokenFormErrors {
             name: Some(name_taken(&input.details.name)),
@@ -465,11 +465,12 @@ async fn load_token(
 ) -> Result<TokenView, AppError> {
     let now = state.clock.now();
     let account_id = user.account_id.clone();
-    db::run(&state.pool, move |conn| {
-        let rows = tokens::rows_in_order(conn, &account_id, std::slice::from_ref(&id))?;
-        views(rows, now).pop().ok_or_else(AppError::not_found)
-    })
-    .await
+    state
+        .db(move |conn| {
+            let rows = tokens::rows_in_order(conn, &account_id, std::slice::from_ref(&id))?;
+            views(rows, now).pop().ok_or_else(AppError::not_found)
+        })
+        .await
 }
 
 /// The token and, while it is active, its open hand-off links.
@@ -480,27 +481,28 @@ async fn load_token_page(
 ) -> Result<(TokenView, Vec<OpenLinkView>), AppError> {
     let now = state.clock.now();
     let account_id = user.account_id.clone();
-    db::run(&state.pool, move |conn| {
-        let rows = tokens::rows_in_order(conn, &account_id, std::slice::from_ref(&id))?;
-        let token = views(rows, now).pop().ok_or_else(AppError::not_found)?;
-        let links = if token.active {
-            handoffs::list_open(conn, &account_id, &id, now)?
-        } else {
-            Vec::new()
-        };
-        let links = links
-            .into_iter()
-            .map(|link| OpenLinkView {
-                id: link.id,
-                made_by: link.made_by,
-                sent_to: link.sent_to,
-                created: TimeView::new(link.created_at, now),
-                expires: TimeView::new(link.expires_at, now),
-            })
-            .collect();
-        Ok((token, links))
-    })
-    .await
+    state
+        .db(move |conn| {
+            let rows = tokens::rows_in_order(conn, &account_id, std::slice::from_ref(&id))?;
+            let token = views(rows, now).pop().ok_or_else(AppError::not_found)?;
+            let links = if token.active {
+                handoffs::list_open(conn, &account_id, &id, now)?
+            } else {
+                Vec::new()
+            };
+            let links = links
+                .into_iter()
+                .map(|link| OpenLinkView {
+                    id: link.id,
+                    made_by: link.made_by,
+                    sent_to: link.sent_to,
+                    created: TimeView::new(link.created_at, now),
+                    expires: TimeView::new(link.expires_at, now),
+                })
+                .collect();
+            Ok((token, links))
+        })
+        .await
 }
 
 fn token_page(
@@ -563,59 +565,62 @@ pub async fn update_token(
     };
     let (actor, token_id, ip, wanted) = (user.clone(), id.clone(), ip.text(), details.clone());
     let cache = state.check_cache.clone();
-    let outcome = db::run(&state.pool, move |conn| {
-        check_cache::write(conn, cache.as_deref(), |conn| {
-            let version = accounts::lock(conn, &actor.account_id)?;
-            let current = tokens::find(conn, &actor.account_id, &token_id)?
-                .ok_or_else(AppError::not_found)?;
-            if !current.is_active(now) {
-                return Err(inactive_conflict());
-            }
-            if tokens::name_in_use(conn, &actor.account_id, &wanted.name, now, Some(&token_id))? {
-                return Ok(UpdateOutcome::NameTaken);
-            }
-            let networks: Vec<String> = tokens::networks_of(conn, std::slice::from_ref(&token_id))?
-                .into_iter()
-                .map(|(_, network)| network)
-                .collect();
-            let mut changed = Vec::new();
-            if current.name != wanted.name {
-                changed.push(format!(
-                    "name \u{201c}{}\u{201d} \u{2192} \u{201c}{}\u{201d}",
-                    current.name, wanted.name
-                ));
-            }
-            if current.description != wanted.description {
-                changed.push("description".into());
-            }
-            if networks != wanted.networks {
-                changed.push(format!("allowed IPs: {}", networks_text(&wanted.networks)));
-            }
-            if changed.is_empty() {
-                return Ok(UpdateOutcome::Unchanged);
-            }
-            tokens::update_details(
-                conn,
-                &token_id,
-                &wanted.name,
-                &wanted.description,
-                &wanted.networks,
-                now,
-                version,
-            )?;
-            super::audit_by(
-                conn,
-                &actor,
-                "token.update",
-                Some(&token_id),
-                &changed.join("; "),
-                ip.as_deref(),
-                now,
-            )?;
-            Ok(UpdateOutcome::Updated)
+    let outcome = state
+        .db(move |conn| {
+            crate::db::token_writes::write(conn, cache.as_deref(), |conn| {
+                let version = accounts::lock(conn, &actor.account_id)?;
+                let current = tokens::find(conn, &actor.account_id, &token_id)?
+                    .ok_or_else(AppError::not_found)?;
+                if !current.is_active(now) {
+                    return Err(inactive_conflict());
+                }
+                if tokens::name_in_use(conn, &actor.account_id, &wanted.name, now, Some(&token_id))?
+                {
+                    return Ok(UpdateOutcome::NameTaken);
+                }
+                let networks: Vec<String> =
+                    tokens::networks_of(conn, std::slice::from_ref(&token_id))?
+                        .into_iter()
+                        .map(|(_, network)| network)
+                        .collect();
+                let mut changed = Vec::new();
+                if current.name != wanted.name {
+                    changed.push(format!(
+                        "name \u{201c}{}\u{201d} \u{2192} \u{201c}{}\u{201d}",
+                        current.name, wanted.name
+                    ));
+                }
+                if current.description != wanted.description {
+                    changed.push("description".into());
+                }
+                if networks != wanted.networks {
+                    changed.push(format!("allowed IPs: {}", networks_text(&wanted.networks)));
+                }
+                if changed.is_empty() {
+                    return Ok(UpdateOutcome::Unchanged);
+                }
+                tokens::update_details(
+                    conn,
+                    &token_id,
+                    &wanted.name,
+                    &wanted.description,
+                    &wanted.networks,
+                    now,
+                    version,
+                )?;
+                super::audit_by(
+                    conn,
+                    &actor,
+                    "token.update",
+                    Some(&token_id),
+                    &changed.join("; "),
+                    ip.as_deref(),
+                    now,
+                )?;
+                Ok(UpdateOutcome::Updated)
+            })
         })
-    })
-    .await?;
+        .await?;
     let message = match outcome {
         UpdateOutcome::Updated => "Token updated.",
         UpdateOutcome::Unchanged => "Nothing to change.",
@@ -683,29 +688,30 @@ pub async fn retrieve_credentials(
     }
     let now = state.clock.now();
     let (actor, token_id, ip, keys) = (user.clone(), id.clone(), ip.text(), state.clone());
-    let (stored, password) = db::run(&state.pool, move |conn| {
-        let stored = tokens::find_secret(conn, &actor.account_id, &token_id)?
-            .ok_or_else(AppError::not_found)?;
-        if !tokens::is_active(stored.expires_at, stored.revoked_at, now) {
-            return Err(inactive_conflict());
-        }
-        // Decrypt before recording the view, so the log never claims a view that failed.
-        let password = keys
-            .crypto
-            .decrypt(&token_id, &stored.secret_enc)
-            .map_err(|e| AppError::internal(format!("token {token_id}: {e}")))?;
-        super::audit_by(
-            conn,
-            &actor,
-            "token.credentials_viewed",
-            Some(&token_id),
-            "",
-            ip.as_deref(),
-            now,
-        )?;
-        Ok((stored, password))
-    })
-    .await?;
+    let (stored, password) = state
+        .db(move |conn| {
+            let stored = tokens::find_secret(conn, &actor.account_id, &token_id)?
+                .ok_or_else(AppError::not_found)?;
+            if !tokens::is_active(stored.expires_at, stored.revoked_at, now) {
+                return Err(inactive_conflict());
+            }
+            // Decrypt before recording the view, so the log never claims a view that failed.
+            let password = keys
+                .crypto
+                .decrypt(&token_id, &stored.secret_enc)
+                .map_err(|e| AppError::internal(format!("token {token_id}: {e}")))?;
+            super::audit_by(
+                conn,
+                &actor,
+                "token.credentials_viewed",
+                Some(&token_id),
+                "",
+                ip.as_deref(),
+                now,
+            )?;
+            Ok((stored, password))
+        })
+        .await?;
     views::ok(&CredentialsPage {
         layout: Layout::new("Token credentials", "tokens", Some(&user), &session)?,
         token_id: id,
@@ -786,29 +792,30 @@ pub async fn revoke_token(
     }
     let (actor, token_id, ip) = (user.clone(), id.clone(), ip.text());
     let cache = state.check_cache.clone();
-    let name = db::run(&state.pool, move |conn| {
-        check_cache::write(conn, cache.as_deref(), |conn| {
-            let version = accounts::lock(conn, &actor.account_id)?;
-            let token = tokens::find(conn, &actor.account_id, &token_id)?
-                .ok_or_else(AppError::not_found)?;
-            let reason = (!reason.is_empty()).then_some(reason.as_str());
-            if !tokens::revoke(conn, &token_id, &actor.id, reason, now, version)? {
-                return Err(inactive_conflict());
-            }
-            let detail = reason.map(|r| format!("reason: {r}")).unwrap_or_default();
-            super::audit_by(
-                conn,
-                &actor,
-                "token.revoke",
-                Some(&token_id),
-                &detail,
-                ip.as_deref(),
-                now,
-            )?;
-            Ok(token.name)
+    let name = state
+        .db(move |conn| {
+            crate::db::token_writes::write(conn, cache.as_deref(), |conn| {
+                let version = accounts::lock(conn, &actor.account_id)?;
+                let token = tokens::find(conn, &actor.account_id, &token_id)?
+                    .ok_or_else(AppError::not_found)?;
+                let reason = (!reason.is_empty()).then_some(reason.as_str());
+                if !tokens::revoke(conn, &token_id, &actor.id, reason, now, version)? {
+                    return Err(inactive_conflict());
+                }
+                let detail = reason.map(|r| format!("reason: {r}")).unwrap_or_default();
+                super::audit_by(
+                    conn,
+                    &actor,
+                    "token.revoke",
+                    Some(&token_id),
+                    &detail,
+                    ip.as_deref(),
+                    now,
+                )?;
+                Ok(token.name)
+            })
         })
-    })
-    .await?;
+        .await?;
     tracing::info!(token_id = %id, account_id = %user.account_id, "token revoked");
     session.flash(
         FlashKind::Success,

@@ -10,7 +10,7 @@ use crate::db::{self, accounts, handoffs, invitations};
 use crate::error::AppError;
 use crate::forms::PostedForm;
 use crate::notify::messages::{self, PasswordLink};
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::views::{self, Layout, TimeView};
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
@@ -90,17 +90,18 @@ async fn users_page(
     let seek = at.clone();
     // One more than a page tells whether another page lies beyond.
     let first_page = matches!(at, PageAt::First);
-    let (mut rows, pending) = db::run(&state.pool, move |conn| {
-        let rows = users::list(conn, &account_id, &seek, USERS_PER_PAGE + 1)?;
-        // Open invitations head the first page.
-        let pending = if first_page {
-            invitations::list_open(conn, &account_id, MAX_INVITATIONS_SHOWN)?
-        } else {
-            Vec::new()
-        };
-        Ok((rows, pending))
-    })
-    .await?;
+    let (mut rows, pending) = state
+        .db(move |conn| {
+            let rows = users::list(conn, &account_id, &seek, USERS_PER_PAGE + 1)?;
+            // Open invitations head the first page.
+            let pending = if first_page {
+                invitations::list_open(conn, &account_id, MAX_INVITATIONS_SHOWN)?
+            } else {
+                Vec::new()
+            };
+            Ok((rows, pending))
+        })
+        .await?;
     let more = rows.len() as i64 > USERS_PER_PAGE;
     if more {
         match at {
@@ -225,20 +226,21 @@ pub async fn invite_user(
     };
     let now = state.clock.now();
     let (actor, invitee, ip) = (user.clone(), email.clone(), ip.text());
-    let code = db::run(&state.pool, move |conn| {
-        db::transaction(conn, |conn| {
-            send_invitation(
-                conn,
-                &actor,
-                &invitee,
-                role,
-                now,
-                ip.as_deref(),
-                "user.invited",
-            )
+    let code = state
+        .db(move |conn| {
+            db::transaction(conn, |conn| {
+                send_invitation(
+                    conn,
+                    &actor,
+                    &invitee,
+                    role,
+                    now,
+                    ip.as_deref(),
+                    "user.invited",
+                )
+            })
         })
-    })
-    .await?;
+        .await?;
     let Some((code, expires_at)) = code else {
         let error = Some(format!("{email} is already a user of this account."));
         return users_page(
@@ -345,12 +347,11 @@ pub async fn resend_invitation(
 ) -> Result<HttpResponse, AppError> {
     let id = super::path_id(path)?;
     let (account_id, lookup) = (user.account_id.clone(), id.clone());
-    let invitation = db::run(&state.pool, move |conn| {
-        Ok(invitations::find_in_account(conn, &account_id, &lookup)?)
-    })
-    .await?
-    .filter(|i| i.accepted_at.is_none() && i.cancelled_at.is_none())
-    .ok_or(AppError::NotFound("There is no open invitation like this."))?;
+    let invitation = state
+        .db(move |conn| Ok(invitations::find_in_account(conn, &account_id, &lookup)?))
+        .await?
+        .filter(|i| i.accepted_at.is_none() && i.cancelled_at.is_none())
+        .ok_or(AppError::NotFound("There is no open invitation like this."))?;
     let role = Role::parse(&invitation.role).ok_or_else(|| AppError::internal("unknown role"))?;
     if role == Role::Admin {
         let action = format!("/users/invitations/{id}/resend");
@@ -362,26 +363,27 @@ pub async fn resend_invitation(
     }
     let now = state.clock.now();
     let (actor, email, ip) = (user.clone(), invitation.email.clone(), ip.text());
-    let (code, expires_at) = db::run(&state.pool, move |conn| {
-        db::transaction(conn, |conn| {
-            send_invitation(
-                conn,
-                &actor,
-                &email,
-                role,
-                now,
-                ip.as_deref(),
-                "user.invitation_resent",
-            )
+    let (code, expires_at) = state
+        .db(move |conn| {
+            db::transaction(conn, |conn| {
+                send_invitation(
+                    conn,
+                    &actor,
+                    &email,
+                    role,
+                    now,
+                    ip.as_deref(),
+                    "user.invitation_resent",
+                )
+            })
         })
-    })
-    .await?
-    .ok_or_else(|| {
-        AppError::Conflict(format!(
-            "{} has joined meanwhile: they are a user of this account.",
-            invitation.email
-        ))
-    })?;
+        .await?
+        .ok_or_else(|| {
+            AppError::Conflict(format!(
+                "{} has joined meanwhile: they are a user of this account.",
+                invitation.email
+            ))
+        })?;
     mail_invitation(
         &state,
         &user,
@@ -407,28 +409,29 @@ pub async fn cancel_invitation(
     let id = super::path_id(path)?;
     let now = state.clock.now();
     let (actor, ip) = (user.clone(), ip.text());
-    let email = db::run(&state.pool, move |conn| {
-        db::transaction(conn, |conn| {
-            let invitation = invitations::find_in_account(conn, &actor.account_id, &id)?
-                .ok_or(AppError::NotFound("There is no open invitation like this."))?;
-            if !invitations::cancel(conn, &actor.account_id, &id, now)? {
-                return Err(AppError::NotFound(
-                    "This invitation was already accepted or cancelled.",
-                ));
-            }
-            super::audit_by(
-                conn,
-                &actor,
-                "user.invitation_cancelled",
-                None,
-                &invitation.email,
-                ip.as_deref(),
-                now,
-            )?;
-            Ok(invitation.email)
+    let email = state
+        .db(move |conn| {
+            db::transaction(conn, |conn| {
+                let invitation = invitations::find_in_account(conn, &actor.account_id, &id)?
+                    .ok_or(AppError::NotFound("There is no open invitation like this."))?;
+                if !invitations::cancel(conn, &actor.account_id, &id, now)? {
+                    return Err(AppError::NotFound(
+                        "This invitation was already accepted or cancelled.",
+                    ));
+                }
+                super::audit_by(
+                    conn,
+                    &actor,
+                    "user.invitation_cancelled",
+                    None,
+                    &invitation.email,
+                    ip.as_deref(),
+                    now,
+                )?;
+                Ok(invitation.email)
+            })
         })
-    })
-    .await?;
+        .await?;
     session.flash(
         FlashKind::Success,
         format!("The invitation to {email} is cancelled: its link no longer works."),
@@ -453,72 +456,73 @@ async fn change_user(
 ) -> Result<HttpResponse, AppError> {
     let now = state.clock.now();
     let (actor, ip) = (user.clone(), ip.text());
-    let message = db::run(&state.pool, move |conn| {
-        db::transaction(conn, |conn| {
-            accounts::lock(conn, &actor.account_id)?;
-            let target: UserRow = users::find_in_account(conn, &actor.account_id, &id)?
-                .ok_or_else(AppError::not_found)?;
-            let active_admin = target.role == Role::Admin.as_str() && !target.disabled;
-            let loses_admin = match &change {
-                Change::Role(role) => *role != Role::Admin,
-                Change::Disable => true,
-                Change::Enable => false,
-            };
-            if active_admin
-                && loses_admin
-                && users::count_active_admins(conn, &actor.account_id)? <= 1
-            {
-                return Err(AppError::Conflict(
+    let message = state
+        .db(move |conn| {
+            db::transaction(conn, |conn| {
+                accounts::lock(conn, &actor.account_id)?;
+                let target: UserRow = users::find_in_account(conn, &actor.account_id, &id)?
+                    .ok_or_else(AppError::not_found)?;
+                let active_admin = target.role == Role::Admin.as_str() && !target.disabled;
+                let loses_admin = match &change {
+                    Change::Role(role) => *role != Role::Admin,
+                    Change::Disable => true,
+                    Change::Enable => false,
+                };
+                if active_admin
+                    && loses_admin
+                    && users::count_active_admins(conn, &actor.account_id)? <= 1
+                {
+                    return Err(AppError::Conflict(
                     "This is the account's last active admin: make someone else an admin first."
                         .into(),
                 ));
-            }
-            let (action, detail, message) = match change {
-                Change::Role(role) => {
-                    users::set_role(conn, &id, role)?;
-                    let detail = format!(
-                        "{}: {} \u{2192} {}",
-                        target.email,
-                        target.role,
-                        role.as_str()
-                    );
-                    (
-                        "user.role_changed",
-                        detail,
-                        format!("{} is now {}.", target.email, role.as_str()),
-                    )
                 }
-                Change::Disable => {
-                    if target.id == actor.id {
-                        return Err(AppError::Conflict("You cannot disable yourself.".into()));
+                let (action, detail, message) = match change {
+                    Change::Role(role) => {
+                        users::set_role(conn, &id, role)?;
+                        let detail = format!(
+                            "{}: {} \u{2192} {}",
+                            target.email,
+                            target.role,
+                            role.as_str()
+                        );
+                        (
+                            "user.role_changed",
+                            detail,
+                            format!("{} is now {}.", target.email, role.as_str()),
+                        )
                     }
-                    users::set_disabled(conn, &id, true)?;
-                    // Links they made must not outlive their access.
-                    let voided = handoffs::cancel_made_by(conn, &id, now)?;
-                    let detail = match voided {
-                        0 => target.email.clone(),
-                        n => format!("{}; {n} open hand-off link(s) cancelled", target.email),
-                    };
-                    (
-                        "user.disabled",
-                        detail,
-                        format!("{} is disabled and signed out.", target.email),
-                    )
-                }
-                Change::Enable => {
-                    users::set_disabled(conn, &id, false)?;
-                    (
-                        "user.enabled",
-                        target.email.clone(),
-                        format!("{} is enabled again.", target.email),
-                    )
-                }
-            };
-            super::audit_by(conn, &actor, action, None, &detail, ip.as_deref(), now)?;
-            Ok(message)
+                    Change::Disable => {
+                        if target.id == actor.id {
+                            return Err(AppError::Conflict("You cannot disable yourself.".into()));
+                        }
+                        users::set_disabled(conn, &id, true)?;
+                        // Links they made must not outlive their access.
+                        let voided = handoffs::cancel_made_by(conn, &id, now)?;
+                        let detail = match voided {
+                            0 => target.email.clone(),
+                            n => format!("{}; {n} open hand-off link(s) cancelled", target.email),
+                        };
+                        (
+                            "user.disabled",
+                            detail,
+                            format!("{} is disabled and signed out.", target.email),
+                        )
+                    }
+                    Change::Enable => {
+                        users::set_disabled(conn, &id, false)?;
+                        (
+                            "user.enabled",
+                            target.email.clone(),
+                            format!("{} is enabled again.", target.email),
+                        )
+                    }
+                };
+                super::audit_by(conn, &actor, action, None, &detail, ip.as_deref(), now)?;
+                Ok(message)
+            })
         })
-    })
-    .await?;
+        .await?;
     session.flash(FlashKind::Success, message)?;
     Ok(views::see_other("/users"))
 }

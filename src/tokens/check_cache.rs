@@ -3,16 +3,14 @@
 //! to a token passes through this process).
 //!
 //! It never answers from stale state: expiry is evaluated on every request, and every
-//! write to a token empties the cache after its commit and before its response (`write`,
-//! the only way to change a token). A lookup that read the database before such a write
+//! write to a token empties the cache after its commit and before its response
+//! (`db::token_writes::write`, the only way to change a token). A lookup that read the database before such a write
 //! cannot re-insert what it read: insertion only succeeds if no invalidation happened
 //! since the lookup began (the generation).
 
 use super::verify::Snapshot;
-use crate::db::{self, DbConn};
-use crate::error::AppError;
+use crate::db::token_writes::TokenWatcher;
 use std::collections::HashMap;
-use std::ops::{Deref, DerefMut};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
@@ -60,71 +58,21 @@ impl CheckCache {
             *slot = Some(Arc::new(hook));
         }
     }
+}
 
-    /// Forgets everything: only once a change to a token has committed (`write`).
-    fn invalidate(&self) {
+impl TokenWatcher for CheckCache {
+    fn before_commit(&self) {
+        let hook = self.before_commit.lock().ok().and_then(|slot| slot.clone());
+        if let Some(hook) = hook {
+            hook();
+        }
+    }
+
+    /// Forgets everything: only once a change to a token has committed (`db::token_writes`).
+    fn committed(&self) {
         if let Ok(mut entries) = self.entries.write() {
             self.generation.fetch_add(1, Ordering::AcqRel);
             entries.clear();
         }
     }
-}
-
-/// A transaction that may change tokens. The token writes of `db::tokens` take one instead
-/// of a bare connection, and only `write` makes one: no write can forget the cache.
-pub struct TokenWrites<'a> {
-    conn: &'a mut DbConn,
-    changed: bool,
-}
-
-impl TokenWrites<'_> {
-    /// The connection, for a statement that changes a token the check reads.
-    pub fn changing(&mut self) -> &mut DbConn {
-        self.changed = true;
-        self.conn
-    }
-}
-
-/// Reads (and writes that the check does not answer from) need no mark.
-impl Deref for TokenWrites<'_> {
-    type Target = DbConn;
-    fn deref(&self) -> &DbConn {
-        self.conn
-    }
-}
-
-impl DerefMut for TokenWrites<'_> {
-    fn deref_mut(&mut self) -> &mut DbConn {
-        self.conn
-    }
-}
-
-/// Runs `work` in a write transaction (the outermost one) that may change tokens; once
-/// it has committed, and only if a token changed, empties the check cache. Never before
-/// the commit: a check landing between the two would read the row as it was and cache it
-/// under the new generation, and a revoked token would be accepted until some other token
-/// changed.
-pub fn write<T>(
-    conn: &mut DbConn,
-    cache: Option<&CheckCache>,
-    work: impl FnOnce(&mut TokenWrites<'_>) -> Result<T, AppError>,
-) -> Result<T, AppError> {
-    let mut changed = false;
-    let done = db::transaction(conn, |conn| {
-        let mut writes = TokenWrites {
-            conn,
-            changed: false,
-        };
-        let done = work(&mut writes)?;
-        changed = writes.changed;
-        let hook = cache.and_then(|c| c.before_commit.lock().ok()?.clone());
-        if let Some(hook) = hook.filter(|_| changed) {
-            hook();
-        }
-        Ok(done)
-    })?;
-    if let (true, Some(cache)) = (changed, cache) {
-        cache.invalidate();
-    }
-    Ok(done)
 }

@@ -2,6 +2,7 @@
 
 pub mod basic;
 pub mod check_cache;
+pub mod checker;
 pub mod directory;
 pub mod expiry;
 pub mod input;

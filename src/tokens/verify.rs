@@ -2,7 +2,6 @@
 //! and may it be used from this address?
 
 use super::basic::BasicCredentials;
-use super::check_cache::CheckCache;
 use super::networks;
 use super::secret::TokenCrypto;
 use crate::db::tokens::{self, CheckRow};
@@ -54,29 +53,7 @@ pub fn check(
     Ok(accept(crypto, credentials, snapshot, now))
 }
 
-/// The same check, answered from the cache when it can be.
-pub fn check_cached(
-    conn: impl FnOnce() -> Result<crate::db::PooledConn, crate::error::AppError>,
-    cache: &CheckCache,
-    crypto: &TokenCrypto,
-    credentials: &BasicCredentials,
-    now: NaiveDateTime,
-) -> Result<Option<Arc<Snapshot>>, crate::error::AppError> {
-    let snapshot = match cache.get(credentials.username()) {
-        Some(snapshot) => Some(snapshot),
-        None => {
-            let generation = cache.generation();
-            let snapshot = load(&mut *conn()?, credentials.username())?;
-            if let Some(snapshot) = &snapshot {
-                cache.insert(credentials.username(), snapshot.clone(), generation);
-            }
-            snapshot
-        }
-    };
-    Ok(accept(crypto, credentials, snapshot, now))
-}
-
-fn accept(
+pub(super) fn accept(
     crypto: &TokenCrypto,
     credentials: &BasicCredentials,
     snapshot: Option<Arc<Snapshot>>,
@@ -91,7 +68,10 @@ fn accept(
     valid.then_some(snapshot)
 }
 
-fn load(conn: &mut DbConn, username: &str) -> diesel::QueryResult<Option<Arc<Snapshot>>> {
+pub(super) fn load(
+    conn: &mut DbConn,
+    username: &str,
+) -> diesel::QueryResult<Option<Arc<Snapshot>>> {
     let rows = tokens::find_for_check(conn, username)?;
     Ok(snapshot(username, rows).map(Arc::new))
 }

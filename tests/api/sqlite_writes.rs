@@ -18,12 +18,12 @@ fn a_transaction_that_reads_then_writes_survives_a_writer_in_between() {
     let other_pool = pool.clone();
     let other = std::thread::spawn(move || {
         other_may_write.recv().unwrap();
-        db::transaction(&mut other_pool.get().unwrap(), |conn| {
+        db::transaction::<_, db::DbError>(&mut other_pool.get().unwrap(), |conn| {
             accounts::insert(conn, "b", "Globex", now)?;
             Ok(())
         })
     });
-    let first = db::transaction(&mut pool.get().unwrap(), |conn| {
+    let first = db::transaction::<_, db::DbError>(&mut pool.get().unwrap(), |conn| {
         // Reads first, as `user add` looks the account up before it inserts.
         accounts::find_by_name(conn, "Acme")?;
         began.send(()).unwrap();

@@ -1,0 +1,130 @@
+//! What every handler can reach: the pool, the settings, the keys, the caches and the
+//! background workers, made once when the server starts.
+
+use crate::api::recorder::Recorder;
+use crate::api::throttle::FailureThrottle;
+use crate::auth::device::DeviceCookies;
+use crate::auth::lockout::SigninLimits;
+use crate::clock::SharedClock;
+use crate::config::Settings;
+use crate::db::{self, DbConn, DbPool};
+use crate::error::AppError;
+use crate::keys::ServerKey;
+use crate::metrics::Metrics;
+use crate::notify::direct::DirectMail;
+use crate::notify::mailer::Mailer;
+use crate::notify::scheduler::Notifier;
+use crate::tokens::check_cache::CheckCache;
+use crate::tokens::checker::TokenChecker;
+use crate::tokens::lists::TokenLists;
+use crate::tokens::secret::TokenCrypto;
+use std::sync::{Arc, Mutex};
+
+/// "Forgot password": at most 3 e-mails to one address an hour, and 20 requests an hour
+/// from one client address (IPv6: its /64).
+const RESET_WINDOW: std::time::Duration = std::time::Duration::from_secs(60 * 60);
+const RESETS_PER_EMAIL: std::num::NonZeroU32 = std::num::NonZeroU32::new(3).unwrap();
+const RESETS_PER_ADDRESS: std::num::NonZeroU32 = std::num::NonZeroU32::new(20).unwrap();
+
+/// What every handler can reach.
+pub struct AppState {
+    pub pool: DbPool,
+    pub settings: Settings,
+    pub crypto: Arc<TokenCrypto>,
+    pub clock: SharedClock,
+    /// The first-run code printed to the log, until the first account is set up.
+    pub setup_code: Mutex<Option<String>>,
+    pub throttle: Arc<FailureThrottle>,
+    /// Failed sign-ins, per e-mail address and per client address.
+    pub signin: SigninLimits,
+    /// Password-reset requests, per e-mail address and per client address.
+    pub forgot_by_email: FailureThrottle<String>,
+    pub forgot_by_address: FailureThrottle,
+    /// E-mail holding a one-time link that must never be stored (password resets).
+    pub direct_mail: Arc<DirectMail>,
+    pub notifier: Arc<Notifier>,
+    pub metrics: Arc<Metrics>,
+    pub recorder: Recorder,
+    /// The API check's cache: SQLite only, where this is the one server process.
+    pub check_cache: Option<Arc<CheckCache>>,
+    /// The API's token check (with its cache on SQLite).
+    pub checker: TokenChecker,
+    /// The token lists and counts per account (see `tokens::lists`).
+    pub token_lists: TokenLists,
+    /// Held while the server runs: on SQLite, the proof that it is the one server process.
+    _instance_lock: Option<std::fs::File>,
+}
+
+impl AppState {
+    /// Starts the background workers (scheduler, recorder, direct mail) and gathers what
+    /// handlers share. `instance_lock` is SQLite's proof that this is the one server process.
+    pub fn start(
+        settings: Settings,
+        clock: SharedClock,
+        key: &ServerKey,
+        pool: DbPool,
+        instance_lock: Option<std::fs::File>,
+        setup_code: Option<String>,
+    ) -> anyhow::Result<Self> {
+        let throttle = Arc::new(FailureThrottle::new(settings.api_failures_per_minute));
+        let metrics = Arc::new(Metrics::default());
+        let notifier = Arc::new(
+            Notifier::new(
+                pool.clone(),
+                Mailer::from_settings(&settings)?,
+                clock.clone(),
+                settings.base_url.clone(),
+            )
+            .with_metrics(metrics.clone()),
+        );
+        notifier.spawn(settings.notify_interval);
+        let check_cache = instance_lock
+            .is_some()
+            .then(|| Arc::new(CheckCache::default()));
+        let crypto = Arc::new(
+            TokenCrypto::new(key).with_previous(ServerKey::load_previous(&settings)?.as_ref()),
+        );
+        Ok(AppState {
+            checker: TokenChecker::new(pool.clone(), crypto.clone(), check_cache.clone()),
+            recorder: Recorder::start(
+                pool.clone(),
+                throttle.clone(),
+                notifier.clone(),
+                settings.base_url.clone(),
+                check_cache.clone(),
+            ),
+            notifier,
+            metrics,
+            signin: SigninLimits::new(
+                settings.signin_failures_per_15_min,
+                DeviceCookies::new(key.derive::<32>("device cookie v1")),
+            ),
+            forgot_by_email: FailureThrottle::per_period(RESETS_PER_EMAIL, RESET_WINDOW),
+            forgot_by_address: FailureThrottle::per_period(RESETS_PER_ADDRESS, RESET_WINDOW),
+            direct_mail: Arc::new(DirectMail::start(
+                pool.clone(),
+                Mailer::from_settings(&settings)?,
+                clock.clone(),
+                settings.base_url.clone(),
+            )),
+            throttle,
+            check_cache,
+            token_lists: TokenLists::default(),
+            _instance_lock: instance_lock,
+            pool,
+            crypto,
+            settings,
+            clock,
+            setup_code: Mutex::new(setup_code),
+        })
+    }
+
+    /// Runs database work off the async workers; it fails with the application's error.
+    pub async fn db<T, F>(&self, work: F) -> Result<T, AppError>
+    where
+        F: FnOnce(&mut DbConn) -> Result<T, AppError> + Send + 'static,
+        T: Send + 'static,
+    {
+        db::run(&self.pool, work).await
+    }
+}
