@@ -14,6 +14,9 @@ use crate::metrics::Metrics;
 use crate::notify::direct::DirectMail;
 use crate::notify::mailer::Mailer;
 use crate::notify::scheduler::Notifier;
+use crate::services::handoffs::HandoffService;
+use crate::services::people::PeopleService;
+use crate::services::tokens::TokenService;
 use crate::tokens::check_cache::CheckCache;
 use crate::tokens::checker::TokenChecker;
 use crate::tokens::lists::TokenLists;
@@ -47,6 +50,10 @@ pub struct AppState {
     pub recorder: Recorder,
     /// The API check's cache: SQLite only, where this is the one server process.
     pub check_cache: Option<Arc<CheckCache>>,
+    /// The rules for changing tokens, hand-off links and people (see `services`).
+    pub tokens: TokenService,
+    pub handoffs: HandoffService,
+    pub people: PeopleService,
     /// The API's token check (with its cache on SQLite).
     pub checker: TokenChecker,
     /// The token lists and counts per account (see `tokens::lists`).
@@ -84,7 +91,24 @@ impl AppState {
         let crypto = Arc::new(
             TokenCrypto::new(key).with_previous(ServerKey::load_previous(&settings)?.as_ref()),
         );
+        let base_url = settings.base_url.clone();
         Ok(AppState {
+            tokens: TokenService::new(
+                pool.clone(),
+                clock.clone(),
+                crypto.clone(),
+                check_cache.clone(),
+                notifier.clone(),
+                base_url.clone(),
+            ),
+            handoffs: HandoffService::new(
+                pool.clone(),
+                clock.clone(),
+                crypto.clone(),
+                notifier.clone(),
+                base_url.clone(),
+            ),
+            people: PeopleService::new(pool.clone(), clock.clone(), notifier.clone(), base_url),
             checker: TokenChecker::new(pool.clone(), crypto.clone(), check_cache.clone()),
             recorder: Recorder::start(
                 pool.clone(),

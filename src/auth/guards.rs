@@ -3,8 +3,10 @@
 //! and carries the account id that every query must be scoped to.
 
 use super::session::TypedSession;
+use crate::client_ip::ClientIp;
 use crate::db::users::{self, AccountState, Role};
 use crate::error::AppError;
+use crate::services::actor::Actor;
 use crate::state::AppState;
 use actix_web::dev::Payload;
 use actix_web::{web, FromRequest, HttpRequest};
@@ -22,6 +24,17 @@ pub struct CurrentUser {
 }
 
 impl CurrentUser {
+    /// This user, acting from the request's client address: what a change records.
+    pub fn actor(&self, ip: &ClientIp) -> Actor {
+        Actor {
+            user_id: self.id.clone(),
+            email: self.email.clone(),
+            account_id: self.account_id.clone(),
+            account_name: self.account_name.clone(),
+            ip: ip.text(),
+        }
+    }
+
     pub fn is_admin(&self) -> bool {
         self.role == Role::Admin
     }
@@ -57,8 +70,7 @@ impl Claim {
     ) -> Result<CurrentUser, AppError> {
         match users::find_session_user(conn, user_id)? {
             Some(user) if !user.disabled && user.session_epoch == epoch => Ok(CurrentUser {
-                role: Role::parse(&user.role)
-                    .ok_or_else(|| AppError::internal("unknown role in database"))?,
+                role: user.role,
                 id: user.id,
                 email: user.email,
                 account_id: user.account_id,

@@ -3,6 +3,7 @@
 
 use super::schema::invitations;
 use super::DbConn;
+use crate::domain::Role;
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
@@ -11,7 +12,8 @@ pub struct Invitation {
     pub id: String,
     pub account_id: String,
     pub email: String,
-    pub role: String,
+    #[diesel(deserialize_as = String)]
+    pub role: Role,
     pub created_at: NaiveDateTime,
     pub expires_at: NaiveDateTime,
     pub accepted_at: Option<NaiveDateTime>,
@@ -36,7 +38,7 @@ macro_rules! invitation_rows {
 pub struct NewInvitation<'a> {
     pub account_id: &'a str,
     pub email: &'a str,
-    pub role: &'a str,
+    pub role: Role,
     pub invited_by: &'a str,
     pub code_hash: &'a [u8],
     pub expires_at: NaiveDateTime,

@@ -2,34 +2,9 @@
 
 use super::schema::{accounts, users};
 use super::DbConn;
+pub use crate::domain::Role;
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Role {
-    Admin,
-    Support,
-    Member,
-}
-
-impl Role {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Admin => "admin",
-            Role::Support => "support",
-            Role::Member => "member",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<Self> {
-        match text {
-            "admin" => Some(Role::Admin),
-            "support" => Some(Role::Support),
-            "member" => Some(Role::Member),
-            _ => None,
-        }
-    }
-}
 
 /// What a signed-in request needs to know about its user and their account, loaded in one
 /// query: the pages then need no other read of the account.
@@ -38,7 +13,8 @@ pub struct SessionUser {
     pub id: String,
     pub account_id: String,
     pub email: String,
-    pub role: String,
+    #[diesel(deserialize_as = String)]
+    pub role: Role,
     pub disabled: bool,
     pub session_epoch: i64,
     pub account_name: String,
@@ -137,7 +113,7 @@ pub fn insert(conn: &mut DbConn, user: &NewUser<'_>, now: NaiveDateTime) -> Quer
             users::account_id.eq(user.account_id),
             users::email.eq(user.email),
             users::password_hash.eq(user.password_hash),
-            users::role.eq(user.role.as_str()),
+            users::role.eq(user.role),
             users::disabled.eq(false),
             users::session_epoch.eq(0i64),
             users::created_at.eq(now),
@@ -158,7 +134,7 @@ pub fn bump_session_epoch(conn: &mut DbConn, id: &str) -> QueryResult<()> {
 pub fn find_an_admin(conn: &mut DbConn, account_id: &str) -> QueryResult<Option<String>> {
     users::table
         .filter(users::account_id.eq(account_id))
-        .filter(users::role.eq(Role::Admin.as_str()))
+        .filter(users::role.eq(Role::Admin))
         .order(users::created_at.asc())
         .select(users::id)
         .first(conn)
@@ -169,7 +145,7 @@ pub fn find_an_admin(conn: &mut DbConn, account_id: &str) -> QueryResult<Option<
 pub fn admin_emails(conn: &mut DbConn, account_id: &str) -> QueryResult<Vec<String>> {
     users::table
         .filter(users::account_id.eq(account_id))
-        .filter(users::role.eq(Role::Admin.as_str()))
+        .filter(users::role.eq(Role::Admin))
         .filter(users::disabled.eq(false))
         .order(users::email.asc())
         .select(users::email)
@@ -190,7 +166,8 @@ pub fn active_emails(conn: &mut DbConn, ids: &[&str]) -> QueryResult<Vec<(String
 pub struct UserRow {
     pub id: String,
     pub email: String,
-    pub role: String,
+    #[diesel(deserialize_as = String)]
+    pub role: Role,
     pub disabled: bool,
     pub created_at: NaiveDateTime,
 }
@@ -259,7 +236,7 @@ pub fn find_in_account(
 pub fn count_active_admins(conn: &mut DbConn, account_id: &str) -> QueryResult<i64> {
     users::table
         .filter(users::account_id.eq(account_id))
-        .filter(users::role.eq(Role::Admin.as_str()))
+        .filter(users::role.eq(Role::Admin))
         .filter(users::disabled.eq(false))
         .count()
         .get_result(conn)
@@ -267,7 +244,7 @@ pub fn count_active_admins(conn: &mut DbConn, account_id: &str) -> QueryResult<i
 
 pub fn set_role(conn: &mut DbConn, id: &str, role: Role) -> QueryResult<()> {
     diesel::update(users::table.find(id))
-        .set(users::role.eq(role.as_str()))
+        .set(users::role.eq(role))
         .execute(conn)
         .map(|_| ())
 }

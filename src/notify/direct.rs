@@ -123,11 +123,11 @@ impl Worker {
                     now,
                 )?;
                 drop(conn);
-                let url = link_url(&self.base_url, "reset", &code)?;
+                let url = crate::links::absolute(&self.base_url, &format!("reset/{code}"));
                 let message = messages::password_link(&PasswordLink {
                     account_name: &user.account_name,
                     invited_by: None,
-                    role: &user.role,
+                    role: user.role.as_str(),
                     url: &url,
                     expires_at,
                 })?;
@@ -153,9 +153,4 @@ impl Worker {
             }
         }
     }
-}
-
-/// A one-time link (`invite`, `reset`) under the base URL.
-pub fn link_url(base_url: &Url, kind: &str, code: &str) -> anyhow::Result<String> {
-    Ok(base_url.join(&format!("{kind}/{code}"))?.to_string())
 }

@@ -25,13 +25,6 @@ fn utc(at: NaiveDateTime) -> String {
     at.format("%Y-%m-%d %H:%M UTC").to_string()
 }
 
-fn token_link(base_url: &Url, token_id: &str) -> String {
-    base_url
-        .join(&format!("tokens/{token_id}"))
-        .map(|u| u.to_string())
-        .unwrap_or_default()
-}
-
 fn render(
     subject: String,
     text: impl Template,
@@ -82,7 +75,7 @@ pub fn queue_token_created(
     token: &TokenCreated<'_>,
     now: NaiveDateTime,
 ) -> Result<(), crate::error::AppError> {
-    let link = token_link(base_url, token.token_id);
+    let link = crate::links::absolute(base_url, &format!("tokens/{}", token.token_id));
     let message = render(
         format!("New API token created: {}", token.name),
         CreatedText {
@@ -142,7 +135,7 @@ struct ExpiringHtml<'a> {
 }
 
 pub fn token_expiring(base_url: &Url, token: &TokenExpiring<'_>) -> Result<Message, askama::Error> {
-    let link = token_link(base_url, token.token_id);
+    let link = crate::links::absolute(base_url, &format!("tokens/{}", token.token_id));
     let last_used = token.last_used_at.map(utc);
     render(
         format!("API token expiring soon: {}", token.name),
@@ -201,7 +194,7 @@ pub fn queue_ip_alert(
     )? {
         return Ok(());
     }
-    let link = token_link(base_url, alert.token_id);
+    let link = crate::links::absolute(base_url, &format!("tokens/{}", alert.token_id));
     let message = render(
         format!(
             "API token used from an address it does not allow: {}",

@@ -169,11 +169,11 @@ pub async fn logout(
     ip: ClientIp,
 ) -> Result<HttpResponse, AppError> {
     let now = state.clock.now();
-    let ip = ip.text();
+    let actor = user.actor(&ip);
     state
         .db(move |conn| {
-            users::bump_session_epoch(conn, &user.id)?;
-            super::audit_by(conn, &user, "user.signout", None, "", ip.as_deref(), now)?;
+            users::bump_session_epoch(conn, &actor.user_id)?;
+            actor.record(conn, "user.signout", None, "", now)?;
             Ok(())
         })
         .await?;

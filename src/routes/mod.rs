@@ -10,6 +10,7 @@ pub mod inactive;
 pub mod login;
 pub mod notifications;
 pub mod password;
+pub mod path_ids;
 pub mod setup;
 pub mod token_view;
 pub mod tokens;
@@ -77,47 +78,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     for endpoint in endpoints {
         endpoint.register(cfg, Answer::Page);
     }
-    cfg.default_service(web::to(not_found));
-}
-
-async fn not_found() -> Result<actix_web::HttpResponse, AppError> {
-    Err(AppError::not_found())
-}
-
-/// Records what a signed-in user did.
-pub(crate) fn audit_by(
-    conn: &mut crate::db::DbConn,
-    user: &crate::auth::guards::CurrentUser,
-    action: &str,
-    token_id: Option<&str>,
-    detail: &str,
-    ip: Option<&str>,
-    now: chrono::NaiveDateTime,
-) -> diesel::QueryResult<()> {
-    crate::db::audit::insert(
-        conn,
-        &crate::db::audit::NewEvent {
-            account_id: Some(&user.account_id),
-            actor_id: Some(&user.id),
-            actor_email: Some(&user.email),
-            action,
-            token_id,
-            detail,
-            ip,
-        },
-        now,
-    )
-}
-
-/// Ids in paths (tokens, users, notices) are UUIDs; anything else is simply not found, and
-/// never reaches the database (PostgreSQL would refuse a NUL byte with an error).
-pub fn path_id(path: web::Path<String>) -> Result<String, AppError> {
-    parse_id(&path.into_inner())
-}
-
-/// One id of a path with several (see `path_id`).
-pub fn parse_id(raw: &str) -> Result<String, AppError> {
-    uuid::Uuid::parse_str(raw)
-        .map(|id| id.to_string())
-        .map_err(|_| AppError::not_found())
+    cfg.default_service(web::to(|| async {
+        Err::<actix_web::HttpResponse, _>(AppError::not_found())
+    }));
 }

@@ -141,8 +141,7 @@ pub async fn accept_invite(
                     "This invitation was already used, was cancelled, or has expired.",
                 ));
             }
-            let role = users::Role::parse(&invitation.role)
-                .ok_or_else(|| AppError::internal("unknown role in an invitation"))?;
+            let role = invitation.role;
             let new = users::NewUser {
                 id: &new_id,
                 account_id: &invitation.account_id,
@@ -168,7 +167,7 @@ pub async fn accept_invite(
                     actor_email: Some(&invitation.email),
                     action: "user.invitation_accepted",
                     token_id: None,
-                    detail: &invitation.role,
+                    detail: invitation.role.as_str(),
                     ip: ip.as_deref(),
                 },
                 now,

@@ -1,20 +1,22 @@
 //! API Tokens: list, add, show, update, retrieve credentials, revoke.
 
-use super::path_id;
+use super::path_ids::{parse_id, path_id};
 use super::token_view::{views, TokenView};
 use crate::auth::guards::{AdminUser, Claim, CurrentUser, ReviewerUser};
 use crate::auth::session::{FlashKind, TypedSession};
 use crate::auth::sudo;
 use crate::client_ip::ClientIp;
-use crate::db::{self, accounts, handoffs, tokens};
+use crate::db::{handoffs, tokens};
 use crate::error::AppError;
 use crate::forms::PostedForm;
-use crate::notify::messages::{self, TokenCreated};
+use crate::services::tokens::{
+    inactive_conflict, Creation, NewToken, Renewal, Revocation, RevokeOld, TokenUpdate, Update,
+};
 use crate::state::AppState;
 use crate::tokens::expiry;
 use crate::tokens::input::{TokenFormErrors, TokenFormValues};
 use crate::tokens::lists::AccountAt;
-use crate::tokens::secret::{self, Password};
+use crate::tokens::secret::Password;
 use crate::views::{self, Layout, Pagination, TimeView, PAGE_SIZE};
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
@@ -196,161 +198,39 @@ pub async fn create_token(
         Ok(input) => input,
         Err(errors) => return new_token_form_again(&user, &session, values, errors, now),
     };
-    // Renew: which token this replaces, and when that one is revoked.
-    let renewal = match values.renews.as_str() {
-        "" => None,
-        raw => {
-            let old = uuid::Uuid::parse_str(raw)
-                .map_err(|_| AppError::not_found())?
-                .to_string();
-            let when = match values.revoke_old.as_str() {
-                "now" => RevokeOld::Now,
-                "keep" => RevokeOld::Keep,
-                _ => RevokeOld::AtFirstUse,
+    let token = NewToken {
+        actor: user.actor(&ip),
+        details: input.details.clone(),
+        expires_at: input.expires_at,
+    };
+    let creation = match values.renews.as_str() {
+        "" => state.tokens.create(token).await?,
+        replaces => {
+            let renewal = Renewal {
+                token,
+                replaces: parse_id(replaces)?,
+                old: RevokeOld::parse(&values.revoke_old),
             };
-            Some((old, when))
+            state.tokens.renew(renewal).await?
         }
     };
-    let id = db::new_id();
-    let username = secret::generate_username();
-    let password = secret::generate_password();
-    let secret_hmac = state.crypto.hash(password.expose());
-    let secret_enc = state.crypto.encrypt(&id, &password);
-
-    let (token_id, token_user, details, expires_at) = (
-        id.clone(),
-        username.clone(),
-        input.details.clone(),
-        input.expires_at,
-    );
-    let actor = user.clone();
-    let ip = ip.text();
-    let base_url = state.settings.base_url.clone();
-    let renewing = renewal.clone();
-    let cache = state.check_cache.clone();
-    let created = state
-        .db(move |conn| {
-            crate::db::token_writes::write(conn, cache.as_deref(), |conn| {
-                let version = accounts::lock(conn, &actor.account_id)?;
-                // A renewal may share its predecessor's name while that one still works.
-                let mut name_shared_with = None;
-                if let Some((old_id, when)) = &renewing {
-                    let old = tokens::find(conn, &actor.account_id, old_id)?
-                        .ok_or_else(AppError::not_found)?;
-                    if old.revoked_at.is_some() {
-                        return Err(AppError::Conflict(
-                            "A revoked token cannot be renewed; add a new token instead.".into(),
-                        ));
-                    }
-                    if old.is_active(now) {
-                        if *when == RevokeOld::Now {
-                            tokens::revoke(
-                                conn,
-                                old_id,
-                                &actor.id,
-                                Some("replaced by its renewal"),
-                                now,
-                                version,
-                            )?;
-                            super::audit_by(
-                                conn,
-                                &actor,
-                                "token.revoke",
-                                Some(old_id),
-                                "reason: replaced by its renewal",
-                                ip.as_deref(),
-                                now,
-                            )?;
-                        } else {
-                            name_shared_with = Some(old_id.as_str());
-                        }
-                    }
-                }
-                if tokens::name_in_use(
-                    conn,
-                    &actor.account_id,
-                    &details.name,
-                    now,
-                    name_shared_with,
-                )? {
-                    return Ok(false);
-                }
-                tokens::insert(
-                    conn,
-                    &tokens::NewToken {
-                        id: &token_id,
-                        account_id: &actor.account_id,
-                        name: &details.name,
-                        description: &details.description,
-                        username: &token_user,
-                        secret_hmac: &secret_hmac,
-                        secret_enc: &secret_enc,
-                        created_by: &actor.id,
-                        expires_at,
-                        replaces_id: renewing.as_ref().map(|(old, _)| old.as_str()),
-                        revoke_replaced_on_use: name_shared_with.is_some()
-                            && matches!(renewing, Some((_, RevokeOld::AtFirstUse))),
-                        version,
-                    },
-                    &details.networks,
-                    now,
-                )?;
-                let detail = format!(
-                    "created, expires {}, allowed IPs: {}",
-                    expires_at.format("%Y-%m-%d %H:%M UTC"),
-                    networks_text(&details.networks)
-                );
-                super::audit_by(
-                    conn,
-                    &actor,
-                    "token.create",
-                    Some(&token_id),
-                    &detail,
-                    ip.as_deref(),
-                    now,
-                )?;
-                // The admins' "new token" e-mails, in the same transaction.
-                let notice = TokenCreated {
-                    account_name: &actor.account_name,
-                    token_id: &token_id,
-                    name: &details.name,
-                    creator: &actor.email,
-                    created_at: now,
-                    expires_at,
-                    networks: &details.networks,
-                };
-                messages::queue_token_created(conn, &base_url, &actor.account_id, &notice, now)?;
-                Ok(true)
-            })
-        })
-        .await?;
-    if !created {
+    let Creation::Issued(issued) = creation else {
         let errors = TokenFormErrors {
             name: Some(name_taken(&input.details.name)),
             ..Default::default()
         };
         return new_token_form_again(&user, &session, values, errors, now);
-    }
-    state.notifier.wake();
-    tracing::info!(token_id = %id, account_id = %user.account_id, "token created");
+    };
     views::ok(&CredentialsPage {
         layout: Layout::new("Token created", "tokens", Some(&user), &session)?,
-        token_id: id,
+        token_id: issued.id,
         name: input.details.name,
-        username,
-        password,
+        username: issued.username,
+        password: issued.password,
         just_created: true,
         expires: Some(TimeView::new(input.expires_at, now)),
         beyond_recommendation: expiry::beyond_recommendation(input.expires_at, now),
     })
-}
-
-/// Renew: what happens to the token being replaced.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum RevokeOld {
-    Now,
-    AtFirstUse,
-    Keep,
 }
 
 /// Add Token, pre-filled from an active or expired token, to make its successor.
@@ -557,74 +437,20 @@ pub async fn update_token(
     ip: ClientIp,
 ) -> Result<HttpResponse, AppError> {
     let id = path_id(path)?;
-    let now = state.clock.now();
     let values = TokenFormValues::from_posted(&form);
     let details = match values.details(&form) {
         Ok(details) => details,
         Err(errors) => return update_form_again(&state, &user, &session, id, values, errors).await,
     };
-    let (actor, token_id, ip, wanted) = (user.clone(), id.clone(), ip.text(), details.clone());
-    let cache = state.check_cache.clone();
-    let outcome = state
-        .db(move |conn| {
-            crate::db::token_writes::write(conn, cache.as_deref(), |conn| {
-                let version = accounts::lock(conn, &actor.account_id)?;
-                let current = tokens::find(conn, &actor.account_id, &token_id)?
-                    .ok_or_else(AppError::not_found)?;
-                if !current.is_active(now) {
-                    return Err(inactive_conflict());
-                }
-                if tokens::name_in_use(conn, &actor.account_id, &wanted.name, now, Some(&token_id))?
-                {
-                    return Ok(UpdateOutcome::NameTaken);
-                }
-                let networks: Vec<String> =
-                    tokens::networks_of(conn, std::slice::from_ref(&token_id))?
-                        .into_iter()
-                        .map(|(_, network)| network)
-                        .collect();
-                let mut changed = Vec::new();
-                if current.name != wanted.name {
-                    changed.push(format!(
-                        "name \u{201c}{}\u{201d} \u{2192} \u{201c}{}\u{201d}",
-                        current.name, wanted.name
-                    ));
-                }
-                if current.description != wanted.description {
-                    changed.push("description".into());
-                }
-                if networks != wanted.networks {
-                    changed.push(format!("allowed IPs: {}", networks_text(&wanted.networks)));
-                }
-                if changed.is_empty() {
-                    return Ok(UpdateOutcome::Unchanged);
-                }
-                tokens::update_details(
-                    conn,
-                    &token_id,
-                    &wanted.name,
-                    &wanted.description,
-                    &wanted.networks,
-                    now,
-                    version,
-                )?;
-                super::audit_by(
-                    conn,
-                    &actor,
-                    "token.update",
-                    Some(&token_id),
-                    &changed.join("; "),
-                    ip.as_deref(),
-                    now,
-                )?;
-                Ok(UpdateOutcome::Updated)
-            })
-        })
-        .await?;
-    let message = match outcome {
-        UpdateOutcome::Updated => "Token updated.",
-        UpdateOutcome::Unchanged => "Nothing to change.",
-        UpdateOutcome::NameTaken => {
+    let update = TokenUpdate {
+        actor: user.actor(&ip),
+        token_id: id.clone(),
+        details: details.clone(),
+    };
+    let message = match state.tokens.update(update).await? {
+        Update::Changed => "Token updated.",
+        Update::Unchanged => "Nothing to change.",
+        Update::NameTaken => {
             let errors = TokenFormErrors {
                 name: Some(name_taken(&details.name)),
                 ..Default::default()
@@ -634,24 +460,6 @@ pub async fn update_token(
     };
     session.flash(FlashKind::Success, message)?;
     Ok(views::see_other(&format!("/tokens/{id}")))
-}
-
-enum UpdateOutcome {
-    Updated,
-    Unchanged,
-    NameTaken,
-}
-
-pub(crate) fn inactive_conflict() -> AppError {
-    AppError::Conflict("This token is no longer active; it cannot be changed.".into())
-}
-
-fn networks_text(networks: &[String]) -> String {
-    if networks.is_empty() {
-        "any".into()
-    } else {
-        networks.join(", ")
-    }
 }
 
 /// The token page again with the Update form's errors: 404 and 409 still come first.
@@ -686,40 +494,15 @@ pub async fn retrieve_credentials(
     if let Some(prompt) = sudo::require(&state, &user, &session, &form, &action, &[]).await? {
         return Ok(prompt);
     }
-    let now = state.clock.now();
-    let (actor, token_id, ip, keys) = (user.clone(), id.clone(), ip.text(), state.clone());
-    let (stored, password) = state
-        .db(move |conn| {
-            let stored = tokens::find_secret(conn, &actor.account_id, &token_id)?
-                .ok_or_else(AppError::not_found)?;
-            if !tokens::is_active(stored.expires_at, stored.revoked_at, now) {
-                return Err(inactive_conflict());
-            }
-            // Decrypt before recording the view, so the log never claims a view that failed.
-            let password = keys
-                .crypto
-                .decrypt(&token_id, &stored.secret_enc)
-                .map_err(|e| AppError::internal(format!("token {token_id}: {e}")))?;
-            super::audit_by(
-                conn,
-                &actor,
-                "token.credentials_viewed",
-                Some(&token_id),
-                "",
-                ip.as_deref(),
-                now,
-            )?;
-            Ok((stored, password))
-        })
-        .await?;
+    let revealed = state.tokens.reveal(user.actor(&ip), id.clone()).await?;
     views::ok(&CredentialsPage {
         layout: Layout::new("Token credentials", "tokens", Some(&user), &session)?,
         token_id: id,
-        name: stored.name,
-        username: stored.username,
-        password,
+        name: revealed.name,
+        username: revealed.username,
+        password: revealed.password,
         just_created: false,
-        expires: Some(TimeView::new(stored.expires_at, now)),
+        expires: Some(TimeView::new(revealed.expires_at, state.clock.now())),
         beyond_recommendation: false,
     })
 }
@@ -761,7 +544,6 @@ pub async fn revoke_token(
     ip: ClientIp,
 ) -> Result<HttpResponse, AppError> {
     let id = path_id(path)?;
-    let now = state.clock.now();
     let reason = form.get("reason").trim().to_string();
     let error = if form.too_large || form.invalid_utf8("reason") {
         Some("The reason could not be read: use plain text.".to_string())
@@ -790,33 +572,12 @@ pub async fn revoke_token(
             },
         );
     }
-    let (actor, token_id, ip) = (user.clone(), id.clone(), ip.text());
-    let cache = state.check_cache.clone();
-    let name = state
-        .db(move |conn| {
-            crate::db::token_writes::write(conn, cache.as_deref(), |conn| {
-                let version = accounts::lock(conn, &actor.account_id)?;
-                let token = tokens::find(conn, &actor.account_id, &token_id)?
-                    .ok_or_else(AppError::not_found)?;
-                let reason = (!reason.is_empty()).then_some(reason.as_str());
-                if !tokens::revoke(conn, &token_id, &actor.id, reason, now, version)? {
-                    return Err(inactive_conflict());
-                }
-                let detail = reason.map(|r| format!("reason: {r}")).unwrap_or_default();
-                super::audit_by(
-                    conn,
-                    &actor,
-                    "token.revoke",
-                    Some(&token_id),
-                    &detail,
-                    ip.as_deref(),
-                    now,
-                )?;
-                Ok(token.name)
-            })
-        })
-        .await?;
-    tracing::info!(token_id = %id, account_id = %user.account_id, "token revoked");
+    let revocation = Revocation {
+        actor: user.actor(&ip),
+        token_id: id,
+        reason,
+    };
+    let name = state.tokens.revoke(revocation).await?;
     session.flash(
         FlashKind::Success,
         format!("Token \u{201c}{name}\u{201d} revoked. It stopped working immediately."),

@@ -2,27 +2,23 @@
 //! last active admin of an account can be neither demoted nor disabled.
 
 use crate::auth::guards::{AdminUser, CurrentUser};
-use crate::auth::one_time;
 use crate::auth::session::{FlashKind, TypedSession};
 use crate::client_ip::ClientIp;
-use crate::db::users::{self, PageAt, Role, UserRow};
-use crate::db::{self, accounts, handoffs, invitations};
+use crate::db::invitations;
+use crate::db::users::{self, PageAt, Role};
 use crate::error::AppError;
 use crate::forms::PostedForm;
-use crate::notify::messages::{self, PasswordLink};
+use crate::services::people::{Change, Invite, Invited, UserChange};
 use crate::state::AppState;
 use crate::views::{self, Layout, TimeView};
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use askama::Template;
-use chrono::Duration;
-
-pub const INVITE_VALID_HOURS: i64 = 72;
 
 pub struct UserView {
     pub id: String,
     pub email: String,
-    pub role: String,
+    pub role: &'static str,
     pub status: &'static str,
     pub created: TimeView,
     pub is_self: bool,
@@ -44,7 +40,7 @@ pub struct UsersPage {
 pub struct InvitationView {
     pub id: String,
     pub email: String,
-    pub role: String,
+    pub role: &'static str,
     pub sent: TimeView,
     pub expires: TimeView,
     pub expired: bool,
@@ -136,7 +132,7 @@ async fn users_page(
             is_self: row.id == user.id,
             id: row.id,
             email: row.email,
-            role: row.role,
+            role: row.role.as_str(),
         })
         .collect();
     let invitations = pending
@@ -147,7 +143,7 @@ async fn users_page(
             sent: TimeView::new(i.created_at, now),
             id: i.id,
             email: i.email,
-            role: i.role,
+            role: i.role.as_str(),
         })
         .collect();
     views::render(
@@ -224,24 +220,13 @@ pub async fn invite_user(
         )
         .await;
     };
-    let now = state.clock.now();
-    let (actor, invitee, ip) = (user.clone(), email.clone(), ip.text());
-    let code = state
-        .db(move |conn| {
-            db::transaction(conn, |conn| {
-                send_invitation(
-                    conn,
-                    &actor,
-                    &invitee,
-                    role,
-                    now,
-                    ip.as_deref(),
-                    "user.invited",
-                )
-            })
-        })
-        .await?;
-    let Some((code, expires_at)) = code else {
+    let invite = Invite {
+        actor: user.actor(&ip),
+        email: email.clone(),
+        role,
+    };
+    let invited = state.people.invite(invite).await?;
+    if let Invited::AlreadyUser = invited {
         let error = Some(format!("{email} is already a user of this account."));
         return users_page(
             &state,
@@ -254,85 +239,24 @@ pub async fn invite_user(
             error,
         )
         .await;
-    };
-    mail_invitation(&state, &user, &session, &email, role, &code, expires_at).await?;
+    }
+    flash_invitation(&session, &email, &invited)?;
     Ok(views::see_other("/users"))
 }
 
-/// Invites the address to the actor's account (or renews its open invitation): a new
-/// link, valid 72 hours, audited as `action`. The link's code and expiry; None when the
-/// address is already a user of the account. Only this account's own users count: whether
-/// the address belongs to someone elsewhere is not this admin's to learn (the invitee finds
-/// out on accepting).
-fn send_invitation(
-    conn: &mut db::DbConn,
-    actor: &CurrentUser,
-    email: &str,
-    role: Role,
-    now: chrono::NaiveDateTime,
-    ip: Option<&str>,
-    action: &str,
-) -> Result<Option<(String, chrono::NaiveDateTime)>, AppError> {
-    accounts::lock(conn, &actor.account_id)?;
-    if users::exists_in_account(conn, &actor.account_id, email)? {
-        return Ok(None);
-    }
-    let expires_at = now + Duration::hours(INVITE_VALID_HOURS);
-    let (code, code_hash) = one_time::new_code();
-    invitations::send(
-        conn,
-        &invitations::NewInvitation {
-            account_id: &actor.account_id,
-            email,
-            role: role.as_str(),
-            invited_by: &actor.id,
-            code_hash: &code_hash,
-            expires_at,
-        },
-        now,
-    )?;
-    let detail = format!("{email} as {}", role.as_str());
-    super::audit_by(conn, actor, action, None, &detail, ip, now)?;
-    Ok(Some((code, expires_at)))
-}
-
-/// Sends the invitation e-mail now (only the link's hash may be stored, so not through
-/// the outbox) and says how it went.
-#[allow(clippy::too_many_arguments)]
-async fn mail_invitation(
-    state: &AppState,
-    user: &CurrentUser,
+/// Says how sending the invitation went.
+fn flash_invitation(
     session: &TypedSession,
     email: &str,
-    role: Role,
-    code: &str,
-    expires_at: chrono::NaiveDateTime,
+    invited: &Invited,
 ) -> Result<(), AppError> {
-    let url = crate::notify::direct::link_url(&state.settings.base_url, "invite", code)
-        .map_err(AppError::Internal)?;
-    let message = messages::password_link(&PasswordLink {
-        account_name: &user.account_name,
-        invited_by: Some(&user.email),
-        role: role.as_str(),
-        url: &url,
-        expires_at,
-    })
-    .map_err(|e| AppError::internal(format!("e-mail template: {e}")))?;
-    let (notifier, to) = (state.notifier.clone(), email.to_string());
-    let sent = web::block(move || notifier.send_now(&to, &message))
-        .await
-        .map_err(|_| AppError::internal("the e-mail task was cancelled"))?;
-    match sent {
-        Ok(()) => session.flash(FlashKind::Success, format!("Invitation sent to {email}."))?,
-        Err(error) => {
-            tracing::warn!(%error, "invitation e-mail not sent");
-            session.flash(
-                FlashKind::Error,
-                format!("The invitation to {email} is saved, but its e-mail could not be sent. Send it again to retry."),
-            )?;
-        }
+    match invited {
+        Invited::NotMailed => session.flash(
+            FlashKind::Error,
+            format!("The invitation to {email} is saved, but its e-mail could not be sent. Send it again to retry."),
+        ),
+        _ => session.flash(FlashKind::Success, format!("Invitation sent to {email}.")),
     }
-    Ok(())
 }
 
 /// Sends an open invitation again: a new link, a new 72 hours (the old link stops
@@ -345,14 +269,12 @@ pub async fn resend_invitation(
     form: PostedForm,
     ip: ClientIp,
 ) -> Result<HttpResponse, AppError> {
-    let id = super::path_id(path)?;
-    let (account_id, lookup) = (user.account_id.clone(), id.clone());
+    let id = super::path_ids::path_id(path)?;
     let invitation = state
-        .db(move |conn| Ok(invitations::find_in_account(conn, &account_id, &lookup)?))
-        .await?
-        .filter(|i| i.accepted_at.is_none() && i.cancelled_at.is_none())
-        .ok_or(AppError::NotFound("There is no open invitation like this."))?;
-    let role = Role::parse(&invitation.role).ok_or_else(|| AppError::internal("unknown role"))?;
+        .people
+        .open_invitation(user.account_id.clone(), id.clone())
+        .await?;
+    let role = invitation.role;
     if role == Role::Admin {
         let action = format!("/users/invitations/{id}/resend");
         if let Some(prompt) =
@@ -361,39 +283,13 @@ pub async fn resend_invitation(
             return Ok(prompt);
         }
     }
-    let now = state.clock.now();
-    let (actor, email, ip) = (user.clone(), invitation.email.clone(), ip.text());
-    let (code, expires_at) = state
-        .db(move |conn| {
-            db::transaction(conn, |conn| {
-                send_invitation(
-                    conn,
-                    &actor,
-                    &email,
-                    role,
-                    now,
-                    ip.as_deref(),
-                    "user.invitation_resent",
-                )
-            })
-        })
-        .await?
-        .ok_or_else(|| {
-            AppError::Conflict(format!(
-                "{} has joined meanwhile: they are a user of this account.",
-                invitation.email
-            ))
-        })?;
-    mail_invitation(
-        &state,
-        &user,
-        &session,
-        &invitation.email,
+    let invite = Invite {
+        actor: user.actor(&ip),
+        email: invitation.email.clone(),
         role,
-        &code,
-        expires_at,
-    )
-    .await?;
+    };
+    let invited = state.people.resend(invite).await?;
+    flash_invitation(&session, &invitation.email, &invited)?;
     Ok(views::see_other("/users"))
 }
 
@@ -406,44 +302,13 @@ pub async fn cancel_invitation(
     _form: PostedForm,
     ip: ClientIp,
 ) -> Result<HttpResponse, AppError> {
-    let id = super::path_id(path)?;
-    let now = state.clock.now();
-    let (actor, ip) = (user.clone(), ip.text());
-    let email = state
-        .db(move |conn| {
-            db::transaction(conn, |conn| {
-                let invitation = invitations::find_in_account(conn, &actor.account_id, &id)?
-                    .ok_or(AppError::NotFound("There is no open invitation like this."))?;
-                if !invitations::cancel(conn, &actor.account_id, &id, now)? {
-                    return Err(AppError::NotFound(
-                        "This invitation was already accepted or cancelled.",
-                    ));
-                }
-                super::audit_by(
-                    conn,
-                    &actor,
-                    "user.invitation_cancelled",
-                    None,
-                    &invitation.email,
-                    ip.as_deref(),
-                    now,
-                )?;
-                Ok(invitation.email)
-            })
-        })
-        .await?;
+    let id = super::path_ids::path_id(path)?;
+    let email = state.people.cancel_invitation(user.actor(&ip), id).await?;
     session.flash(
         FlashKind::Success,
         format!("The invitation to {email} is cancelled: its link no longer works."),
     )?;
     Ok(views::see_other("/users"))
-}
-
-/// A change to another user, checked against the last-admin rule inside the transaction.
-enum Change {
-    Role(Role),
-    Disable,
-    Enable,
 }
 
 async fn change_user(
@@ -454,75 +319,12 @@ async fn change_user(
     change: Change,
     ip: ClientIp,
 ) -> Result<HttpResponse, AppError> {
-    let now = state.clock.now();
-    let (actor, ip) = (user.clone(), ip.text());
-    let message = state
-        .db(move |conn| {
-            db::transaction(conn, |conn| {
-                accounts::lock(conn, &actor.account_id)?;
-                let target: UserRow = users::find_in_account(conn, &actor.account_id, &id)?
-                    .ok_or_else(AppError::not_found)?;
-                let active_admin = target.role == Role::Admin.as_str() && !target.disabled;
-                let loses_admin = match &change {
-                    Change::Role(role) => *role != Role::Admin,
-                    Change::Disable => true,
-                    Change::Enable => false,
-                };
-                if active_admin
-                    && loses_admin
-                    && users::count_active_admins(conn, &actor.account_id)? <= 1
-                {
-                    return Err(AppError::Conflict(
-                    "This is the account's last active admin: make someone else an admin first."
-                        .into(),
-                ));
-                }
-                let (action, detail, message) = match change {
-                    Change::Role(role) => {
-                        users::set_role(conn, &id, role)?;
-                        let detail = format!(
-                            "{}: {} \u{2192} {}",
-                            target.email,
-                            target.role,
-                            role.as_str()
-                        );
-                        (
-                            "user.role_changed",
-                            detail,
-                            format!("{} is now {}.", target.email, role.as_str()),
-                        )
-                    }
-                    Change::Disable => {
-                        if target.id == actor.id {
-                            return Err(AppError::Conflict("You cannot disable yourself.".into()));
-                        }
-                        users::set_disabled(conn, &id, true)?;
-                        // Links they made must not outlive their access.
-                        let voided = handoffs::cancel_made_by(conn, &id, now)?;
-                        let detail = match voided {
-                            0 => target.email.clone(),
-                            n => format!("{}; {n} open hand-off link(s) cancelled", target.email),
-                        };
-                        (
-                            "user.disabled",
-                            detail,
-                            format!("{} is disabled and signed out.", target.email),
-                        )
-                    }
-                    Change::Enable => {
-                        users::set_disabled(conn, &id, false)?;
-                        (
-                            "user.enabled",
-                            target.email.clone(),
-                            format!("{} is enabled again.", target.email),
-                        )
-                    }
-                };
-                super::audit_by(conn, &actor, action, None, &detail, ip.as_deref(), now)?;
-                Ok(message)
-            })
-        })
-        .await?;
+    let change = UserChange {
+        actor: user.actor(&ip),
+        user_id: id,
+        change,
+    };
+    let message = state.people.change(change).await?;
     session.flash(FlashKind::Success, message)?;
     Ok(views::see_other("/users"))
 }
@@ -535,7 +337,7 @@ pub async fn change_role(
     form: PostedForm,
     ip: ClientIp,
 ) -> Result<HttpResponse, AppError> {
-    let id = super::path_id(path)?;
+    let id = super::path_ids::path_id(path)?;
     let action = format!("/users/{id}/role");
     if let Some(prompt) =
         crate::auth::sudo::require(&state, &user, &session, &form, &action, &["role"]).await?
@@ -566,7 +368,7 @@ pub async fn disable_user(
     form: PostedForm,
     ip: ClientIp,
 ) -> Result<HttpResponse, AppError> {
-    let id = super::path_id(path)?;
+    let id = super::path_ids::path_id(path)?;
     let action = format!("/users/{id}/disable");
     sudo_then_change(
         &state,
@@ -589,7 +391,7 @@ pub async fn enable_user(
     form: PostedForm,
     ip: ClientIp,
 ) -> Result<HttpResponse, AppError> {
-    let id = super::path_id(path)?;
+    let id = super::path_ids::path_id(path)?;
     let action = format!("/users/{id}/enable");
     sudo_then_change(
         &state,

@@ -1,0 +1,6 @@
+//! The product's own types: parsed once at the edge, then trusted everywhere. They know
+//! nothing of the web or of a database backend (columns map through plain text).
+
+pub mod role;
+
+pub use role::Role;

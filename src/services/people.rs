@@ -1,0 +1,256 @@
+//! People of an account: invitations, roles, disabling and enabling. The last active admin
+//! of an account can be neither demoted nor disabled.
+
+use super::actor::Actor;
+use crate::auth::one_time;
+use crate::clock::SharedClock;
+use crate::db::users::{self, Role};
+use crate::db::{self, accounts, handoffs, invitations, DbConn, DbPool};
+use crate::error::AppError;
+use crate::links;
+use crate::notify::messages::{self, PasswordLink};
+use crate::notify::scheduler::Notifier;
+use chrono::{Duration, NaiveDateTime};
+use std::sync::Arc;
+use url::Url;
+
+pub const INVITE_VALID_HOURS: i64 = 72;
+
+pub struct PeopleService {
+    pool: DbPool,
+    clock: SharedClock,
+    notifier: Arc<Notifier>,
+    base_url: Url,
+}
+
+/// Invite someone to the actor's account (again, for an open invitation: a new link).
+pub struct Invite {
+    pub actor: Actor,
+    pub email: String,
+    pub role: Role,
+}
+
+pub enum Invited {
+    /// The invitation is saved and its e-mail sent.
+    Sent,
+    /// Saved, but its e-mail could not be sent: sending again retries.
+    NotMailed,
+    /// The address is already a user of this account.
+    AlreadyUser,
+}
+
+/// A change to another user of the account.
+pub struct UserChange {
+    pub actor: Actor,
+    pub user_id: String,
+    pub change: Change,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub enum Change {
+    Role(Role),
+    Disable,
+    Enable,
+}
+
+impl PeopleService {
+    pub fn new(pool: DbPool, clock: SharedClock, notifier: Arc<Notifier>, base_url: Url) -> Self {
+        Self {
+            pool,
+            clock,
+            notifier,
+            base_url,
+        }
+    }
+
+    pub async fn invite(&self, invite: Invite) -> Result<Invited, AppError> {
+        self.send(invite, "user.invited").await
+    }
+
+    /// An open invitation of the actor's account, to send again or cancel.
+    pub async fn open_invitation(
+        &self,
+        account_id: String,
+        id: String,
+    ) -> Result<invitations::Invitation, AppError> {
+        db::run::<_, AppError, _>(&self.pool, move |conn| {
+            Ok(invitations::find_in_account(conn, &account_id, &id)?)
+        })
+        .await?
+        .filter(|i| i.accepted_at.is_none() && i.cancelled_at.is_none())
+        .ok_or(AppError::NotFound("There is no open invitation like this."))
+    }
+
+    /// Sends an open invitation again: a new link, a new 72 hours (the old link stops
+    /// working). 409 if the address has joined meanwhile.
+    pub async fn resend(&self, invite: Invite) -> Result<Invited, AppError> {
+        let email = invite.email.clone();
+        match self.send(invite, "user.invitation_resent").await? {
+            Invited::AlreadyUser => Err(AppError::Conflict(format!(
+                "{email} has joined meanwhile: they are a user of this account."
+            ))),
+            sent => Ok(sent),
+        }
+    }
+
+    /// Cancels an open invitation: its link stops working at once. The address invited.
+    pub async fn cancel_invitation(&self, actor: Actor, id: String) -> Result<String, AppError> {
+        let now = self.clock.now();
+        db::run(&self.pool, move |conn| {
+            db::transaction(conn, |conn| {
+                let invitation = invitations::find_in_account(conn, &actor.account_id, &id)?
+                    .ok_or(AppError::NotFound("There is no open invitation like this."))?;
+                if !invitations::cancel(conn, &actor.account_id, &id, now)? {
+                    return Err(AppError::NotFound(
+                        "This invitation was already accepted or cancelled.",
+                    ));
+                }
+                let action = "user.invitation_cancelled";
+                actor.record(conn, action, None, &invitation.email, now)?;
+                Ok(invitation.email)
+            })
+        })
+        .await
+    }
+
+    /// Saves the invitation, then mails its link now: only the link's hash may be stored,
+    /// so it cannot wait in the outbox.
+    async fn send(&self, invite: Invite, action: &'static str) -> Result<Invited, AppError> {
+        let now = self.clock.now();
+        let Invite { actor, email, role } = invite;
+        let (inviter, invitee) = (actor.clone(), email.clone());
+        let saved = db::run(&self.pool, move |conn| {
+            db::transaction(conn, |conn| {
+                save_invitation(conn, &inviter, &invitee, role, now, action)
+            })
+        })
+        .await?;
+        let Some((code, expires_at)) = saved else {
+            return Ok(Invited::AlreadyUser);
+        };
+        let url = links::absolute(&self.base_url, &format!("invite/{code}"));
+        let message = messages::password_link(&PasswordLink {
+            account_name: &actor.account_name,
+            invited_by: Some(&actor.email),
+            role: role.as_str(),
+            url: &url,
+            expires_at,
+        })
+        .map_err(|e| AppError::internal(format!("e-mail template: {e}")))?;
+        let notifier = self.notifier.clone();
+        let sent = tokio::task::spawn_blocking(move || notifier.send_now(&email, &message))
+            .await
+            .map_err(|_| AppError::internal("the e-mail task was cancelled"))?;
+        Ok(match sent {
+            Ok(()) => Invited::Sent,
+            Err(error) => {
+                tracing::warn!(%error, "invitation e-mail not sent");
+                Invited::NotMailed
+            }
+        })
+    }
+
+    /// Changes another user's role, or disables or enables them. What happened, in words.
+    pub async fn change(&self, change: UserChange) -> Result<String, AppError> {
+        let now = self.clock.now();
+        db::run(&self.pool, move |conn| {
+            db::transaction(conn, |conn| apply_change(conn, &change, now))
+        })
+        .await
+    }
+}
+
+/// Invites the address to the actor's account (or renews its open invitation): a new
+/// link, valid 72 hours, audited as `action`. The link's code and expiry; None when the
+/// address is already a user of the account. Only this account's own users count: whether
+/// the address belongs to someone elsewhere is not this admin's to learn (the invitee finds
+/// out on accepting).
+fn save_invitation(
+    conn: &mut DbConn,
+    actor: &Actor,
+    email: &str,
+    role: Role,
+    now: NaiveDateTime,
+    action: &str,
+) -> Result<Option<(String, NaiveDateTime)>, AppError> {
+    accounts::lock(conn, &actor.account_id)?;
+    if users::exists_in_account(conn, &actor.account_id, email)? {
+        return Ok(None);
+    }
+    let expires_at = now + Duration::hours(INVITE_VALID_HOURS);
+    let (code, code_hash) = one_time::new_code();
+    invitations::send(
+        conn,
+        &invitations::NewInvitation {
+            account_id: &actor.account_id,
+            email,
+            role,
+            invited_by: &actor.user_id,
+            code_hash: &code_hash,
+            expires_at,
+        },
+        now,
+    )?;
+    let detail = format!("{email} as {}", role.as_str());
+    actor.record(conn, action, None, &detail, now)?;
+    Ok(Some((code, expires_at)))
+}
+
+fn apply_change(
+    conn: &mut DbConn,
+    change: &UserChange,
+    now: NaiveDateTime,
+) -> Result<String, AppError> {
+    let UserChange {
+        actor,
+        user_id: id,
+        change,
+    } = change;
+    accounts::lock(conn, &actor.account_id)?;
+    let target =
+        users::find_in_account(conn, &actor.account_id, id)?.ok_or_else(AppError::not_found)?;
+    let active_admin = target.role == Role::Admin && !target.disabled;
+    let loses_admin = match change {
+        Change::Role(role) => *role != Role::Admin,
+        Change::Disable => true,
+        Change::Enable => false,
+    };
+    if active_admin && loses_admin && users::count_active_admins(conn, &actor.account_id)? <= 1 {
+        return Err(AppError::Conflict(
+            "This is the account's last active admin: make someone else an admin first.".into(),
+        ));
+    }
+    let email = &target.email;
+    let (action, detail, message) = match *change {
+        Change::Role(role) => {
+            users::set_role(conn, id, role)?;
+            let detail = format!(
+                "{email}: {} \u{2192} {}",
+                target.role.as_str(),
+                role.as_str()
+            );
+            let message = format!("{email} is now {}.", role.as_str());
+            ("user.role_changed", detail, message)
+        }
+        Change::Disable => {
+            if target.id == actor.user_id {
+                return Err(AppError::Conflict("You cannot disable yourself.".into()));
+            }
+            users::set_disabled(conn, id, true)?;
+            // Links they made must not outlive their access.
+            let detail = match handoffs::cancel_made_by(conn, id, now)? {
+                0 => email.clone(),
+                n => format!("{email}; {n} open hand-off link(s) cancelled"),
+            };
+            let message = format!("{email} is disabled and signed out.");
+            ("user.disabled", detail, message)
+        }
+        Change::Enable => {
+            users::set_disabled(conn, id, false)?;
+            let message = format!("{email} is enabled again.");
+            ("user.enabled", email.clone(), message)
+        }
+    };
+    actor.record(conn, action, None, &detail, now)?;
+    Ok(message)
+}
