@@ -5,8 +5,9 @@ use crate::clock::{Clock, SystemClock};
 use crate::config::{DatabaseUrl, LogFormat, Settings};
 use crate::db::token_writes::{self, TokenWatcher};
 use crate::db::{self, accounts, users};
+use crate::domain::EmailAddress;
 use crate::error::AppError;
-use crate::routes::setup::{check_account_name, check_email, normalise_email};
+use crate::routes::setup::check_account_name;
 use crate::startup::Application;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -151,7 +152,7 @@ fn rotate_key(settings: &Settings) -> anyhow::Result<()> {
     use crate::tokens::secret::TokenCrypto;
     std::fs::create_dir_all(&settings.data_dir).ok();
     // On SQLite, the server must be stopped: it would keep using the old key until restarted.
-    let _lock = crate::startup::lock_sqlite_database(&settings.database_url)
+    let _lock = db::instance_lock::acquire(&settings.database_url)
         .map_err(|_| anyhow::anyhow!("stop the server first: it is using the database"))?;
     let mut conn = db::open(&settings.database_url)?;
     let (new, old) = if settings.secret_key.is_some() {
@@ -205,7 +206,6 @@ fn rotate_key(settings: &Settings) -> anyhow::Result<()> {
 }
 
 fn backup(settings: &Settings, path: &std::path::Path) -> anyhow::Result<()> {
-    use diesel::RunQueryDsl;
     anyhow::ensure!(
         matches!(settings.database_url, DatabaseUrl::Sqlite(_)),
         "sesame backup copies SQLite databases; for PostgreSQL use pg_dump"
@@ -216,10 +216,7 @@ fn backup(settings: &Settings, path: &std::path::Path) -> anyhow::Result<()> {
         path.display()
     );
     let mut conn = db::open(&settings.database_url)?;
-    // VACUUM INTO reads one consistent snapshot while the server keeps running.
-    diesel::sql_query("VACUUM INTO ?")
-        .bind::<diesel::sql_types::Text, _>(path.to_string_lossy().into_owned())
-        .execute(&mut conn)
+    db::backup(&mut conn, path)
         .with_context(|| format!("cannot write the backup to {}", path.display()))?;
     println!("backed up to {}", path.display());
     Ok(())
@@ -271,15 +268,14 @@ fn add_user(settings: &Settings, account: &str, email: &str, role: &str) -> anyh
     let role = users::Role::parse(role).context("the role must be admin, support or member")?;
     let account = account.trim();
     check_account_name(account).map_err(|m| anyhow::anyhow!("--account: {m}"))?;
-    let email = normalise_email(email);
-    check_email(&email).map_err(|m| anyhow::anyhow!("--email: {m}"))?;
+    let email = EmailAddress::parse(email).map_err(|m| anyhow::anyhow!("--email: {m}"))?;
     let mut line = String::new();
     std::io::stdin()
         .lock()
         .read_line(&mut line)
         .context("cannot read the password from stdin")?;
     let new_password = line.trim_end_matches(['\r', '\n']);
-    password::check_new(new_password, &[&email])
+    password::check_new(new_password, &[email.as_str()])
         .map_err(|m| anyhow::anyhow!("password (stdin): {m}"))?;
     let password_hash = password::hash(new_password);
 

@@ -4,18 +4,18 @@
 //! secrets are real (HMAC + AES-GCM), passwords discarded.
 
 use crate::db::accounts::Numbered;
-use crate::db::schema::{api_tokens, audit_events, outbox, token_networks, users as users_table};
+use crate::db::bulk::{
+    self, with_bulk_settings, SeedEvent, SeedNetwork, SeedNotice, SeedToken, SeedUser,
+};
 use crate::db::{self, accounts, users, DbConn};
+use crate::domain::EmailAddress;
 use crate::error::AppError;
 use crate::tokens::secret::{self, TokenCrypto};
 use chrono::{Duration, NaiveDateTime};
-use diesel::{Insertable, RunQueryDsl};
 use rand::Rng;
 
-/// Rows per transaction, and per INSERT statement (16 bound values a row stays under both
-/// SQLite's and PostgreSQL's limits).
+/// Rows per transaction.
 const BATCH: usize = 10_000;
-const ROWS_PER_INSERT: usize = 1_000;
 
 /// Share of each state, in twentieths: 12 active, 2 expiring within 7 days, 3 expired,
 /// 3 revoked.
@@ -33,16 +33,6 @@ enum State {
     ExpiringSoon,
     Expired,
     Revoked,
-}
-
-/// A multi-row INSERT on the concrete connection (MultiConnection has none).
-macro_rules! insert_all {
-    ($conn:expr, $table:expr, $rows:expr) => {
-        match $conn {
-            DbConn::Sqlite(c) => diesel::insert_into($table).values($rows).execute(c)?,
-            DbConn::Pg(c) => diesel::insert_into($table).values($rows).execute(c)?,
-        }
-    };
 }
 
 /// What `sesame seed` adds to an account.
@@ -117,35 +107,6 @@ fn account_and_admin(
     })
 }
 
-/// Runs a bulk load with SQLite's bulk settings, and gives the connection back to its pool
-/// with the usual ones whatever happened.
-fn with_bulk_settings(
-    conn: &mut DbConn,
-    load: impl FnOnce(&mut DbConn) -> Result<(), AppError>,
-) -> Result<(), AppError> {
-    // A large page cache keeps SQLite from spilling and re-reading index pages while the
-    // random usernames land all over their index (PostgreSQL manages its own buffers).
-    // No fsync while seeding: synthetic rows for benchmarks and demos; a crash of the
-    // process loses nothing committed, only a crash of the machine could.
-    sqlite_pragmas(
-        conn,
-        "PRAGMA cache_size = -262144; PRAGMA synchronous = OFF",
-    )?;
-    let loaded = load(conn);
-    sqlite_pragmas(
-        conn,
-        "PRAGMA cache_size = -2000; PRAGMA synchronous = NORMAL",
-    )?;
-    loaded
-}
-
-fn sqlite_pragmas(conn: &mut DbConn, pragmas: &str) -> Result<(), AppError> {
-    if let DbConn::Sqlite(sqlite) = conn {
-        diesel::connection::SimpleConnection::batch_execute(sqlite, pragmas)?;
-    }
-    Ok(())
-}
-
 /// Writes the tokens, a transaction a batch.
 fn write_batches(
     conn: &mut DbConn,
@@ -168,12 +129,8 @@ fn write_batches(
             for token in &mut tokens {
                 token.changed_version = version;
             }
-            for rows in tokens.chunks(ROWS_PER_INSERT) {
-                insert_all!(conn, api_tokens::table, rows);
-            }
-            for rows in networks.chunks(ROWS_PER_INSERT) {
-                insert_all!(conn, token_networks::table, rows);
-            }
+            bulk::insert_tokens(conn, &tokens)?;
+            bulk::insert_networks(conn, &networks)?;
             Ok(())
         })?;
     }
@@ -207,34 +164,6 @@ fn batch_of(
         tokens.push(token);
     }
     (tokens, networks)
-}
-
-#[derive(Insertable)]
-#[diesel(table_name = api_tokens, treat_none_as_default_value = false)]
-struct SeedToken {
-    id: String,
-    account_id: String,
-    name: String,
-    description: &'static str,
-    username: String,
-    secret_hmac: Vec<u8>,
-    secret_enc: Vec<u8>,
-    created_by: String,
-    created_at: NaiveDateTime,
-    updated_at: NaiveDateTime,
-    expires_at: NaiveDateTime,
-    revoked_at: Option<NaiveDateTime>,
-    revoked_by: Option<String>,
-    revoke_reason: Option<&'static str>,
-    changed_version: i64,
-}
-
-#[derive(Insertable)]
-#[diesel(table_name = token_networks)]
-struct SeedNetwork {
-    token_id: String,
-    position: i32,
-    network: String,
 }
 
 /// Token number `i` of a run: its state by `state_of`, real secrets, random dates.
@@ -304,7 +233,7 @@ fn create_seed_admin(
         &users::NewUser {
             id: &id,
             account_id,
-            email: &format!("seed-{account_id}@example.invalid"),
+            email: &EmailAddress::from(format!("seed-{account_id}@example.invalid")),
             password_hash: &unusable,
             role: users::Role::Admin,
         },
@@ -363,10 +292,7 @@ pub fn seed_events(
                         seq: Some(first + k as i64),
                     })
                     .collect();
-                for chunk in rows.chunks(ROWS_PER_INSERT) {
-                    insert_all!(conn, audit_events::table, chunk);
-                }
-                Ok(())
+                Ok(bulk::insert_events(conn, &rows)?)
             })?;
         }
         Ok(())
@@ -427,10 +353,7 @@ pub fn seed_notices(
                         }
                     })
                     .collect();
-                for chunk in rows.chunks(ROWS_PER_INSERT) {
-                    insert_all!(conn, outbox::table, chunk);
-                }
-                Ok(())
+                Ok(bulk::insert_notices(conn, &rows)?)
             })?;
         }
         Ok(())
@@ -465,12 +388,7 @@ pub fn seed_users(
                     created_at: spread(now, i, count),
                 })
                 .collect();
-            db::transaction::<_, AppError>(conn, |conn| {
-                for chunk in rows.chunks(ROWS_PER_INSERT) {
-                    insert_all!(conn, users_table::table, chunk);
-                }
-                Ok(())
-            })?;
+            db::transaction::<_, AppError>(conn, |conn| Ok(bulk::insert_users(conn, &rows)?))?;
         }
         Ok(())
     })
@@ -480,53 +398,4 @@ pub fn seed_users(
 fn spread(now: NaiveDateTime, i: usize, count: usize) -> NaiveDateTime {
     let span = Duration::days(90).num_seconds();
     now - Duration::seconds(span - span * i as i64 / count.max(1) as i64)
-}
-
-#[derive(Insertable)]
-#[diesel(table_name = audit_events, treat_none_as_default_value = false)]
-struct SeedEvent {
-    id: String,
-    account_id: String,
-    actor_id: Option<String>,
-    actor_email: Option<String>,
-    action: &'static str,
-    token_id: Option<String>,
-    detail: &'static str,
-    ip: Option<&'static str>,
-    created_at: NaiveDateTime,
-    seq: Option<i64>,
-}
-
-#[derive(Insertable)]
-#[diesel(table_name = outbox, treat_none_as_default_value = false)]
-struct SeedNotice {
-    id: String,
-    account_id: String,
-    kind: &'static str,
-    token_id: Option<String>,
-    period: String,
-    recipient: String,
-    subject: String,
-    body_text: &'static str,
-    body_html: &'static str,
-    status: &'static str,
-    attempts: i32,
-    next_attempt_at: NaiveDateTime,
-    give_up_at: NaiveDateTime,
-    sent_at: Option<NaiveDateTime>,
-    created_at: NaiveDateTime,
-    seq: Option<i64>,
-}
-
-#[derive(Insertable)]
-#[diesel(table_name = users_table)]
-struct SeedUser {
-    id: String,
-    account_id: String,
-    email: String,
-    password_hash: String,
-    role: &'static str,
-    disabled: bool,
-    session_epoch: i64,
-    created_at: NaiveDateTime,
 }

@@ -2,7 +2,6 @@
 //! its middleware and routes. Tests build it on port 0 with a movable clock.
 
 use crate::clock::SharedClock;
-use crate::config::DatabaseUrl;
 use crate::config::Settings;
 use crate::db::{self, DbPool};
 use crate::error::AppError;
@@ -37,7 +36,7 @@ impl Application {
     /// Must be called within an async runtime.
     pub fn build(mut settings: Settings, clock: SharedClock) -> anyhow::Result<Self> {
         prepare_data_dir(&settings)?;
-        let instance_lock = lock_sqlite_database(&settings.database_url)?;
+        let instance_lock = db::instance_lock::acquire(&settings.database_url)?;
         let key = ServerKey::load_or_generate(&settings)?;
         let pool = db::connect(&settings.database_url)?;
         let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
@@ -176,30 +175,6 @@ fn prepare_data_dir(settings: &Settings) -> anyhow::Result<()> {
         }
     }
     Ok(())
-}
-
-/// SQLite serves one server process (several share PostgreSQL): a second `sesame serve` on
-/// the same database file is refused, which is also what makes the API check cache safe.
-pub fn lock_sqlite_database(url: &DatabaseUrl) -> anyhow::Result<Option<std::fs::File>> {
-    let DatabaseUrl::Sqlite(path) = url else {
-        return Ok(None);
-    };
-    let mut lock_path = path.clone().into_os_string();
-    lock_path.push(".lock");
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&lock_path)
-        .with_context(|| format!("cannot open the lock file {}", lock_path.to_string_lossy()))?;
-    if file.try_lock().is_err() {
-        anyhow::bail!(
-            "another sesame server is already using {}: SQLite serves one process \
-             (run several processes on PostgreSQL, see README)",
-            path.display()
-        );
-    }
-    Ok(Some(file))
 }
 
 /// With no user yet, makes the one-time setup code and prints where to use it.

@@ -3,7 +3,7 @@
 
 use super::schema::invitations;
 use super::DbConn;
-use crate::domain::Role;
+use crate::domain::{EmailAddress, Role};
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
@@ -11,7 +11,8 @@ use diesel::prelude::*;
 pub struct Invitation {
     pub id: String,
     pub account_id: String,
-    pub email: String,
+    #[diesel(deserialize_as = String)]
+    pub email: EmailAddress,
     #[diesel(deserialize_as = String)]
     pub role: Role,
     pub created_at: NaiveDateTime,
@@ -37,7 +38,7 @@ macro_rules! invitation_rows {
 
 pub struct NewInvitation<'a> {
     pub account_id: &'a str,
-    pub email: &'a str,
+    pub email: &'a EmailAddress,
     pub role: Role,
     pub invited_by: &'a str,
     pub code_hash: &'a [u8],

@@ -5,7 +5,9 @@
 
 pub mod accounts;
 pub mod audit;
+pub mod bulk;
 pub mod handoffs;
+pub mod instance_lock;
 pub mod invitations;
 pub mod outbox;
 pub mod schema;
@@ -253,6 +255,23 @@ pub fn optimize(conn: &mut DbConn) -> QueryResult<()> {
     }
 }
 
+/// Whether the database answers a query (`/healthz`).
+pub fn ping(conn: &mut DbConn) -> QueryResult<()> {
+    conn.batch_execute("SELECT 1")
+}
+
+/// Copies a SQLite database to `path`, a new file, while servers keep running: VACUUM INTO
+/// reads one consistent snapshot. PostgreSQL has its own tools (pg_dump).
+pub fn backup(conn: &mut DbConn, path: &std::path::Path) -> anyhow::Result<()> {
+    let DbConn::Sqlite(sqlite) = conn else {
+        anyhow::bail!("sesame backup copies SQLite databases; for PostgreSQL use pg_dump");
+    };
+    diesel::sql_query("VACUUM INTO ?")
+        .bind::<diesel::sql_types::Text, _>(path.to_string_lossy().into_owned())
+        .execute(sqlite)?;
+    Ok(())
+}
+
 /// `analysis_limit` bounds the rows ANALYZE reads per index; 0x10002 looks at every table,
 /// not just those this connection has used.
 const SQLITE_OPTIMIZE: &str = "PRAGMA analysis_limit = 1000; PRAGMA optimize = 0x10002;";
@@ -383,8 +402,8 @@ mod tests {
             (invitation.email.as_str(), invitation.role.as_str()),
             ("pending@x.test", "support")
         );
-        assert!(!users::email_exists(&mut db, "pending@x.test").unwrap());
-        assert!(users::email_exists(&mut db, "joined@x.test").unwrap());
+        assert!(!users::email_exists(&mut db, &"pending@x.test".to_string().into()).unwrap());
+        assert!(users::email_exists(&mut db, &"joined@x.test".to_string().into()).unwrap());
         assert!(user_links::find(&mut db, user_links::RESET, &[2])
             .unwrap()
             .is_some());

@@ -5,6 +5,7 @@
 use super::schema::{api_tokens, token_networks, users};
 use super::token_writes::TokenWrites;
 use super::{lower, DbConn};
+use crate::domain::TokenStatus;
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
@@ -30,18 +31,13 @@ pub struct TokenRow {
 }
 
 impl TokenRow {
-    pub fn is_active(&self, now: NaiveDateTime) -> bool {
-        is_active(self.expires_at, self.revoked_at, now)
+    pub fn status(&self, now: NaiveDateTime) -> TokenStatus {
+        TokenStatus::of(self.expires_at, self.revoked_at, now)
     }
-}
 
-/// Active means neither revoked nor past its expiry; the API and the pages share this rule.
-pub fn is_active(
-    expires_at: NaiveDateTime,
-    revoked_at: Option<NaiveDateTime>,
-    now: NaiveDateTime,
-) -> bool {
-    revoked_at.is_none() && expires_at > now
+    pub fn is_active(&self, now: NaiveDateTime) -> bool {
+        self.status(now).is_active()
+    }
 }
 
 /// The tokens joined with the people they name.

@@ -2,6 +2,7 @@
 
 use super::schema::{accounts, users};
 use super::DbConn;
+use crate::domain::EmailAddress;
 pub use crate::domain::Role;
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
@@ -43,7 +44,7 @@ pub struct Credentials {
 pub struct NewUser<'a> {
     pub id: &'a str,
     pub account_id: &'a str,
-    pub email: &'a str,
+    pub email: &'a EmailAddress,
     pub password_hash: &'a str,
     pub role: Role,
 }
@@ -70,7 +71,10 @@ pub fn find_session_user(conn: &mut DbConn, id: &str) -> QueryResult<Option<Sess
         .optional()
 }
 
-pub fn find_credentials(conn: &mut DbConn, email: &str) -> QueryResult<Option<Credentials>> {
+pub fn find_credentials(
+    conn: &mut DbConn,
+    email: &EmailAddress,
+) -> QueryResult<Option<Credentials>> {
     users::table
         .filter(users::email.eq(email))
         .select((
@@ -85,7 +89,7 @@ pub fn find_credentials(conn: &mut DbConn, email: &str) -> QueryResult<Option<Cr
         .optional()
 }
 
-pub fn email_exists(conn: &mut DbConn, email: &str) -> QueryResult<bool> {
+pub fn email_exists(conn: &mut DbConn, email: &EmailAddress) -> QueryResult<bool> {
     diesel::select(diesel::dsl::exists(
         users::table.filter(users::email.eq(email)),
     ))
@@ -93,7 +97,11 @@ pub fn email_exists(conn: &mut DbConn, email: &str) -> QueryResult<bool> {
 }
 
 /// Whether the account has a user with this address (the account's own users only).
-pub fn exists_in_account(conn: &mut DbConn, account_id: &str, email: &str) -> QueryResult<bool> {
+pub fn exists_in_account(
+    conn: &mut DbConn,
+    account_id: &str,
+    email: &EmailAddress,
+) -> QueryResult<bool> {
     diesel::select(diesel::dsl::exists(
         users::table
             .filter(users::account_id.eq(account_id))
@@ -296,12 +304,13 @@ mod tests {
         assert!(!any_exist(&mut conn).unwrap());
         let now = chrono::Utc::now().naive_utc();
         crate::db::accounts::insert(&mut conn, "a", "A", now).unwrap();
+        let email = EmailAddress::parse("e@x.y").unwrap();
         insert(
             &mut conn,
             &NewUser {
                 id: "u",
                 account_id: "a",
-                email: "e@x.y",
+                email: &email,
                 password_hash: "h",
                 role: Role::Admin,
             },
@@ -310,7 +319,7 @@ mod tests {
         .unwrap();
         let q = diesel::select(diesel::dsl::exists(users::table.select(users::id)));
         println!("{}", diesel::debug_query::<diesel::sqlite::Sqlite, _>(&q));
-        assert!(email_exists(&mut conn, "e@x.y").unwrap());
+        assert!(email_exists(&mut conn, &email).unwrap());
         assert!(any_exist(&mut conn).unwrap());
     }
 }

@@ -9,6 +9,7 @@ use super::messages::{self, PasswordLink};
 use crate::auth::one_time;
 use crate::clock::SharedClock;
 use crate::db::{audit, user_links, users, DbPool};
+use crate::domain::EmailAddress;
 use chrono::{Duration, NaiveDateTime};
 use std::sync::mpsc::{sync_channel, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -21,7 +22,7 @@ pub const RESET_VALID_HOURS: i64 = 1;
 
 enum Job {
     /// Someone asked for a reset link for this (normalised, well-formed) address.
-    Reset { email: String },
+    Reset { email: EmailAddress },
     /// A wrong password for an existing user: the audit event.
     SigninFailed {
         user: users::Credentials,
@@ -72,7 +73,7 @@ impl DirectMail {
     }
 
     /// Queues a reset link for the address, if it belongs to an active user; never waits.
-    pub fn reset(&self, email: String) {
+    pub fn reset(&self, email: EmailAddress) {
         self.queue(Job::Reset { email });
     }
 

@@ -6,6 +6,7 @@ use super::path_ids::{parse_id, path_id};
 use crate::auth::guards::AdminUser;
 use crate::auth::session::TypedSession;
 use crate::client_ip::ClientIp;
+use crate::domain::EmailAddress;
 use crate::error::AppError;
 use crate::forms::PostedForm;
 use crate::services::handoffs::NewHandoff;
@@ -42,8 +43,9 @@ pub async fn create_handoff(
     {
         return Ok(prompt);
     }
-    let email = crate::routes::setup::normalise_email(form.get("email"));
-    if form.too_large || (!email.is_empty() && crate::routes::setup::check_email(&email).is_err()) {
+    let email = EmailAddress::normalise(form.get("email"));
+    let sent_to = (!email.is_empty()).then(|| EmailAddress::parse(&email));
+    if form.too_large || matches!(sent_to, Some(Err(_))) {
         return super::tokens::token_page_with_handoff_error(
             &state,
             &user,
@@ -56,9 +58,9 @@ pub async fn create_handoff(
     let new = NewHandoff {
         actor: user.actor(&ip),
         token_id: id.clone(),
-        sent_to: (!email.is_empty()).then_some(email),
+        sent_to: sent_to.and_then(Result::ok),
     };
-    let sent_to = new.sent_to.clone();
+    let sent_to = new.sent_to.as_ref().map(ToString::to_string);
     let handed = state.handoffs.create(new).await?;
     views::ok(&HandoffCreatedPage {
         layout: Layout::new("Hand-off link", "tokens", Some(&user), &session)?,

@@ -1,17 +1,11 @@
 use crate::state::AppState;
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
-use diesel::connection::SimpleConnection;
 use subtle::ConstantTimeEq;
 
 /// 200 when the database answers a query, 503 otherwise.
 pub async fn healthz(state: web::Data<AppState>) -> HttpResponse {
-    let answered = state
-        .db(|conn| {
-            conn.batch_execute("SELECT 1")?;
-            Ok(())
-        })
-        .await;
+    let answered = state.db(|conn| Ok(crate::db::ping(conn)?)).await;
     match answered {
         Ok(()) => HttpResponse::Ok().content_type("text/plain").body("ok"),
         Err(_) => HttpResponse::ServiceUnavailable()

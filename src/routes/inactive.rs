@@ -5,6 +5,7 @@ use super::token_view::{views, TokenView};
 use crate::auth::guards::{Claim, ReviewerUser};
 use crate::auth::session::TypedSession;
 use crate::db::tokens::{self, Ended, InactiveFilter};
+use crate::domain::TokenStatus;
 use crate::error::AppError;
 use crate::export::{utc, CsvFile};
 use crate::state::AppState;
@@ -203,13 +204,9 @@ pub async fn export_inactive(
         "expires_at",
     ])?;
     for (row, _) in rows {
-        let status = if row.revoked_at.is_some() {
-            "revoked"
-        } else {
-            "expired"
-        };
+        let status = TokenStatus::of(row.expires_at, row.revoked_at, now);
         file.row(&[
-            status,
+            status.as_str(),
             &utc(row.revoked_at.unwrap_or(row.expires_at)),
             row.revoked_by_email.as_deref().unwrap_or(""),
             row.revoke_reason.as_deref().unwrap_or(""),

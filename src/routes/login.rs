@@ -5,6 +5,7 @@ use crate::auth::password;
 use crate::auth::session::{FlashKind, TypedSession};
 use crate::client_ip::ClientIp;
 use crate::db::{audit, users};
+use crate::domain::EmailAddress;
 use crate::error::AppError;
 use crate::forms::PostedForm;
 use crate::state::AppState;
@@ -46,7 +47,7 @@ pub async fn login(
     ip: ClientIp,
     req: HttpRequest,
 ) -> Result<HttpResponse, AppError> {
-    let email = crate::routes::setup::normalise_email(form.get("email"));
+    let email = EmailAddress::normalise(form.get("email"));
     // Throttled per address whether or not it has an account, and before the password is
     // checked: a lockout says nothing, and the right password does not get through it.
     // A browser that signed in as this address before has a limit of its own (`lockout`).
@@ -56,13 +57,12 @@ pub async fn login(
     }
     let presented = form.get("password").to_string();
     let now = state.clock.now();
-    let lookup_email = email.clone();
     let ip_text = ip.text();
     // The connection goes back before the hash is checked (see `password::verify_queued`).
-    let user = match crate::routes::setup::check_email(&lookup_email) {
-        Ok(()) => {
+    let user = match EmailAddress::parse(&email) {
+        Ok(address) => {
             state
-                .db(move |conn| Ok(users::find_credentials(conn, &lookup_email)?))
+                .db(move |conn| Ok(users::find_credentials(conn, &address)?))
                 .await?
         }
         Err(_) => None,

@@ -8,6 +8,7 @@ use crate::auth::password;
 use crate::auth::session::{FlashKind, TypedSession};
 use crate::client_ip::ClientIp;
 use crate::db::{self, audit, invitations, user_links, users};
+use crate::domain::EmailAddress;
 use crate::error::AppError;
 use crate::forms::PostedForm;
 use crate::state::AppState;
@@ -112,7 +113,13 @@ pub async fn invite_form(
     path: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {
     let invitation = usable_invitation(&state, &path.into_inner()).await?;
-    password_page(&session, StatusCode::OK, WELCOME, invitation.email, None)
+    password_page(
+        &session,
+        StatusCode::OK,
+        WELCOME,
+        invitation.email.into_string(),
+        None,
+    )
 }
 
 /// Accepting makes the user: the address is taken only now, so an invitation from one
@@ -125,9 +132,15 @@ pub async fn accept_invite(
     ip: ClientIp,
 ) -> Result<HttpResponse, AppError> {
     let invitation = usable_invitation(&state, &path.into_inner()).await?;
-    if let Some(error) = new_password_error(&form, &invitation.email) {
+    if let Some(error) = new_password_error(&form, invitation.email.as_str()) {
         let status = StatusCode::UNPROCESSABLE_ENTITY;
-        return password_page(&session, status, WELCOME, invitation.email, Some(error));
+        return password_page(
+            &session,
+            status,
+            WELCOME,
+            invitation.email.into_string(),
+            Some(error),
+        );
     }
     let hash = password::hash_queued(form.get("password").to_string()).await?;
     let now = state.clock.now();
@@ -164,7 +177,7 @@ pub async fn accept_invite(
                 &audit::NewEvent {
                     account_id: Some(&invitation.account_id),
                     actor_id: Some(&new_id),
-                    actor_email: Some(&invitation.email),
+                    actor_email: Some(invitation.email.as_str()),
                     action: "user.invitation_accepted",
                     token_id: None,
                     detail: invitation.role.as_str(),
@@ -290,13 +303,13 @@ pub async fn forgot(
             });
         }
     }
-    let email = crate::routes::setup::normalise_email(form.get("email"));
+    let email = EmailAddress::normalise(form.get("email"));
     // Nothing here depends on whether the address has an account: the worker looks it up
     // after this answer (see `notify::direct`).
-    if crate::routes::setup::check_email(&email).is_ok()
-        && state.forgot_by_email.failure(&email).is_none()
-    {
-        state.direct_mail.reset(email.clone());
+    if let Ok(address) = EmailAddress::parse(&email) {
+        if state.forgot_by_email.failure(&email).is_none() {
+            state.direct_mail.reset(address);
+        }
     }
     views::ok(&ForgotPage {
         layout: Layout::new("Forgot your password?", "login", None, &session)?,

@@ -1,6 +1,7 @@
 //! How a token appears on every page that lists or shows it.
 
 use crate::db::tokens::{ShownToken, TokenRow};
+use crate::domain::TokenStatus;
 use crate::views::TimeView;
 use chrono::{Duration, NaiveDateTime};
 
@@ -15,7 +16,7 @@ pub struct TokenView {
     pub last_used: Option<TimeView>,
     pub last_used_ip: Option<String>,
     pub networks: Vec<String>,
-    pub status: &'static str,
+    pub status: TokenStatus,
     pub active: bool,
     pub expires_soon: bool,
     /// When it stopped working: revoked, or expired.
@@ -26,16 +27,12 @@ pub struct TokenView {
 
 impl TokenView {
     pub fn new(row: TokenRow, networks: Vec<String>, now: NaiveDateTime) -> Self {
-        let active = row.is_active(now);
-        let status = match (row.revoked_at, active) {
-            (Some(_), _) => "revoked",
-            (None, true) => "active",
-            (None, false) => "expired",
-        };
+        let status = row.status(now);
+        let active = status.is_active();
         let ended = match status {
-            "revoked" => row.revoked_at,
-            "expired" => Some(row.expires_at),
-            _ => None,
+            TokenStatus::Revoked => row.revoked_at,
+            TokenStatus::Expired => Some(row.expires_at),
+            TokenStatus::Active => None,
         };
         Self {
             expires_soon: active && row.expires_at <= now + Duration::days(7),

@@ -241,7 +241,7 @@ pub async fn renew_token_form(
     path: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {
     let token = load_token(&state, &user, path_id(path)?).await?;
-    if token.status == "revoked" {
+    if token.status.is_revoked() {
         return Err(AppError::Conflict(
             "A revoked token cannot be renewed; add a new token instead.".into(),
         ));
@@ -402,7 +402,7 @@ fn token_page(
     Ok(TokenPage {
         layout: Layout::new(token.name.clone(), "tokens", Some(user), session)?,
         can_manage: user.is_admin() && token.active,
-        can_renew: user.is_admin() && token.status != "revoked",
+        can_renew: user.is_admin() && !token.status.is_revoked(),
         token,
         values,
         errors,

@@ -6,6 +6,7 @@ use crate::auth::session::{FlashKind, TypedSession};
 use crate::client_ip::ClientIp;
 use crate::db::invitations;
 use crate::db::users::{self, PageAt, Role};
+use crate::domain::EmailAddress;
 use crate::error::AppError;
 use crate::forms::PostedForm;
 use crate::services::people::{Change, Invite, Invited, UserChange};
@@ -142,7 +143,7 @@ async fn users_page(
             expires: TimeView::new(i.expires_at, now),
             sent: TimeView::new(i.created_at, now),
             id: i.id,
-            email: i.email,
+            email: i.email.into_string(),
             role: i.role.as_str(),
         })
         .collect();
@@ -188,10 +189,11 @@ pub async fn invite_user(
     form: PostedForm,
     ip: ClientIp,
 ) -> Result<HttpResponse, AppError> {
-    let email = crate::routes::setup::normalise_email(form.get("email"));
+    let email = EmailAddress::normalise(form.get("email"));
+    let address = EmailAddress::parse(&email).ok().filter(|_| !form.too_large);
     let role_text = form.get("role").to_string();
     let role = Role::parse(&role_text);
-    let error = if form.too_large || crate::routes::setup::check_email(&email).is_err() {
+    let error = if address.is_none() {
         Some("Enter an e-mail address like name@example.com.".to_string())
     } else if role.is_none() {
         Some("Choose a role: admin, support or member.".to_string())
@@ -207,7 +209,7 @@ pub async fn invite_user(
             return Ok(prompt);
         }
     }
-    let (Some(role), None) = (role, &error) else {
+    let (Some(role), Some(address), None) = (role, address, &error) else {
         return users_page(
             &state,
             &user,
@@ -222,7 +224,7 @@ pub async fn invite_user(
     };
     let invite = Invite {
         actor: user.actor(&ip),
-        email: email.clone(),
+        email: address,
         role,
     };
     let invited = state.people.invite(invite).await?;
@@ -289,7 +291,7 @@ pub async fn resend_invitation(
         role,
     };
     let invited = state.people.resend(invite).await?;
-    flash_invitation(&session, &invitation.email, &invited)?;
+    flash_invitation(&session, invitation.email.as_str(), &invited)?;
     Ok(views::see_other("/users"))
 }
 

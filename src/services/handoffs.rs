@@ -6,6 +6,8 @@ use super::tokens::inactive_conflict;
 use crate::auth::one_time;
 use crate::clock::SharedClock;
 use crate::db::{self, audit, handoffs, tokens, DbPool};
+use crate::domain::EmailAddress;
+use crate::domain::TokenStatus;
 use crate::error::AppError;
 use crate::links;
 use crate::notify::messages::{self, Handoff};
@@ -29,7 +31,7 @@ pub struct HandoffService {
 pub struct NewHandoff {
     pub actor: Actor,
     pub token_id: String,
-    pub sent_to: Option<String>,
+    pub sent_to: Option<EmailAddress>,
 }
 
 pub struct HandedOff {
@@ -90,7 +92,7 @@ impl HandoffService {
                         account_id: &actor.account_id,
                         code_hash: &code_hash,
                         expires_at,
-                        sent_to: recipient.as_deref(),
+                        sent_to: recipient.as_ref().map(EmailAddress::as_str),
                         created_by: &actor.user_id,
                     },
                     now,
@@ -121,7 +123,7 @@ impl HandoffService {
     async fn mail(
         &self,
         from: &Actor,
-        to: String,
+        to: EmailAddress,
         token_name: &str,
         url: &str,
         expires_at: NaiveDateTime,
@@ -135,7 +137,7 @@ impl HandoffService {
         })
         .map_err(|e| AppError::internal(format!("e-mail template: {e}")))?;
         let notifier = self.notifier.clone();
-        let sent = tokio::task::spawn_blocking(move || notifier.send_now(&to, &message))
+        let sent = tokio::task::spawn_blocking(move || notifier.send_now(to.as_str(), &message))
             .await
             .map_err(|_| AppError::internal("the e-mail task was cancelled"))?;
         if let Err(error) = &sent {
@@ -185,7 +187,7 @@ impl HandoffService {
                 let stored = tokens::find_secret(conn, &handoff.account_id, &handoff.token_id)?
                     .ok_or_else(gone)?;
                 // Checked again here: a revoke may have committed since the page was checked.
-                if !tokens::is_active(stored.expires_at, stored.revoked_at, now) {
+                if !TokenStatus::of(stored.expires_at, stored.revoked_at, now).is_active() {
                     return Err(gone());
                 }
                 let password = crypto

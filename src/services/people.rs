@@ -4,8 +4,9 @@
 use super::actor::Actor;
 use crate::auth::one_time;
 use crate::clock::SharedClock;
-use crate::db::users::{self, Role};
+use crate::db::users;
 use crate::db::{self, accounts, handoffs, invitations, DbConn, DbPool};
+use crate::domain::{EmailAddress, Role};
 use crate::error::AppError;
 use crate::links;
 use crate::notify::messages::{self, PasswordLink};
@@ -26,7 +27,7 @@ pub struct PeopleService {
 /// Invite someone to the actor's account (again, for an open invitation: a new link).
 pub struct Invite {
     pub actor: Actor,
-    pub email: String,
+    pub email: EmailAddress,
     pub role: Role,
 }
 
@@ -37,6 +38,14 @@ pub enum Invited {
     NotMailed,
     /// The address is already a user of this account.
     AlreadyUser,
+}
+
+/// First run: the first account and its admin.
+pub struct FirstAccount {
+    pub account_name: String,
+    pub email: EmailAddress,
+    pub password_hash: String,
+    pub ip: Option<String>,
 }
 
 /// A change to another user of the account.
@@ -61,6 +70,49 @@ impl PeopleService {
             notifier,
             base_url,
         }
+    }
+
+    /// Creates the first account and its admin (409 once any user exists). The admin's id.
+    pub async fn set_up(&self, first: FirstAccount) -> Result<String, AppError> {
+        let now = self.clock.now();
+        db::run(&self.pool, move |conn| {
+            db::transaction(conn, |conn| {
+                let FirstAccount {
+                    account_name,
+                    email,
+                    password_hash,
+                    ip,
+                } = &first;
+                let account_id = db::new_id();
+                // Inserting first takes the write lock, so two racing setups cannot both pass.
+                accounts::insert(conn, &account_id, account_name, now)?;
+                if users::any_exist(conn)? {
+                    return Err(AppError::Conflict(
+                        "Setup is already complete. Sign in instead.".into(),
+                    ));
+                }
+                let user_id = db::new_id();
+                let admin = users::NewUser {
+                    id: &user_id,
+                    account_id: &account_id,
+                    email,
+                    password_hash,
+                    role: Role::Admin,
+                };
+                users::insert(conn, &admin, now)?;
+                let actor = Actor {
+                    user_id: user_id.clone(),
+                    email: email.to_string(),
+                    account_id,
+                    account_name: account_name.clone(),
+                    ip: ip.clone(),
+                };
+                let detail = format!("account {account_name} created with its first admin");
+                actor.record(conn, "account.setup", None, &detail, now)?;
+                Ok(user_id)
+            })
+        })
+        .await
     }
 
     pub async fn invite(&self, invite: Invite) -> Result<Invited, AppError> {
@@ -106,8 +158,8 @@ impl PeopleService {
                     ));
                 }
                 let action = "user.invitation_cancelled";
-                actor.record(conn, action, None, &invitation.email, now)?;
-                Ok(invitation.email)
+                actor.record(conn, action, None, invitation.email.as_str(), now)?;
+                Ok(invitation.email.into_string())
             })
         })
         .await
@@ -138,7 +190,7 @@ impl PeopleService {
         })
         .map_err(|e| AppError::internal(format!("e-mail template: {e}")))?;
         let notifier = self.notifier.clone();
-        let sent = tokio::task::spawn_blocking(move || notifier.send_now(&email, &message))
+        let sent = tokio::task::spawn_blocking(move || notifier.send_now(email.as_str(), &message))
             .await
             .map_err(|_| AppError::internal("the e-mail task was cancelled"))?;
         Ok(match sent {
@@ -168,7 +220,7 @@ impl PeopleService {
 fn save_invitation(
     conn: &mut DbConn,
     actor: &Actor,
-    email: &str,
+    email: &EmailAddress,
     role: Role,
     now: NaiveDateTime,
     action: &str,

@@ -5,6 +5,7 @@ use super::actor::Actor;
 use crate::clock::SharedClock;
 use crate::db::token_writes::{self, TokenWrites};
 use crate::db::{self, accounts, tokens, DbConn, DbPool};
+use crate::domain::TokenStatus;
 use crate::error::AppError;
 use crate::notify::messages::{self, TokenCreated};
 use crate::notify::scheduler::Notifier;
@@ -281,7 +282,7 @@ impl TokenService {
         db::run(&self.pool, move |conn| {
             let stored = tokens::find_secret(conn, &actor.account_id, &token_id)?
                 .ok_or_else(AppError::not_found)?;
-            if !tokens::is_active(stored.expires_at, stored.revoked_at, now) {
+            if !TokenStatus::of(stored.expires_at, stored.revoked_at, now).is_active() {
                 return Err(inactive_conflict());
             }
             // Decrypt before recording the view, so the log never claims a view that failed.

@@ -6,6 +6,7 @@ use super::networks;
 use super::secret::TokenCrypto;
 use crate::db::tokens::{self, CheckRow};
 use crate::db::DbConn;
+use crate::domain::TokenStatus;
 use chrono::NaiveDateTime;
 use ipnetwork::IpNetwork;
 use std::net::IpAddr;
@@ -64,7 +65,7 @@ pub(super) fn accept(
         return None;
     };
     let valid = crypto.verify(credentials.password(), &snapshot.secret_hmac)
-        && tokens::is_active(snapshot.expires_at, snapshot.revoked_at, now);
+        && TokenStatus::of(snapshot.expires_at, snapshot.revoked_at, now).is_active();
     valid.then_some(snapshot)
 }
 

@@ -289,7 +289,7 @@ impl TestApp {
             &users::NewUser {
                 id: &db::new_id(),
                 account_id: &account_id,
-                email,
+                email: &sesame::domain::EmailAddress::parse(email).unwrap(),
                 password_hash: &hash,
                 role,
             },
