@@ -110,9 +110,8 @@ impl Settings {
 
     /// Builds settings from any variable lookup (the environment, or a map in tests).
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
-
-        let bind: SocketAddr = match get("SESAME_BIND") {
+        let vars = Vars(lookup);
+        let bind: SocketAddr = match vars.get("SESAME_BIND") {
             Some(raw) => raw.trim().parse().map_err(|_| {
                 bad(
                     "SESAME_BIND",
@@ -121,153 +120,34 @@ impl Settings {
             })?,
             None => SocketAddr::from(([127, 0, 0, 1], 8080)),
         };
-        let data_dir = PathBuf::from(get("SESAME_DATA_DIR").unwrap_or_else(|| "./data".into()));
-        let database_url = match get("SESAME_DATABASE_URL") {
-            Some(raw) => {
-                DatabaseUrl::parse(raw.trim()).map_err(|m| bad("SESAME_DATABASE_URL", m))?
-            }
-            None => DatabaseUrl::Sqlite(data_dir.join("sesame.db")),
-        };
-        let base_url = match get("SESAME_BASE_URL") {
-            Some(raw) => {
-                let url = Url::parse(raw.trim())
-                    .map_err(|e| bad("SESAME_BASE_URL", format!("{raw:?} is not a URL: {e}")))?;
-                if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
-                    return Err(bad(
-                        "SESAME_BASE_URL",
-                        "expected http://HOST[:PORT] or https://HOST",
-                    ));
-                }
-                url
-            }
-            None => Url::parse(&format!("http://{bind}")).expect("a socket address forms a URL"),
-        };
-        let secret_key = match get("SESAME_SECRET_KEY") {
-            Some(raw) if raw.len() < 32 => {
-                return Err(bad(
-                    "SESAME_SECRET_KEY",
-                    "must be at least 32 characters (e.g. `openssl rand -hex 32`)",
-                ))
-            }
-            other => other.map(SecretString::new),
-        };
-        let previous_secret_key = match get("SESAME_PREVIOUS_SECRET_KEY") {
-            Some(raw) if raw.len() < 32 => {
-                return Err(bad(
-                    "SESAME_PREVIOUS_SECRET_KEY",
-                    "must be at least 32 characters",
-                ))
-            }
-            other => other.map(SecretString::new),
-        };
-        let smtp_url = get("SESAME_SMTP_URL").map(SecretString::new);
-        if let Some(url) = &smtp_url {
-            let parsed = Url::parse(url.expose()).map_err(|_| {
-                bad(
-                    "SESAME_SMTP_URL",
-                    "not a URL (expected smtp://HOST:PORT or smtps://USER:PASS@HOST)",
-                )
-            })?;
-            if !matches!(parsed.scheme(), "smtp" | "smtps") || parsed.host().is_none() {
-                return Err(bad(
-                    "SESAME_SMTP_URL",
-                    "expected smtp://HOST:PORT or smtps://USER:PASS@HOST",
-                ));
-            }
-        }
-        let mail_from =
-            get("SESAME_MAIL_FROM").unwrap_or_else(|| "Sesame Tokens <sesame@localhost>".into());
-        let trusted_proxies = match get("SESAME_TRUSTED_PROXIES") {
-            Some(raw) => parse_proxies(&raw).map_err(|m| bad("SESAME_TRUSTED_PROXIES", m))?,
-            None => Vec::new(),
-        };
-        let notify_interval = match get("SESAME_NOTIFY_INTERVAL_SECS") {
-            Some(raw) => match raw.trim().parse::<u64>() {
-                Ok(secs) if (1..=86_400).contains(&secs) => Duration::from_secs(secs),
-                _ => {
-                    return Err(bad(
-                        "SESAME_NOTIFY_INTERVAL_SECS",
-                        "expected whole seconds from 1 to 86400",
-                    ))
-                }
-            },
-            None => Duration::from_secs(60),
-        };
-        let api_failures_per_minute = match get("SESAME_API_MAX_FAILURES_PER_MINUTE") {
-            Some(raw) => raw.trim().parse::<std::num::NonZeroU32>().map_err(|_| {
-                bad(
-                    "SESAME_API_MAX_FAILURES_PER_MINUTE",
-                    "expected a whole number from 1",
-                )
-            })?,
-            None => std::num::NonZeroU32::new(30).expect("30 is not zero"),
-        };
-        let metrics_token = match get("SESAME_METRICS_TOKEN") {
-            Some(raw) if raw.trim().len() < 16 => {
-                return Err(bad(
-                    "SESAME_METRICS_TOKEN",
-                    "must be at least 16 characters (e.g. `openssl rand -hex 32`)",
-                ))
-            }
-            other => other.map(|raw| SecretString::new(raw.trim().to_string())),
-        };
-        let body_timeout = match get("SESAME_BODY_TIMEOUT_SECS") {
-            Some(raw) => match raw.trim().parse::<u64>() {
-                Ok(secs) if (1..=600).contains(&secs) => Duration::from_secs(secs),
-                _ => {
-                    return Err(bad(
-                        "SESAME_BODY_TIMEOUT_SECS",
-                        "expected whole seconds from 1 to 600",
-                    ))
-                }
-            },
-            None => Duration::from_secs(20),
-        };
-        let log_format = match get("SESAME_LOG_FORMAT").as_deref().map(str::trim) {
-            None | Some("text") => LogFormat::Text,
-            Some("json") => LogFormat::Json,
-            Some(_) => return Err(bad("SESAME_LOG_FORMAT", "expected text or json")),
-        };
-        let signin_failures_per_15_min = match get("SESAME_SIGNIN_MAX_FAILURES") {
-            Some(raw) => raw.trim().parse::<std::num::NonZeroU32>().map_err(|_| {
-                bad(
-                    "SESAME_SIGNIN_MAX_FAILURES",
-                    "expected a whole number from 1",
-                )
-            })?,
-            None => std::num::NonZeroU32::new(10).expect("10 is not zero"),
-        };
-        let minutes = |var: &'static str, default: i64| -> Result<chrono::Duration, ConfigError> {
-            match get(var) {
-                Some(raw) => match raw.trim().parse::<i64>() {
-                    Ok(m) if (1..=100_000_000).contains(&m) => Ok(chrono::Duration::minutes(m)),
-                    _ => Err(bad(var, "expected whole minutes from 1")),
-                },
-                None => Ok(chrono::Duration::minutes(default)),
-            }
-        };
-        let session_idle = minutes("SESAME_SESSION_IDLE_MINUTES", 30)?;
-        let session_max = minutes("SESAME_SESSION_MAX_MINUTES", 12 * 60)?;
-        let sudo_window = minutes("SESAME_SUDO_MINUTES", 15)?;
+        let data_dir = PathBuf::from(
+            vars.get("SESAME_DATA_DIR")
+                .unwrap_or_else(|| "./data".into()),
+        );
         Ok(Self {
-            session_idle,
-            session_max,
-            sudo_window,
-            signin_failures_per_15_min,
-            log_format,
-            api_failures_per_minute,
-            metrics_token,
-            body_timeout,
+            database_url: vars.database_url(&data_dir)?,
+            base_url: vars.base_url(bind)?,
+            secret_key: vars.secret_key("SESAME_SECRET_KEY", " (e.g. `openssl rand -hex 32`)")?,
+            previous_secret_key: vars.secret_key("SESAME_PREVIOUS_SECRET_KEY", "")?,
+            smtp_url: vars.smtp_url()?,
+            mail_from: vars
+                .get("SESAME_MAIL_FROM")
+                .unwrap_or_else(|| "Sesame Tokens <sesame@localhost>".into()),
+            trusted_proxies: match vars.get("SESAME_TRUSTED_PROXIES") {
+                Some(raw) => parse_proxies(&raw).map_err(|m| bad("SESAME_TRUSTED_PROXIES", m))?,
+                None => Vec::new(),
+            },
+            notify_interval: vars.seconds("SESAME_NOTIFY_INTERVAL_SECS", 86_400, 60)?,
+            api_failures_per_minute: vars.count("SESAME_API_MAX_FAILURES_PER_MINUTE", 30)?,
+            metrics_token: vars.metrics_token()?,
+            body_timeout: vars.seconds("SESAME_BODY_TIMEOUT_SECS", 600, 20)?,
+            log_format: vars.log_format()?,
+            signin_failures_per_15_min: vars.count("SESAME_SIGNIN_MAX_FAILURES", 10)?,
+            session_idle: vars.minutes("SESAME_SESSION_IDLE_MINUTES", 30)?,
+            session_max: vars.minutes("SESAME_SESSION_MAX_MINUTES", 12 * 60)?,
+            sudo_window: vars.minutes("SESAME_SUDO_MINUTES", 15)?,
             bind,
             data_dir,
-            database_url,
-            base_url,
-            secret_key,
-            previous_secret_key,
-            smtp_url,
-            mail_from,
-            trusted_proxies,
-            notify_interval,
         })
     }
 
@@ -277,12 +157,128 @@ impl Settings {
     }
 }
 
+/// The variables, and a parser for each kind of setting. A blank variable counts as unset.
+struct Vars<F>(F);
+
+impl<F: Fn(&str) -> Option<String>> Vars<F> {
+    fn get(&self, name: &str) -> Option<String> {
+        (self.0)(name).filter(|v| !v.trim().is_empty())
+    }
+
+    fn database_url(&self, data_dir: &std::path::Path) -> Result<DatabaseUrl, ConfigError> {
+        match self.get("SESAME_DATABASE_URL") {
+            Some(raw) => DatabaseUrl::parse(raw.trim()).map_err(|m| bad("SESAME_DATABASE_URL", m)),
+            None => Ok(DatabaseUrl::Sqlite(data_dir.join("sesame.db"))),
+        }
+    }
+
+    fn base_url(&self, bind: SocketAddr) -> Result<Url, ConfigError> {
+        let Some(raw) = self.get("SESAME_BASE_URL") else {
+            return Ok(Url::parse(&format!("http://{bind}")).expect("a socket address forms a URL"));
+        };
+        let url = Url::parse(raw.trim())
+            .map_err(|e| bad("SESAME_BASE_URL", format!("{raw:?} is not a URL: {e}")))?;
+        if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+            return Err(bad(
+                "SESAME_BASE_URL",
+                "expected http://HOST[:PORT] or https://HOST",
+            ));
+        }
+        Ok(url)
+    }
+
+    /// A server key: at least 32 characters.
+    fn secret_key(
+        &self,
+        name: &'static str,
+        hint: &str,
+    ) -> Result<Option<SecretString>, ConfigError> {
+        match self.get(name) {
+            Some(raw) if raw.len() < 32 => {
+                Err(bad(name, format!("must be at least 32 characters{hint}")))
+            }
+            other => Ok(other.map(SecretString::new)),
+        }
+    }
+
+    fn smtp_url(&self) -> Result<Option<SecretString>, ConfigError> {
+        let Some(url) = self.get("SESAME_SMTP_URL").map(SecretString::new) else {
+            return Ok(None);
+        };
+        let parsed = Url::parse(url.expose()).map_err(|_| {
+            bad(
+                "SESAME_SMTP_URL",
+                "not a URL (expected smtp://HOST:PORT or smtps://USER:PASS@HOST)",
+            )
+        })?;
+        if !matches!(parsed.scheme(), "smtp" | "smtps") || parsed.host().is_none() {
+            return Err(bad(
+                "SESAME_SMTP_URL",
+                "expected smtp://HOST:PORT or smtps://USER:PASS@HOST",
+            ));
+        }
+        Ok(Some(url))
+    }
+
+    fn metrics_token(&self) -> Result<Option<SecretString>, ConfigError> {
+        match self.get("SESAME_METRICS_TOKEN") {
+            Some(raw) if raw.trim().len() < 16 => Err(bad(
+                "SESAME_METRICS_TOKEN",
+                "must be at least 16 characters (e.g. `openssl rand -hex 32`)",
+            )),
+            other => Ok(other.map(|raw| SecretString::new(raw.trim().to_string()))),
+        }
+    }
+
+    fn log_format(&self) -> Result<LogFormat, ConfigError> {
+        match self.get("SESAME_LOG_FORMAT").as_deref().map(str::trim) {
+            None | Some("text") => Ok(LogFormat::Text),
+            Some("json") => Ok(LogFormat::Json),
+            Some(_) => Err(bad("SESAME_LOG_FORMAT", "expected text or json")),
+        }
+    }
+
+    /// Whole seconds from 1 to `max`.
+    fn seconds(&self, name: &'static str, max: u64, default: u64) -> Result<Duration, ConfigError> {
+        match self.get(name) {
+            Some(raw) => match raw.trim().parse::<u64>() {
+                Ok(secs) if (1..=max).contains(&secs) => Ok(Duration::from_secs(secs)),
+                _ => Err(bad(name, format!("expected whole seconds from 1 to {max}"))),
+            },
+            None => Ok(Duration::from_secs(default)),
+        }
+    }
+
+    /// A whole number from 1.
+    fn count(&self, name: &'static str, default: u32) -> Result<std::num::NonZeroU32, ConfigError> {
+        let default = std::num::NonZeroU32::new(default).expect("defaults are not zero");
+        match self.get(name) {
+            Some(raw) => raw
+                .trim()
+                .parse::<std::num::NonZeroU32>()
+                .map_err(|_| bad(name, "expected a whole number from 1")),
+            None => Ok(default),
+        }
+    }
+
+    /// Whole minutes from 1.
+    fn minutes(&self, name: &'static str, default: i64) -> Result<chrono::Duration, ConfigError> {
+        match self.get(name) {
+            Some(raw) => match raw.trim().parse::<i64>() {
+                Ok(m) if (1..=100_000_000).contains(&m) => Ok(chrono::Duration::minutes(m)),
+                _ => Err(bad(name, "expected whole minutes from 1")),
+            },
+            None => Ok(chrono::Duration::minutes(default)),
+        }
+    }
+}
+
 /// Comma- or space-separated addresses or CIDR networks.
 fn parse_proxies(raw: &str) -> Result<Vec<IpNetwork>, String> {
     raw.split(|c: char| c == ',' || c.is_whitespace())
         .filter(|s| !s.is_empty())
         .map(|s| {
-            crate::tokens::networks::parse_network(s)
+            crate::domain::networks::parse_network(s)
                 .map_err(|_| format!("{s:?} is not an IP address or CIDR network"))
         })
         .collect()

@@ -68,34 +68,49 @@ impl Metrics {
         self.checks[outcome as usize].fetch_add(1, Ordering::Relaxed);
     }
 
+    /// The Prometheus text format, one metric family after another.
     pub fn render(&self, gauges: &Gauges) -> String {
         let mut out = String::new();
-        let _ = writeln!(
+        self.render_requests(&mut out);
+        self.render_checks(&mut out);
+        self.render_notices(&mut out, gauges);
+        render_pool(&mut out, gauges);
+        out
+    }
+
+    fn render_requests(&self, out: &mut String) {
+        family(
             out,
-            "# HELP sesame_http_requests_total HTTP requests by route pattern and status."
+            "sesame_http_requests_total",
+            "HTTP requests by route pattern and status.",
+            "counter",
         );
-        let _ = writeln!(out, "# TYPE sesame_http_requests_total counter");
-        if let Ok(requests) = self.requests.read() {
-            let mut routes: Vec<_> = requests.iter().collect();
-            routes.sort_by(|a, b| a.0.cmp(b.0));
-            for (route, by_status) in routes {
-                let mut statuses: Vec<_> = by_status.iter().collect();
-                statuses.sort_by_key(|(status, _)| **status);
-                for (status, count) in statuses {
-                    let _ = writeln!(
-                        out,
-                        "sesame_http_requests_total{{route=\"{}\",status=\"{status}\"}} {}",
-                        escape(route),
-                        count.load(Ordering::Relaxed)
-                    );
-                }
+        let Ok(requests) = self.requests.read() else {
+            return;
+        };
+        let mut routes: Vec<_> = requests.iter().collect();
+        routes.sort_by(|a, b| a.0.cmp(b.0));
+        for (route, by_status) in routes {
+            let mut statuses: Vec<_> = by_status.iter().collect();
+            statuses.sort_by_key(|(status, _)| **status);
+            for (status, count) in statuses {
+                let _ = writeln!(
+                    out,
+                    "sesame_http_requests_total{{route=\"{}\",status=\"{status}\"}} {}",
+                    escape(route),
+                    count.load(Ordering::Relaxed)
+                );
             }
         }
-        let _ = writeln!(
+    }
+
+    fn render_checks(&self, out: &mut String) {
+        family(
             out,
-            "# HELP sesame_token_checks_total API credential checks by outcome."
+            "sesame_token_checks_total",
+            "API credential checks by outcome.",
+            "counter",
         );
-        let _ = writeln!(out, "# TYPE sesame_token_checks_total counter");
         for (outcome, label) in OUTCOMES {
             let _ = writeln!(
                 out,
@@ -103,11 +118,15 @@ impl Metrics {
                 self.checks[outcome as usize].load(Ordering::Relaxed)
             );
         }
-        let _ = writeln!(
+    }
+
+    fn render_notices(&self, out: &mut String, gauges: &Gauges) {
+        family(
             out,
-            "# HELP sesame_outbox_notices E-mail notices in the outbox by status."
+            "sesame_outbox_notices",
+            "E-mail notices in the outbox by status.",
+            "gauge",
         );
-        let _ = writeln!(out, "# TYPE sesame_outbox_notices gauge");
         for status in ["pending", "sending", "sent", "failed"] {
             let count = gauges
                 .outbox
@@ -133,33 +152,42 @@ impl Metrics {
                 &self.notices_retried,
             ),
         ] {
-            let _ = writeln!(out, "# HELP {name} {help}");
-            let _ = writeln!(out, "# TYPE {name} counter");
+            family(out, name, help, "counter");
             let _ = writeln!(out, "{name} {}", counter.load(Ordering::Relaxed));
         }
-        let _ = writeln!(
-            out,
-            "# HELP sesame_db_pool_connections Database connections by state."
-        );
-        let _ = writeln!(out, "# TYPE sesame_db_pool_connections gauge");
-        let _ = writeln!(
-            out,
-            "sesame_db_pool_connections{{state=\"idle\"}} {}",
-            gauges.pool_idle
-        );
-        let in_use = gauges.pool_connections.saturating_sub(gauges.pool_idle);
-        let _ = writeln!(
-            out,
-            "sesame_db_pool_connections{{state=\"in_use\"}} {in_use}"
-        );
-        let _ = writeln!(
-            out,
-            "# HELP sesame_db_pool_max_connections The pool's size."
-        );
-        let _ = writeln!(out, "# TYPE sesame_db_pool_max_connections gauge");
-        let _ = writeln!(out, "sesame_db_pool_max_connections {}", gauges.pool_max);
-        out
     }
+}
+
+fn render_pool(out: &mut String, gauges: &Gauges) {
+    family(
+        out,
+        "sesame_db_pool_connections",
+        "Database connections by state.",
+        "gauge",
+    );
+    let in_use = gauges.pool_connections.saturating_sub(gauges.pool_idle);
+    let _ = writeln!(
+        out,
+        "sesame_db_pool_connections{{state=\"idle\"}} {}",
+        gauges.pool_idle
+    );
+    let _ = writeln!(
+        out,
+        "sesame_db_pool_connections{{state=\"in_use\"}} {in_use}"
+    );
+    family(
+        out,
+        "sesame_db_pool_max_connections",
+        "The pool's size.",
+        "gauge",
+    );
+    let _ = writeln!(out, "sesame_db_pool_max_connections {}", gauges.pool_max);
+}
+
+/// A metric family's HELP and TYPE lines.
+fn family(out: &mut String, name: &str, help: &str, kind: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} {kind}");
 }
 
 fn escape(label: &str) -> String {

@@ -43,7 +43,7 @@ impl Layout {
                 role: u.role.as_str(),
                 account_name: u.account_name.clone(),
                 is_admin: u.role == Role::Admin,
-                can_review: matches!(u.role, Role::Admin | Role::Support),
+                can_review: u.role.can_review(),
             }),
             csrf_token: session.csrf_token()?,
             flash: session.take_flash(),
@@ -209,46 +209,6 @@ pub fn too_many_requests(
     Ok(response)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use chrono::Duration;
-
-    #[test]
-    fn relative_times_read_naturally() {
-        let now = chrono::DateTime::from_timestamp(1_800_000_000, 0)
-            .unwrap()
-            .naive_utc();
-        assert_eq!(relative(now + Duration::days(3), now), "in 3 days");
-        assert_eq!(relative(now - Duration::hours(1), now), "1 hour ago");
-        assert_eq!(relative(now + Duration::seconds(5), now), "just now");
-        assert_eq!(relative(now + Duration::days(90), now), "in 3 months");
-        assert_eq!(
-            relative(now + Duration::days(7) - Duration::seconds(2), now),
-            "in 7 days"
-        );
-    }
-
-    #[test]
-    fn exact_times_are_utc_to_the_minute_and_iso_to_the_second() {
-        let at = chrono::NaiveDate::from_ymd_opt(2026, 3, 4)
-            .unwrap()
-            .and_hms_milli_opt(5, 6, 7, 890)
-            .unwrap();
-        let view = TimeView::new(at, at);
-        assert_eq!(view.exact, "2026-03-04 05:06 UTC");
-        assert_eq!(view.iso, "2026-03-04T05:06:07Z");
-    }
-
-    #[test]
-    fn pagination_keeps_the_search() {
-        let p = Pagination::new("/tokens", "&q=ci", 2, 60);
-        assert_eq!(p.pages, 3);
-        assert_eq!(p.prev_url.as_deref(), Some("/tokens?page=1&q=ci"));
-        assert_eq!(p.next_url.as_deref(), Some("/tokens?page=3&q=ci"));
-    }
-}
-
 /// How each kind of error answers: the page for it is rendered here, at the edge.
 impl ResponseError for AppError {
     fn status_code(&self) -> StatusCode {
@@ -300,5 +260,45 @@ impl ResponseError for AppError {
                 .content_type("text/plain; charset=utf-8")
                 .body(self.to_string()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::Duration;
+
+    #[test]
+    fn relative_times_read_naturally() {
+        let now = chrono::DateTime::from_timestamp(1_800_000_000, 0)
+            .unwrap()
+            .naive_utc();
+        assert_eq!(relative(now + Duration::days(3), now), "in 3 days");
+        assert_eq!(relative(now - Duration::hours(1), now), "1 hour ago");
+        assert_eq!(relative(now + Duration::seconds(5), now), "just now");
+        assert_eq!(relative(now + Duration::days(90), now), "in 3 months");
+        assert_eq!(
+            relative(now + Duration::days(7) - Duration::seconds(2), now),
+            "in 7 days"
+        );
+    }
+
+    #[test]
+    fn exact_times_are_utc_to_the_minute_and_iso_to_the_second() {
+        let at = chrono::NaiveDate::from_ymd_opt(2026, 3, 4)
+            .unwrap()
+            .and_hms_milli_opt(5, 6, 7, 890)
+            .unwrap();
+        let view = TimeView::new(at, at);
+        assert_eq!(view.exact, "2026-03-04 05:06 UTC");
+        assert_eq!(view.iso, "2026-03-04T05:06:07Z");
+    }
+
+    #[test]
+    fn pagination_keeps_the_search() {
+        let p = Pagination::new("/tokens", "&q=ci", 2, 60);
+        assert_eq!(p.pages, 3);
+        assert_eq!(p.prev_url.as_deref(), Some("/tokens?page=1&q=ci"));
+        assert_eq!(p.next_url.as_deref(), Some("/tokens?page=3&q=ci"));
     }
 }

@@ -41,13 +41,13 @@ impl CurrentUser {
 
     /// Admins and support staff review tokens; members are sent to their hand-off links.
     pub fn may_review(&self) -> Result<(), AppError> {
-        match self.role {
-            Role::Admin | Role::Support => Ok(()),
-            Role::Member => Err(AppError::Forbidden(
-                "Token pages are for account administrators and support staff. \
-                 If you were sent credentials, open the hand-off link you were given.",
-            )),
+        if self.role.can_review() {
+            return Ok(());
         }
+        Err(AppError::Forbidden(
+            "Token pages are for account administrators and support staff. \
+             If you were sent credentials, open the hand-off link you were given.",
+        ))
     }
 }
 

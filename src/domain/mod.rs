@@ -2,9 +2,12 @@
 //! nothing of the web or of a database backend (columns map through plain text).
 
 pub mod email;
+pub mod networks;
 pub mod role;
 pub mod status;
+pub mod token;
 
 pub use email::EmailAddress;
+pub use networks::AllowedNetworks;
 pub use role::Role;
 pub use status::TokenStatus;

@@ -55,50 +55,9 @@ pub async fn login(
     if let Some(wait) = state.signin.blocked(&attempt) {
         return locked_out(&session, email, wait);
     }
-    let presented = form.get("password").to_string();
     let now = state.clock.now();
-    let ip_text = ip.text();
-    // The connection goes back before the hash is checked (see `password::verify_queued`).
-    let user = match EmailAddress::parse(&email) {
-        Ok(address) => {
-            state
-                .db(move |conn| Ok(users::find_credentials(conn, &address)?))
-                .await?
-        }
-        Err(_) => None,
-    };
-    // Verified even when the user is absent (against a dummy hash): same time either way.
-    let stored = user.as_ref().map(|u| u.password_hash.clone());
-    let valid = password::verify_queued(presented, stored).await?;
-    let signed_in = match user {
-        Some(user) if valid && !user.disabled => {
-            state
-                .db(move |conn| {
-                    audit::insert(
-                        conn,
-                        &audit::NewEvent {
-                            account_id: Some(&user.account_id),
-                            actor_id: Some(&user.id),
-                            actor_email: Some(&user.email),
-                            action: "user.signin",
-                            token_id: None,
-                            detail: "",
-                            ip: ip_text.as_deref(),
-                        },
-                        now,
-                    )?;
-                    Ok(Some((user.id, user.session_epoch)))
-                })
-                .await?
-        }
-        // Audited after the answer: a write here would make a wrong password for an
-        // existing address slower than for an unknown one.
-        Some(user) => {
-            state.direct_mail.signin_failed(user, ip_text, now);
-            None
-        }
-        None => None,
-    };
+    let presented = form.get("password").to_string();
+    let signed_in = verify(&state, &email, presented, ip.text(), now).await?;
     match signed_in {
         Some((user_id, epoch)) => {
             session.sign_in(&user_id, epoch, now)?;
@@ -122,6 +81,58 @@ pub async fn login(
                 },
             )
         }
+    }
+}
+
+/// The user and session epoch these credentials sign in, audited; None for any wrong
+/// answer, found in the same time whether or not the address has an account.
+async fn verify(
+    state: &AppState,
+    email: &str,
+    presented: String,
+    ip: Option<String>,
+    now: chrono::NaiveDateTime,
+) -> Result<Option<(String, i64)>, AppError> {
+    // The connection goes back before the hash is checked (see `password::verify_queued`).
+    let user = match EmailAddress::parse(email) {
+        Ok(address) => {
+            state
+                .db(move |conn| Ok(users::find_credentials(conn, &address)?))
+                .await?
+        }
+        Err(_) => None,
+    };
+    // Verified even when the user is absent (against a dummy hash): same time either way.
+    let stored = user.as_ref().map(|u| u.password_hash.clone());
+    let valid = password::verify_queued(presented, stored).await?;
+    match user {
+        Some(user) if valid && !user.disabled => {
+            state
+                .db(move |conn| {
+                    audit::insert(
+                        conn,
+                        &audit::NewEvent {
+                            account_id: Some(&user.account_id),
+                            actor_id: Some(&user.id),
+                            actor_email: Some(&user.email),
+                            action: "user.signin",
+                            token_id: None,
+                            detail: "",
+                            ip: ip.as_deref(),
+                        },
+                        now,
+                    )?;
+                    Ok(Some((user.id, user.session_epoch)))
+                })
+                .await
+        }
+        // Audited after the answer: a write here would make a wrong password for an
+        // existing address slower than for an unknown one.
+        Some(user) => {
+            state.direct_mail.signin_failed(user, ip, now);
+            Ok(None)
+        }
+        None => Ok(None),
     }
 }
 

@@ -12,6 +12,7 @@ pub mod notifications;
 pub mod password;
 pub mod path_ids;
 pub mod setup;
+pub mod token_form;
 pub mod token_view;
 pub mod tokens;
 pub mod users;

@@ -1,6 +1,7 @@
 //! API Tokens: list, add, show, update, retrieve credentials, revoke.
 
 use super::path_ids::{parse_id, path_id};
+use super::token_form::{TokenFormErrors, TokenFormValues};
 use super::token_view::{views, TokenView};
 use crate::auth::guards::{AdminUser, Claim, CurrentUser, ReviewerUser};
 use crate::auth::session::{FlashKind, TypedSession};
@@ -14,7 +15,6 @@ use crate::services::tokens::{
 };
 use crate::state::AppState;
 use crate::tokens::expiry;
-use crate::tokens::input::{TokenFormErrors, TokenFormValues};
 use crate::tokens::lists::AccountAt;
 use crate::tokens::secret::Password;
 use crate::views::{self, Layout, Pagination, TimeView, PAGE_SIZE};
@@ -216,7 +216,7 @@ pub async fn create_token(
     };
     let Creation::Issued(issued) = creation else {
         let errors = TokenFormErrors {
-            name: Some(name_taken(&input.details.name)),
+            name: Some(name_taken(input.details.name.as_str())),
             ..Default::default()
         };
         return new_token_form_again(&user, &session, values, errors, now);
@@ -224,7 +224,7 @@ pub async fn create_token(
     views::ok(&CredentialsPage {
         layout: Layout::new("Token created", "tokens", Some(&user), &session)?,
         token_id: issued.id,
-        name: input.details.name,
+        name: input.details.name.to_string(),
         username: issued.username,
         password: issued.password,
         just_created: true,
@@ -452,7 +452,7 @@ pub async fn update_token(
         Update::Unchanged => "Nothing to change.",
         Update::NameTaken => {
             let errors = TokenFormErrors {
-                name: Some(name_taken(&details.name)),
+                name: Some(name_taken(details.name.as_str())),
                 ..Default::default()
             };
             return update_form_again(&state, &user, &session, id, values, errors).await;

@@ -71,6 +71,38 @@ impl UsersQuery {
     }
 }
 
+/// Trims the extra row read to learn whether another page lies beyond, and links the
+/// pages before and after (keyset, by address).
+fn page_links(rows: &mut Vec<users::UserRow>, at: &PageAt) -> (Option<String>, Option<String>) {
+    let more = rows.len() as i64 > USERS_PER_PAGE;
+    if more {
+        match at {
+            PageAt::Before(_) => drop(rows.remove(0)),
+            _ => drop(rows.pop()),
+        }
+    }
+    let (has_prev, has_next) = match at {
+        PageAt::First => (false, more),
+        PageAt::After(_) => (true, more),
+        PageAt::Before(_) => (more, true),
+    };
+    let link = |key: &str, email: &str| {
+        format!(
+            "/users?{key}={}",
+            url::form_urlencoded::byte_serialize(email.as_bytes()).collect::<String>()
+        )
+    };
+    let prev_url = rows
+        .first()
+        .filter(|_| has_prev)
+        .map(|r| link("before", &r.email));
+    let next_url = rows
+        .last()
+        .filter(|_| has_next)
+        .map(|r| link("after", &r.email));
+    (prev_url, next_url)
+}
+
 #[allow(clippy::too_many_arguments)]
 async fn users_page(
     state: &AppState,
@@ -99,32 +131,7 @@ async fn users_page(
             Ok((rows, pending))
         })
         .await?;
-    let more = rows.len() as i64 > USERS_PER_PAGE;
-    if more {
-        match at {
-            PageAt::Before(_) => drop(rows.remove(0)),
-            _ => drop(rows.pop()),
-        }
-    }
-    let (has_prev, has_next) = match at {
-        PageAt::First => (false, more),
-        PageAt::After(_) => (true, more),
-        PageAt::Before(_) => (more, true),
-    };
-    let link = |key: &str, email: &str| {
-        format!(
-            "/users?{key}={}",
-            url::form_urlencoded::byte_serialize(email.as_bytes()).collect::<String>()
-        )
-    };
-    let prev_url = rows
-        .first()
-        .filter(|_| has_prev)
-        .map(|r| link("before", &r.email));
-    let next_url = rows
-        .last()
-        .filter(|_| has_next)
-        .map(|r| link("after", &r.email));
+    let (prev_url, next_url) = page_links(&mut rows, &at);
     let users = rows
         .into_iter()
         .map(|row| UserView {

@@ -5,12 +5,12 @@ use super::actor::Actor;
 use crate::clock::SharedClock;
 use crate::db::token_writes::{self, TokenWrites};
 use crate::db::{self, accounts, tokens, DbConn, DbPool};
+use crate::domain::token::TokenDetails;
 use crate::domain::TokenStatus;
 use crate::error::AppError;
 use crate::notify::messages::{self, TokenCreated};
 use crate::notify::scheduler::Notifier;
 use crate::tokens::check_cache::CheckCache;
-use crate::tokens::input::TokenDetails;
 use crate::tokens::secret::{self, Password, TokenCrypto};
 use chrono::NaiveDateTime;
 use std::sync::Arc;
@@ -162,7 +162,7 @@ impl TokenService {
                     None => None,
                 };
                 let account = &new.actor.account_id;
-                let name = &new.details.name;
+                let name = new.details.name.as_str();
                 if tokens::name_in_use(conn, account, name, now, shares_name_with.as_deref())? {
                     return Ok(false);
                 }
@@ -216,7 +216,8 @@ impl TokenService {
             if !current.is_active(now) {
                 return Err(inactive_conflict());
             }
-            if tokens::name_in_use(conn, &actor.account_id, &wanted.name, now, Some(&token_id))? {
+            let name = wanted.name.as_str();
+            if tokens::name_in_use(conn, &actor.account_id, name, now, Some(&token_id))? {
                 return Ok(Update::NameTaken);
             }
             let networks: Vec<String> = tokens::networks_of(conn, std::slice::from_ref(&token_id))?
@@ -230,9 +231,9 @@ impl TokenService {
             tokens::update_details(
                 conn,
                 &token_id,
-                &wanted.name,
+                name,
                 &wanted.description,
-                &wanted.networks,
+                &wanted.networks.canonical(),
                 now,
                 version,
             )?;
@@ -364,7 +365,7 @@ fn insert(
         &tokens::NewToken {
             id: &minted.id,
             account_id: &actor.account_id,
-            name: &details.name,
+            name: details.name.as_str(),
             description: &details.description,
             username: &minted.username,
             secret_hmac: &minted.secret_hmac,
@@ -375,13 +376,13 @@ fn insert(
             revoke_replaced_on_use,
             version,
         },
-        &details.networks,
+        &details.networks.canonical(),
         now,
     )?;
     let detail = format!(
         "created, expires {}, allowed IPs: {}",
         new.expires_at.format("%Y-%m-%d %H:%M UTC"),
-        networks_text(&details.networks)
+        details.networks
     );
     actor.record(conn, "token.create", Some(&minted.id), &detail, now)?;
     Ok(())
@@ -398,11 +399,11 @@ fn announce(
     let notice = TokenCreated {
         account_name: &new.actor.account_name,
         token_id,
-        name: &new.details.name,
+        name: new.details.name.as_str(),
         creator: &new.actor.email,
         created_at: now,
         expires_at: new.expires_at,
-        networks: &new.details.networks,
+        networks: &new.details.networks.canonical(),
     };
     messages::queue_token_created(conn, base_url, &new.actor.account_id, &notice, now)
 }
@@ -410,7 +411,7 @@ fn announce(
 /// What an update changes, as the audit log says it.
 fn changes(current: &tokens::TokenRow, networks: &[String], wanted: &TokenDetails) -> Vec<String> {
     let mut changed = Vec::new();
-    if current.name != wanted.name {
+    if current.name != wanted.name.as_str() {
         changed.push(format!(
             "name \u{201c}{}\u{201d} \u{2192} \u{201c}{}\u{201d}",
             current.name, wanted.name
@@ -419,20 +420,12 @@ fn changes(current: &tokens::TokenRow, networks: &[String], wanted: &TokenDetail
     if current.description != wanted.description {
         changed.push("description".into());
     }
-    if networks != wanted.networks {
-        changed.push(format!("allowed IPs: {}", networks_text(&wanted.networks)));
+    if networks != wanted.networks.canonical() {
+        changed.push(format!("allowed IPs: {}", wanted.networks));
     }
     changed
 }
 
 pub fn inactive_conflict() -> AppError {
     AppError::Conflict("This token is no longer active; it cannot be changed.".into())
-}
-
-fn networks_text(networks: &[String]) -> String {
-    if networks.is_empty() {
-        "any".into()
-    } else {
-        networks.join(", ")
-    }
 }

@@ -1,13 +1,11 @@
-//! The token domain: secrets, allowed networks, lifetimes, and the form that makes them.
+//! Tokens at work: secrets, lifetimes, the API check and its cache, and the lists.
 
 pub mod basic;
 pub mod check_cache;
 pub mod checker;
 pub mod directory;
 pub mod expiry;
-pub mod input;
 pub mod lists;
-pub mod networks;
 pub mod secret;
 pub mod summary;
 pub mod verify;

@@ -2,13 +2,11 @@
 //! and may it be used from this address?
 
 use super::basic::BasicCredentials;
-use super::networks;
 use super::secret::TokenCrypto;
 use crate::db::tokens::{self, CheckRow};
 use crate::db::DbConn;
-use crate::domain::TokenStatus;
+use crate::domain::{AllowedNetworks, TokenStatus};
 use chrono::NaiveDateTime;
-use ipnetwork::IpNetwork;
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -26,16 +24,13 @@ pub struct Snapshot {
     pub account_name: String,
     pub last_used_at: Option<NaiveDateTime>,
     secret_hmac: Vec<u8>,
-    networks: Vec<IpNetwork>,
+    networks: AllowedNetworks,
 }
 
 impl Snapshot {
     /// Whether the token may be used from `address` (none known: only if any address may).
     pub fn allows(&self, address: Option<IpAddr>) -> bool {
-        match address {
-            Some(address) => networks::allows(&self.networks, address),
-            None => self.networks.is_empty(),
-        }
+        self.networks.allows(address)
     }
 }
 
@@ -78,17 +73,12 @@ pub(super) fn load(
 }
 
 fn snapshot(username: &str, rows: Vec<CheckRow>) -> Option<Snapshot> {
-    let mut networks = Vec::new();
-    for network in rows.iter().filter_map(|r| r.network.as_deref()) {
-        match networks::parse_network(network) {
-            Ok(parsed) => networks.push(parsed),
-            Err(_) => {
-                // Fail closed: dropping a rule would widen what the token allows.
-                tracing::error!(token_id = %rows[0].id, "unreadable allowed network in the database");
-                return None;
-            }
-        }
-    }
+    let stored = rows.iter().filter_map(|r| r.network.as_deref());
+    let Ok(networks) = AllowedNetworks::from_stored(stored) else {
+        // Fail closed: dropping a rule would widen what the token allows.
+        tracing::error!(token_id = %rows[0].id, "unreadable allowed network in the database");
+        return None;
+    };
     let first = rows.into_iter().next()?;
     Some(Snapshot {
         expires_at_rfc3339: first

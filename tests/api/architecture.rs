@@ -351,7 +351,10 @@ fn within_one_folder(component: &[String]) -> bool {
     // The folder's own `mod.rs` must be in it: two sibling files leaning on each other
     // are a circle like any other.
     component.iter().any(|folder| {
-        !folder.is_empty() && component.iter().all(|m| m == folder || parent(m) == *folder)
+        !folder.is_empty()
+            && component
+                .iter()
+                .all(|m| m == folder || parent(m) == *folder)
     })
 }
 
@@ -390,8 +393,12 @@ fn mentions(source: &Source, crates: &[&str], modules: &[&str]) -> BTreeSet<Stri
         .filter(|t| crates.contains(&t.as_str()))
         .collect();
     for path in paths_used(source, &code) {
-        if path.first().is_some_and(|m| modules.contains(&m.as_str())) {
-            found.insert(format!("crate::{}", path[0]));
+        let path = path.join("::");
+        // A module names a folder or a file: `auth` also matches `auth::guards::X`.
+        for module in modules {
+            if path == *module || path.starts_with(&format!("{module}::")) {
+                found.insert(format!("crate::{module}"));
+            }
         }
     }
     found
@@ -403,21 +410,67 @@ fn offenders(list: impl IntoIterator<Item = String>) -> String {
 
 #[test]
 fn the_database_layer_knows_nothing_of_the_web() {
-    let web_crates = ["actix_web", "actix_session", "askama"];
-    let web_modules = ["routes", "views", "auth", "startup", "state"];
-    let found = sources()
-        .iter()
-        .filter(|s| s.file.starts_with("src/db/"))
-        .flat_map(|s| {
-            mentions(s, &web_crates, &web_modules)
-                .into_iter()
-                .map(move |m| format!("{}: {m}", s.file))
-        })
-        .collect::<Vec<_>>();
+    let found = layer_breaches(
+        "src/db/",
+        &["actix_web", "actix_session", "askama"],
+        &["routes", "views", "auth", "startup", "state", "services"],
+    );
     assert!(
         found.is_empty(),
         "src/db/ must not know of the web (HTTP, sessions, templates, handlers); take plain \
          values in and return them, and let the caller adapt:{}",
+        offenders(found)
+    );
+}
+
+/// Files under `folder` that mention what they must not; one line per mention.
+fn layer_breaches(folder: &str, crates: &[&str], modules: &[&str]) -> Vec<String> {
+    sources()
+        .iter()
+        .filter(|s| s.file.starts_with(folder))
+        .flat_map(|s| {
+            mentions(s, crates, modules)
+                .into_iter()
+                .map(move |m| format!("{}: {m}", s.file))
+        })
+        .collect()
+}
+
+#[test]
+fn the_domain_types_know_neither_the_web_nor_the_database_layer() {
+    let found = layer_breaches(
+        "src/domain/",
+        &["actix_web", "actix_session", "askama"],
+        &[
+            "db", "routes", "views", "auth", "startup", "state", "services", "tokens",
+        ],
+    );
+    assert!(
+        found.is_empty(),
+        "src/domain/ is the bottom layer: plain types and their rules, which everything \
+         else may use; it uses nothing of the product's own:{}",
+        offenders(found)
+    );
+}
+
+#[test]
+fn the_services_know_nothing_of_http() {
+    let found = layer_breaches(
+        "src/services/",
+        &["actix_web", "actix_session", "askama"],
+        &[
+            "routes",
+            "views",
+            "startup",
+            "state",
+            "auth::guards",
+            "auth::session",
+        ],
+    );
+    assert!(
+        found.is_empty(),
+        "src/services/ holds the rules for changing things; handlers call it with command \
+         values, so it must not know requests, sessions or pages:{}",
         offenders(found)
     );
 }

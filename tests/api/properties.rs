@@ -4,7 +4,8 @@
 use base64::Engine;
 use chrono::{Duration, NaiveDate};
 use proptest::prelude::*;
-use sesame::tokens::{basic, expiry, networks};
+use sesame::domain::networks::{self, AllowedNetworks};
+use sesame::tokens::{basic, expiry};
 
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(2000))]
@@ -33,22 +34,22 @@ proptest! {
 
     #[test]
     fn network_lists_never_panic_and_accepted_networks_are_canonical(text in "\\PC{0,300}") {
-        if let Ok(list) = networks::parse_list(&text) {
-            prop_assert!(list.len() <= networks::MAX_NETWORKS);
-            for network in &list {
-                let shown = networks::display(network);
-                prop_assert_eq!(networks::parse_network(&shown).unwrap(), *network);
-            }
+        if let Ok(list) = AllowedNetworks::parse(&text) {
+            let stored = list.canonical();
+            prop_assert!(stored.len() <= networks::MAX_NETWORKS);
+            let read = AllowedNetworks::from_stored(stored.iter().map(String::as_str)).unwrap();
+            prop_assert_eq!(read.canonical(), stored);
+            prop_assert_eq!(read, list);
         }
     }
 
     #[test]
     fn generated_networks_are_accepted(a in any::<u8>(), b in any::<u8>(), prefix in 1u8..=32, v6 in any::<u128>(), p6 in 1u8..=128) {
         let text = format!("10.{a}.{b}.1/{prefix}\n{}/{p6}", std::net::Ipv6Addr::from(v6));
-        let list = networks::parse_list(&text).unwrap();
-        prop_assert!(!list.is_empty() && list.len() <= 2);
+        let list = AllowedNetworks::parse(&text).unwrap();
+        prop_assert!(!list.is_empty() && list.canonical().len() <= 2);
         let host: std::net::IpAddr = format!("10.{a}.{b}.1").parse().unwrap();
-        prop_assert!(list[0].contains(host));
+        prop_assert!(list.allows(Some(host)));
     }
 
     #[test]

@@ -1,12 +1,12 @@
 //! The Add Token and Update forms: what was typed (kept for redisplay), and the typed,
-//! validated values that the handlers save.
+//! validated values that the handlers pass to the token service.
 
-use super::{expiry, networks};
+use crate::domain::networks;
+use crate::domain::token::{check_description, TokenDetails, TokenName};
+use crate::domain::AllowedNetworks;
 use crate::forms::PostedForm;
+use crate::tokens::expiry;
 use chrono::NaiveDateTime;
-
-pub const MAX_NAME_CHARS: usize = 100;
-pub const MAX_DESCRIPTION_CHARS: usize = 1000;
 
 /// The form as typed, to show it again beside its errors.
 #[derive(Debug, Clone, Default)]
@@ -44,14 +44,6 @@ impl TokenFormErrors {
             && self.description.is_none()
             && self.allowed_ips.is_none()
     }
-}
-
-/// Name, description and networks: what both forms share.
-#[derive(Debug, Clone)]
-pub struct TokenDetails {
-    pub name: String,
-    pub description: String,
-    pub networks: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -123,40 +115,28 @@ impl TokenFormValues {
             ));
             return None;
         }
-        let name = self.name.trim();
-        errors.name = if form.invalid_utf8("name") {
-            Some(NOT_UTF8.into())
-        } else if name.is_empty() {
-            Some("Enter a name.".into())
-        } else if name.chars().count() > MAX_NAME_CHARS {
-            Some(format!("Use at most {MAX_NAME_CHARS} characters."))
-        } else if name.chars().any(char::is_control) {
-            Some("The name cannot contain control characters.".into())
+        let name = if form.invalid_utf8("name") {
+            Err(NOT_UTF8.to_string())
         } else {
-            None
+            TokenName::parse(&self.name)
         };
-        let description = self.description.trim_end();
-        errors.description = if form.invalid_utf8("description") {
-            Some(NOT_UTF8.into())
-        } else if description.chars().count() > MAX_DESCRIPTION_CHARS {
-            Some(format!("Use at most {MAX_DESCRIPTION_CHARS} characters."))
-        } else if description
-            .chars()
-            .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
-        {
-            Some("The description cannot contain control characters.".into())
+        let description = if form.invalid_utf8("description") {
+            Err(NOT_UTF8.to_string())
         } else {
-            None
+            check_description(&self.description)
         };
         let networks = if form.invalid_utf8("allowed_ips") {
-            errors.allowed_ips = Some(NOT_UTF8.into());
-            None
+            Err(NOT_UTF8.to_string())
         } else {
-            networks::parse_list(&self.allowed_ips)
-                .map_err(|e| errors.allowed_ips = Some(e.to_string()))
-                .ok()
+            AllowedNetworks::parse(&self.allowed_ips).map_err(|e| e.to_string())
         };
-        let broad = networks.as_deref().map(networks::broad).unwrap_or_default();
+        errors.name = name.as_ref().err().cloned();
+        errors.description = description.as_ref().err().cloned();
+        errors.allowed_ips = networks.as_ref().err().cloned();
+        let broad = networks
+            .as_ref()
+            .map(AllowedNetworks::broad)
+            .unwrap_or_default();
         if !broad.is_empty() && form.get(CONFIRM_BROAD_FIELD) != "1" {
             let shown: Vec<String> = broad.iter().map(networks::display).collect();
             errors.allowed_ips = Some(format!(
@@ -169,9 +149,9 @@ impl TokenFormValues {
             errors.confirm_broad = true;
         }
         Some(TokenDetails {
-            name: name.to_string(),
-            description: description.to_string(),
-            networks: networks?.iter().map(networks::display).collect(),
+            name: name.ok()?,
+            description: description.ok()?,
+            networks: networks.ok()?,
         })
     }
 }

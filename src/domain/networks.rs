@@ -1,7 +1,65 @@
-//! Allowed networks: parsing an admin's list, and matching a client address against it.
+//! Allowed networks: parsing an admin's list once, storing it in a canonical form, and
+//! matching a client address against it.
 
 use ipnetwork::IpNetwork;
 use std::net::IpAddr;
+
+/// The networks a token may be used from; none means any address. Parsed once, with host
+/// bits cleared and IPv4-mapped IPv6 made IPv4, without duplicates.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AllowedNetworks(Vec<IpNetwork>);
+
+impl AllowedNetworks {
+    /// An admin's list: one entry per line (commas also accepted), duplicates and blanks
+    /// dropped.
+    pub fn parse(text: &str) -> Result<Self, ListError> {
+        parse_list(text).map(Self)
+    }
+
+    /// The list as stored (`canonical`). One unreadable entry fails it all: dropping a
+    /// rule would widen what the token allows.
+    pub fn from_stored<'a>(
+        stored: impl IntoIterator<Item = &'a str>,
+    ) -> Result<Self, ipnetwork::IpNetworkError> {
+        stored
+            .into_iter()
+            .map(parse_network)
+            .collect::<Result<_, _>>()
+            .map(Self)
+    }
+
+    /// How the list is stored and shown, one entry each.
+    pub fn canonical(&self) -> Vec<String> {
+        self.0.iter().map(display).collect()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Whether `address` may use the token (none known: only if any address may).
+    pub fn allows(&self, address: Option<IpAddr>) -> bool {
+        match address {
+            Some(address) => allows(&self.0, address),
+            None => self.0.is_empty(),
+        }
+    }
+
+    /// The networks broader than an IPv4 /8 or an IPv6 /32, which the admin must confirm.
+    pub fn broad(&self) -> Vec<IpNetwork> {
+        broad(&self.0)
+    }
+}
+
+/// "any", or the networks as the audit log and e-mails name them.
+impl std::fmt::Display for AllowedNetworks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.0.is_empty() {
+            return f.write_str("any");
+        }
+        f.write_str(&self.canonical().join(", "))
+    }
+}
 
 pub const MAX_NETWORKS: usize = 100;
 
@@ -54,8 +112,7 @@ pub enum ListError {
 const NARROWEST_UNCONFIRMED_V4: u8 = 8;
 const NARROWEST_UNCONFIRMED_V6: u8 = 32;
 
-/// The networks broader than an IPv4 /8 or an IPv6 /32, which the admin must confirm.
-pub fn broad(networks: &[IpNetwork]) -> Vec<IpNetwork> {
+fn broad(networks: &[IpNetwork]) -> Vec<IpNetwork> {
     networks
         .iter()
         .filter(|n| match n {
@@ -94,8 +151,7 @@ impl std::fmt::Display for ListError {
     }
 }
 
-/// Parses one entry per line (commas also accepted), dropping duplicates and blanks.
-pub fn parse_list(text: &str) -> Result<Vec<IpNetwork>, ListError> {
+fn parse_list(text: &str) -> Result<Vec<IpNetwork>, ListError> {
     let entries: Vec<&str> = text
         .split(['\n', ',', '\r'])
         .map(str::trim)
@@ -123,8 +179,7 @@ pub fn parse_list(text: &str) -> Result<Vec<IpNetwork>, ListError> {
     }
 }
 
-/// Whether `address` may use a token with these networks (none = any address).
-pub fn allows(networks: &[IpNetwork], address: IpAddr) -> bool {
+fn allows(networks: &[IpNetwork], address: IpAddr) -> bool {
     let address = address.to_canonical();
     networks.is_empty() || networks.iter().any(|n| n.contains(address))
 }
