@@ -2,10 +2,10 @@
 
 use crate::auth::password;
 use crate::clock::{Clock, SystemClock};
-use crate::config::{DatabaseUrl, LogFormat, Settings};
+use crate::config::{LogFormat, Settings};
 use crate::db::token_writes::{self, TokenWatcher};
 use crate::db::{self, accounts, users};
-use crate::domain::EmailAddress;
+use crate::domain::{AccountId, EmailAddress, UserId};
 use crate::error::AppError;
 use crate::routes::setup::check_account_name;
 use crate::startup::Application;
@@ -173,9 +173,9 @@ fn rotate_key(settings: &Settings) -> anyhow::Result<()> {
         loop {
             let batch = crate::db::tokens::secrets_after(conn, &after, 1000)?;
             let Some((last, _)) = batch.last() else { break };
-            after = last.clone();
+            after = last.to_string();
             for (id, stored) in &batch {
-                let password = readable.decrypt(id, stored).map_err(|_| {
+                let password = readable.decrypt(id.as_str(), stored).map_err(|_| {
                     anyhow::anyhow!(
                         "token {id} cannot be read with either key (is SESAME_PREVIOUS_SECRET_KEY the key it was written under?)"
                     )
@@ -184,7 +184,7 @@ fn rotate_key(settings: &Settings) -> anyhow::Result<()> {
                     conn,
                     id,
                     &target.hash(password.expose()),
-                    &target.encrypt(id, &password),
+                    &target.encrypt(id.as_str(), &password),
                 )?;
                 count += 1;
             }
@@ -206,18 +206,7 @@ fn rotate_key(settings: &Settings) -> anyhow::Result<()> {
 }
 
 fn backup(settings: &Settings, path: &std::path::Path) -> anyhow::Result<()> {
-    anyhow::ensure!(
-        matches!(settings.database_url, DatabaseUrl::Sqlite(_)),
-        "sesame backup copies SQLite databases; for PostgreSQL use pg_dump"
-    );
-    anyhow::ensure!(
-        !path.exists(),
-        "{} already exists; choose a new file",
-        path.display()
-    );
-    let mut conn = db::open(&settings.database_url)?;
-    db::backup(&mut conn, path)
-        .with_context(|| format!("cannot write the backup to {}", path.display()))?;
+    db::backup(&settings.database_url, path)?;
     println!("backed up to {}", path.display());
     Ok(())
 }
@@ -286,7 +275,7 @@ fn add_user(settings: &Settings, account: &str, email: &str, role: &str) -> anyh
         let (account_id, created) = match accounts::find_by_name(conn, account)? {
             Some(existing) => (existing.id, false),
             None => {
-                let id = db::new_id();
+                let id = AccountId::generate();
                 accounts::insert(conn, &id, account, now)?;
                 (id, true)
             }
@@ -296,7 +285,7 @@ fn add_user(settings: &Settings, account: &str, email: &str, role: &str) -> anyh
                 "a user with the e-mail {email} already exists"
             )));
         }
-        let id = db::new_id();
+        let id = UserId::generate();
         users::insert(
             conn,
             &users::NewUser {

@@ -8,8 +8,7 @@ use crate::db::bulk::{
     self, with_bulk_settings, SeedEvent, SeedNetwork, SeedNotice, SeedToken, SeedUser,
 };
 use crate::db::{self, accounts, users, DbConn};
-use crate::domain::EmailAddress;
-use crate::error::AppError;
+use crate::domain::{AccountId, EmailAddress, UserId};
 use crate::tokens::secret::{self, TokenCrypto};
 use chrono::{Duration, NaiveDateTime};
 use rand::Rng;
@@ -54,18 +53,10 @@ pub fn run(
     now: NaiveDateTime,
 ) -> anyhow::Result<()> {
     use anyhow::Context;
-    seed(conn, crypto, account_name, plan.tokens, now)
-        .map_err(AppError::into_anyhow)
-        .context("seeding tokens")?;
-    seed_events(conn, account_name, plan.events, now)
-        .map_err(AppError::into_anyhow)
-        .context("seeding audit events")?;
-    seed_notices(conn, account_name, plan.notices, now)
-        .map_err(AppError::into_anyhow)
-        .context("seeding notices")?;
-    seed_users(conn, account_name, plan.users, now)
-        .map_err(AppError::into_anyhow)
-        .context("seeding users")?;
+    seed(conn, crypto, account_name, plan.tokens, now).context("seeding tokens")?;
+    seed_events(conn, account_name, plan.events, now).context("seeding audit events")?;
+    seed_notices(conn, account_name, plan.notices, now).context("seeding notices")?;
+    seed_users(conn, account_name, plan.users, now).context("seeding users")?;
     db::optimize(conn).context("refreshing the planner's statistics")
 }
 
@@ -77,7 +68,7 @@ pub fn seed(
     account_name: &str,
     count: usize,
     now: NaiveDateTime,
-) -> Result<(), AppError> {
+) -> anyhow::Result<()> {
     let (account_id, admin_id) = account_and_admin(conn, account_name, now)?;
     with_bulk_settings(conn, |conn| {
         write_batches(conn, crypto, &account_id, &admin_id, count, now)
@@ -89,12 +80,12 @@ fn account_and_admin(
     conn: &mut DbConn,
     account_name: &str,
     now: NaiveDateTime,
-) -> Result<(String, String), AppError> {
-    db::transaction(conn, |conn| {
+) -> anyhow::Result<(AccountId, UserId)> {
+    db::transaction::<_, anyhow::Error>(conn, |conn| {
         let account_id = match accounts::find_by_name(conn, account_name)? {
             Some(account) => account.id,
             None => {
-                let id = db::new_id();
+                let id = AccountId::generate();
                 accounts::insert(conn, &id, account_name, now)?;
                 id
             }
@@ -111,11 +102,11 @@ fn account_and_admin(
 fn write_batches(
     conn: &mut DbConn,
     crypto: &TokenCrypto,
-    account_id: &str,
-    admin_id: &str,
+    account_id: &AccountId,
+    admin_id: &UserId,
     count: usize,
     now: NaiveDateTime,
-) -> Result<(), AppError> {
+) -> anyhow::Result<()> {
     // Names are unique per run, so seeding twice never collides with active names.
     let run = &secret::generate_username()[4..10];
     let mut rng = rand::thread_rng();
@@ -123,7 +114,7 @@ fn write_batches(
         let numbers = start..(start + BATCH).min(count);
         let (mut tokens, networks) =
             batch_of(&mut rng, crypto, account_id, admin_id, run, numbers, now);
-        db::transaction::<_, AppError>(conn, |conn| {
+        db::transaction::<_, anyhow::Error>(conn, |conn| {
             // As every token write: the account's lock, its version on the new rows.
             let version = accounts::lock(conn, account_id)?;
             for token in &mut tokens {
@@ -141,8 +132,8 @@ fn write_batches(
 fn batch_of(
     rng: &mut rand::rngs::ThreadRng,
     crypto: &TokenCrypto,
-    account_id: &str,
-    admin_id: &str,
+    account_id: &AccountId,
+    admin_id: &UserId,
     run: &str,
     numbers: std::ops::Range<usize>,
     now: NaiveDateTime,
@@ -170,8 +161,8 @@ fn batch_of(
 fn synthetic(
     rng: &mut rand::rngs::ThreadRng,
     crypto: &TokenCrypto,
-    account_id: &str,
-    admin_id: &str,
+    account_id: &AccountId,
+    admin_id: &UserId,
     run: &str,
     i: usize,
     now: NaiveDateTime,
@@ -222,10 +213,10 @@ fn networks_of(i: usize) -> Vec<String> {
 
 fn create_seed_admin(
     conn: &mut DbConn,
-    account_id: &str,
+    account_id: &AccountId,
     now: NaiveDateTime,
-) -> Result<String, AppError> {
-    let id = db::new_id();
+) -> anyhow::Result<UserId> {
+    let id = UserId::generate();
     // Nobody knows this password: the user only owns the synthetic tokens.
     let unusable = crate::auth::password::hash(secret::generate_password().expose());
     users::insert(
@@ -249,7 +240,7 @@ pub fn seed_events(
     account_name: &str,
     count: usize,
     now: NaiveDateTime,
-) -> Result<(), AppError> {
+) -> anyhow::Result<()> {
     if count == 0 {
         return Ok(());
     }
@@ -267,7 +258,7 @@ pub fn seed_events(
     with_bulk_settings(conn, |conn| {
         for start in (0..count).step_by(BATCH) {
             let numbers = start..(start + BATCH).min(count);
-            db::transaction::<_, AppError>(conn, |conn| {
+            db::transaction::<_, anyhow::Error>(conn, |conn| {
                 let last = accounts::take_numbers(
                     conn,
                     &account_id,
@@ -280,12 +271,12 @@ pub fn seed_events(
                     .enumerate()
                     .map(|(k, i)| SeedEvent {
                         id: db::new_id(),
-                        account_id: account_id.clone(),
-                        actor_id: Some(admin_id.clone()),
+                        account_id: account_id.to_string(),
+                        actor_id: Some(admin_id.to_string()),
                         actor_email: Some(admin_email.clone()),
                         action: ACTIONS[i % ACTIONS.len()],
                         token_id: (!token_ids.is_empty())
-                            .then(|| token_ids[i % token_ids.len()].clone()),
+                            .then(|| token_ids[i % token_ids.len()].to_string()),
                         detail: "synthetic event from `sesame seed`",
                         ip: Some("192.0.2.10"),
                         created_at: spread(now, i, count),
@@ -305,7 +296,7 @@ pub fn seed_notices(
     account_name: &str,
     count: usize,
     now: NaiveDateTime,
-) -> Result<(), AppError> {
+) -> anyhow::Result<()> {
     if count == 0 {
         return Ok(());
     }
@@ -318,7 +309,7 @@ pub fn seed_notices(
     with_bulk_settings(conn, |conn| {
         for start in (0..count).step_by(BATCH) {
             let numbers = start..(start + BATCH).min(count);
-            db::transaction::<_, AppError>(conn, |conn| {
+            db::transaction::<_, anyhow::Error>(conn, |conn| {
                 let last = accounts::take_numbers(
                     conn,
                     &account_id,
@@ -333,10 +324,10 @@ pub fn seed_notices(
                         let at = spread(now, i, count);
                         SeedNotice {
                             id: db::new_id(),
-                            account_id: account_id.clone(),
+                            account_id: account_id.to_string(),
                             kind: crate::notify::messages::TOKEN_CREATED,
                             token_id: (!token_ids.is_empty())
-                                .then(|| token_ids[i % token_ids.len()].clone()),
+                                .then(|| token_ids[i % token_ids.len()].to_string()),
                             // Unique per notice (the outbox's once-only key).
                             period: format!("seed-{run}-{i}"),
                             recipient: recipient.clone(),
@@ -367,7 +358,7 @@ pub fn seed_users(
     account_name: &str,
     count: usize,
     now: NaiveDateTime,
-) -> Result<(), AppError> {
+) -> anyhow::Result<()> {
     if count == 0 {
         return Ok(());
     }
@@ -379,7 +370,7 @@ pub fn seed_users(
             let rows: Vec<SeedUser> = (start..(start + BATCH).min(count))
                 .map(|i| SeedUser {
                     id: db::new_id(),
-                    account_id: account_id.clone(),
+                    account_id: account_id.to_string(),
                     email: format!("member-{run}-{i:06}@example.invalid"),
                     password_hash: unusable.clone(),
                     role: users::Role::Member.as_str(),
@@ -388,7 +379,7 @@ pub fn seed_users(
                     created_at: spread(now, i, count),
                 })
                 .collect();
-            db::transaction::<_, AppError>(conn, |conn| Ok(bulk::insert_users(conn, &rows)?))?;
+            db::transaction::<_, anyhow::Error>(conn, |conn| Ok(bulk::insert_users(conn, &rows)?))?;
         }
         Ok(())
     })

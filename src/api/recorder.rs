@@ -4,6 +4,7 @@
 
 use super::throttle::FailureThrottle;
 use crate::db::{audit, tokens, DbPool};
+use crate::domain::{AccountId, TokenId};
 use crate::notify::messages::{self, TokenIpAlert};
 use crate::notify::scheduler::Notifier;
 use crate::tokens::check_cache::CheckCache;
@@ -25,14 +26,14 @@ const MAX_REMEMBERED: usize = 10_000;
 
 enum Job {
     Used {
-        token_id: String,
+        token_id: TokenId,
         ip: Option<String>,
         at: NaiveDateTime,
     },
     OutsideWhitelist {
-        token_id: String,
+        token_id: TokenId,
         token_name: String,
-        account_id: String,
+        account_id: AccountId,
         ip: String,
         at: NaiveDateTime,
     },
@@ -43,8 +44,8 @@ enum Job {
 pub struct Recorder {
     jobs: SyncSender<Job>,
     thread: Mutex<Option<std::thread::JoinHandle<()>>>,
-    used: Recent<String>,
-    alerted: Recent<(String, IpAddr)>,
+    used: Recent<TokenId>,
+    alerted: Recent<(TokenId, IpAddr)>,
 }
 
 /// What the writer thread needs.
@@ -92,19 +93,19 @@ impl Recorder {
     /// Notes a successful use. `last_used_at` is what the check read from the database.
     pub fn used(
         &self,
-        token_id: &str,
+        token_id: &TokenId,
         last_used_at: Option<NaiveDateTime>,
         ip: Option<IpAddr>,
         now: NaiveDateTime,
     ) {
         let granularity = Duration::seconds(USE_GRANULARITY_SECS);
         if last_used_at.is_some_and(|t| now - t < granularity)
-            || !self.used.first_in(token_id.to_string(), now, granularity)
+            || !self.used.first_in(token_id.clone(), now, granularity)
         {
             return;
         }
         self.send(Job::Used {
-            token_id: token_id.to_string(),
+            token_id: token_id.clone(),
             ip: ip.map(|ip| ip.to_string()),
             at: now,
         });
@@ -113,24 +114,21 @@ impl Recorder {
     /// Notes valid credentials used from outside the token's whitelist.
     pub fn outside_whitelist(
         &self,
-        token_id: &str,
+        token_id: &TokenId,
         token_name: &str,
-        account_id: &str,
+        account_id: &AccountId,
         ip: Option<IpAddr>,
         now: NaiveDateTime,
     ) {
         let Some(ip) = ip else { return };
         let interval = Duration::seconds(ALERT_INTERVAL_SECS);
-        if !self
-            .alerted
-            .first_in((token_id.to_string(), ip), now, interval)
-        {
+        if !self.alerted.first_in((token_id.clone(), ip), now, interval) {
             return;
         }
         self.send(Job::OutsideWhitelist {
-            token_id: token_id.to_string(),
+            token_id: token_id.clone(),
             token_name: token_name.to_string(),
-            account_id: account_id.to_string(),
+            account_id: account_id.clone(),
             ip: ip.to_string(),
             at: now,
         });

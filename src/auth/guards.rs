@@ -5,6 +5,7 @@
 use super::session::TypedSession;
 use crate::client_ip::ClientIp;
 use crate::db::users::{self, AccountState, Role};
+use crate::domain::{AccountId, UserId};
 use crate::error::AppError;
 use crate::services::actor::Actor;
 use crate::state::AppState;
@@ -14,10 +15,10 @@ use futures_util::future::LocalBoxFuture;
 
 #[derive(Debug, Clone)]
 pub struct CurrentUser {
-    pub id: String,
+    pub id: UserId,
     pub email: String,
     pub role: Role,
-    pub account_id: String,
+    pub account_id: AccountId,
     pub account_name: String,
     /// The account as this request found it, read with the user.
     pub account: AccountState,
@@ -56,7 +57,7 @@ impl CurrentUser {
 /// task (`Claim::run`): one thread hop per page instead of two.
 pub struct Claim {
     session: TypedSession,
-    user_id: String,
+    user_id: UserId,
     epoch: i64,
 }
 
@@ -65,7 +66,7 @@ impl Claim {
     /// epoch is theirs (signing out, disabling or a new password bump it).
     fn load(
         conn: &mut crate::db::DbConn,
-        user_id: &str,
+        user_id: &UserId,
         epoch: i64,
     ) -> Result<CurrentUser, AppError> {
         match users::find_session_user(conn, user_id)? {
@@ -133,8 +134,8 @@ impl FromRequest for Claim {
             Ok((user_id, epoch))
         })()
         .map(|(user_id, epoch)| Claim {
+            user_id: UserId::from(user_id),
             session,
-            user_id,
             epoch,
         });
         std::future::ready(claim)

@@ -1,5 +1,6 @@
 //! The session cookie (signed and encrypted), behind typed accessors instead of string keys.
 
+use crate::domain::UserId;
 use crate::error::AppError;
 use actix_session::{Session, SessionExt};
 use actix_web::dev::Payload;
@@ -56,10 +57,15 @@ impl TypedSession {
     }
 
     /// Signs a user in: a new session, a new CSRF token.
-    pub fn sign_in(&self, user_id: &str, epoch: i64, now: NaiveDateTime) -> Result<(), AppError> {
+    pub fn sign_in(
+        &self,
+        user_id: &UserId,
+        epoch: i64,
+        now: NaiveDateTime,
+    ) -> Result<(), AppError> {
         self.0.renew();
         self.0.clear();
-        self.insert(USER_ID, user_id)?;
+        self.insert(USER_ID, user_id.as_str())?;
         self.insert(EPOCH, epoch)?;
         let at = now.and_utc().timestamp();
         self.insert(SIGNED_IN_AT, at)?;

@@ -43,7 +43,7 @@ pub async fn require(
     let mut error = None;
     if !presented.is_empty() {
         // Wrong guesses are limited like sign-ins from a trusted browser (see `lockout`).
-        let attempt = state.signin.signed_in(&user.id);
+        let attempt = state.signin.signed_in(user.id.as_str());
         if state.signin.blocked(&attempt).is_some() {
             error = Some("Too many failed attempts. Try again later.");
         } else {

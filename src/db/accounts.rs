@@ -2,13 +2,15 @@
 
 use super::schema::accounts;
 use super::DbConn;
+use crate::domain::AccountId;
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = accounts)]
 pub struct Account {
-    pub id: String,
+    #[diesel(deserialize_as = String)]
+    pub id: AccountId,
     pub name: String,
     pub created_at: NaiveDateTime,
 }
@@ -21,7 +23,12 @@ pub fn find_by_name(conn: &mut DbConn, name: &str) -> QueryResult<Option<Account
         .optional()
 }
 
-pub fn insert(conn: &mut DbConn, id: &str, name: &str, now: NaiveDateTime) -> QueryResult<()> {
+pub fn insert(
+    conn: &mut DbConn,
+    id: &AccountId,
+    name: &str,
+    now: NaiveDateTime,
+) -> QueryResult<()> {
     diesel::insert_into(accounts::table)
         .values((
             accounts::id.eq(id),
@@ -37,7 +44,7 @@ pub fn insert(conn: &mut DbConn, id: &str, name: &str, now: NaiveDateTime) -> Qu
 /// PostgreSQL, the database write lock on SQLite. Check-then-write rules (unique active
 /// names) are then safe against concurrent requests. Returns the account's new write
 /// version, which the transaction stamps on every token it changes.
-pub fn lock(conn: &mut DbConn, id: &str) -> QueryResult<i64> {
+pub fn lock(conn: &mut DbConn, id: &AccountId) -> QueryResult<i64> {
     diesel::update(accounts::table.find(id))
         .set(accounts::lock_version.eq(accounts::lock_version + 1))
         .returning(accounts::lock_version)
@@ -46,7 +53,7 @@ pub fn lock(conn: &mut DbConn, id: &str) -> QueryResult<i64> {
 
 /// The account's write version: every transaction that changes its tokens bumps it first
 /// (`lock`), so anything derived from its tokens at version v is current while it stays v.
-pub fn version(conn: &mut DbConn, id: &str) -> QueryResult<i64> {
+pub fn version(conn: &mut DbConn, id: &AccountId) -> QueryResult<i64> {
     accounts::table
         .find(id)
         .select(accounts::lock_version)
@@ -63,12 +70,12 @@ pub enum Numbered {
 /// The next number of the account's list, taken inside the caller's transaction (on
 /// PostgreSQL the account row stays locked until it commits, so numbers never repeat and a
 /// rolled-back insert gives its number back: the list stays dense).
-pub fn next_number(conn: &mut DbConn, id: &str, list: Numbered) -> QueryResult<i64> {
+pub fn next_number(conn: &mut DbConn, id: &AccountId, list: Numbered) -> QueryResult<i64> {
     take_numbers(conn, id, list, 1)
 }
 
 /// Takes `n` numbers of the account's list at once; returns the last of them.
-pub fn take_numbers(conn: &mut DbConn, id: &str, list: Numbered, n: i64) -> QueryResult<i64> {
+pub fn take_numbers(conn: &mut DbConn, id: &AccountId, list: Numbered, n: i64) -> QueryResult<i64> {
     let update = diesel::update(accounts::table.find(id));
     match list {
         Numbered::AuditEvents => update

@@ -3,15 +3,16 @@
 use super::accounts::{self, Numbered};
 use super::schema::{api_tokens, audit_events};
 use super::DbConn;
+use crate::domain::{AccountId, TokenId, UserId};
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 pub struct NewEvent<'a> {
-    pub account_id: Option<&'a str>,
-    pub actor_id: Option<&'a str>,
+    pub account_id: Option<&'a AccountId>,
+    pub actor_id: Option<&'a UserId>,
     pub actor_email: Option<&'a str>,
     pub action: &'a str,
-    pub token_id: Option<&'a str>,
+    pub token_id: Option<&'a TokenId>,
     pub detail: &'a str,
     pub ip: Option<&'a str>,
 }
@@ -42,11 +43,11 @@ pub fn insert(conn: &mut DbConn, event: &NewEvent<'_>, now: NaiveDateTime) -> Qu
         diesel::insert_into(audit_events::table)
             .values((
                 audit_events::id.eq(super::new_id()),
-                audit_events::account_id.eq(event.account_id),
-                audit_events::actor_id.eq(event.actor_id),
+                audit_events::account_id.eq(event.account_id.map(AccountId::as_str)),
+                audit_events::actor_id.eq(event.actor_id.map(UserId::as_str)),
                 audit_events::actor_email.eq(event.actor_email),
                 audit_events::action.eq(event.action),
-                audit_events::token_id.eq(event.token_id),
+                audit_events::token_id.eq(event.token_id.map(TokenId::as_str)),
                 audit_events::detail.eq(event.detail),
                 audit_events::ip.eq(event.ip),
                 audit_events::created_at.eq(now),
@@ -61,7 +62,7 @@ pub fn insert(conn: &mut DbConn, event: &NewEvent<'_>, now: NaiveDateTime) -> Qu
 /// of the log starts at number `count - (N - 1) * page size`, an index seek at any depth.
 pub fn list(
     conn: &mut DbConn,
-    account_id: &str,
+    account_id: &AccountId,
     newest: i64,
     limit: i64,
 ) -> QueryResult<Vec<EventRow>> {

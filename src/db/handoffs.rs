@@ -2,17 +2,18 @@
 
 use super::schema::{handoffs, users};
 use super::DbConn;
+use crate::domain::{AccountId, TokenId, UserId};
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 pub struct NewHandoff<'a> {
     pub id: &'a str,
-    pub token_id: &'a str,
-    pub account_id: &'a str,
+    pub token_id: &'a TokenId,
+    pub account_id: &'a AccountId,
     pub code_hash: &'a [u8],
     pub expires_at: NaiveDateTime,
     pub sent_to: Option<&'a str>,
-    pub created_by: &'a str,
+    pub created_by: &'a UserId,
 }
 
 pub fn insert(conn: &mut DbConn, handoff: &NewHandoff<'_>, now: NaiveDateTime) -> QueryResult<()> {
@@ -34,8 +35,10 @@ pub fn insert(conn: &mut DbConn, handoff: &NewHandoff<'_>, now: NaiveDateTime) -
 #[derive(Debug, Queryable)]
 pub struct Handoff {
     pub id: String,
-    pub token_id: String,
-    pub account_id: String,
+    #[diesel(deserialize_as = String)]
+    pub token_id: TokenId,
+    #[diesel(deserialize_as = String)]
+    pub account_id: AccountId,
     pub expires_at: NaiveDateTime,
     pub opened_at: Option<NaiveDateTime>,
     pub cancelled_at: Option<NaiveDateTime>,
@@ -69,8 +72,8 @@ pub struct OpenLink {
 /// The token's links neither revealed, cancelled nor expired, newest first.
 pub fn list_open(
     conn: &mut DbConn,
-    account_id: &str,
-    token_id: &str,
+    account_id: &AccountId,
+    token_id: &TokenId,
     now: NaiveDateTime,
 ) -> QueryResult<Vec<OpenLink>> {
     handoffs::table
@@ -99,8 +102,8 @@ pub fn list_open(
 /// token's or account's).
 pub fn cancel(
     conn: &mut DbConn,
-    account_id: &str,
-    token_id: &str,
+    account_id: &AccountId,
+    token_id: &TokenId,
     id: &str,
     now: NaiveDateTime,
 ) -> QueryResult<bool> {
@@ -118,7 +121,11 @@ pub fn cancel(
 }
 
 /// Voids every unrevealed link a user made (they were disabled); how many.
-pub fn cancel_made_by(conn: &mut DbConn, user_id: &str, now: NaiveDateTime) -> QueryResult<usize> {
+pub fn cancel_made_by(
+    conn: &mut DbConn,
+    user_id: &UserId,
+    now: NaiveDateTime,
+) -> QueryResult<usize> {
     diesel::update(
         handoffs::table
             .filter(handoffs::created_by.eq(user_id))

@@ -3,14 +3,15 @@
 
 use super::schema::invitations;
 use super::DbConn;
-use crate::domain::{EmailAddress, Role};
+use crate::domain::{AccountId, EmailAddress, Role, UserId};
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 #[derive(Debug, Clone, Queryable)]
 pub struct Invitation {
     pub id: String,
-    pub account_id: String,
+    #[diesel(deserialize_as = String)]
+    pub account_id: AccountId,
     #[diesel(deserialize_as = String)]
     pub email: EmailAddress,
     #[diesel(deserialize_as = String)]
@@ -37,10 +38,10 @@ macro_rules! invitation_rows {
 }
 
 pub struct NewInvitation<'a> {
-    pub account_id: &'a str,
+    pub account_id: &'a AccountId,
     pub email: &'a EmailAddress,
     pub role: Role,
-    pub invited_by: &'a str,
+    pub invited_by: &'a UserId,
     pub code_hash: &'a [u8],
     pub expires_at: NaiveDateTime,
 }
@@ -97,7 +98,7 @@ pub fn find_by_hash(conn: &mut DbConn, code_hash: &[u8]) -> QueryResult<Option<I
 
 pub fn find_in_account(
     conn: &mut DbConn,
-    account_id: &str,
+    account_id: &AccountId,
     id: &str,
 ) -> QueryResult<Option<Invitation>> {
     invitation_rows!()
@@ -109,7 +110,11 @@ pub fn find_in_account(
 
 /// The account's open invitations (expired ones too, to send again), by address; at most
 /// `limit`.
-pub fn list_open(conn: &mut DbConn, account_id: &str, limit: i64) -> QueryResult<Vec<Invitation>> {
+pub fn list_open(
+    conn: &mut DbConn,
+    account_id: &AccountId,
+    limit: i64,
+) -> QueryResult<Vec<Invitation>> {
     invitation_rows!()
         .filter(invitations::account_id.eq(account_id))
         .filter(invitations::accepted_at.is_null())
@@ -136,7 +141,7 @@ pub fn accept(conn: &mut DbConn, id: &str, now: NaiveDateTime) -> QueryResult<bo
 /// Cancels an open invitation of the account; false if there is none.
 pub fn cancel(
     conn: &mut DbConn,
-    account_id: &str,
+    account_id: &AccountId,
     id: &str,
     now: NaiveDateTime,
 ) -> QueryResult<bool> {

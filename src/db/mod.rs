@@ -262,13 +262,22 @@ pub fn ping(conn: &mut DbConn) -> QueryResult<()> {
 
 /// Copies a SQLite database to `path`, a new file, while servers keep running: VACUUM INTO
 /// reads one consistent snapshot. PostgreSQL has its own tools (pg_dump).
-pub fn backup(conn: &mut DbConn, path: &std::path::Path) -> anyhow::Result<()> {
-    let DbConn::Sqlite(sqlite) = conn else {
-        anyhow::bail!("sesame backup copies SQLite databases; for PostgreSQL use pg_dump");
-    };
+pub fn backup(url: &DatabaseUrl, path: &std::path::Path) -> anyhow::Result<()> {
+    use anyhow::Context;
+    anyhow::ensure!(
+        matches!(url, DatabaseUrl::Sqlite(_)),
+        "sesame backup copies SQLite databases; for PostgreSQL use pg_dump"
+    );
+    anyhow::ensure!(
+        !path.exists(),
+        "{} already exists; choose a new file",
+        path.display()
+    );
+    let mut conn = open(url)?;
     diesel::sql_query("VACUUM INTO ?")
         .bind::<diesel::sql_types::Text, _>(path.to_string_lossy().into_owned())
-        .execute(sqlite)?;
+        .execute(&mut conn)
+        .with_context(|| format!("cannot write the backup to {}", path.display()))?;
     Ok(())
 }
 

@@ -4,6 +4,7 @@
 use super::accounts::{self, Numbered};
 use super::schema::{api_tokens, outbox};
 use super::DbConn;
+use crate::domain::{AccountId, TokenId, UserId};
 use chrono::{Duration, NaiveDateTime};
 use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error};
@@ -17,9 +18,9 @@ pub const FAILED: &str = "failed";
 pub const RETRY_WINDOW_HOURS: i64 = 24;
 
 pub struct NewNotice<'a> {
-    pub account_id: Option<&'a str>,
+    pub account_id: Option<&'a AccountId>,
     pub kind: &'a str,
-    pub token_id: Option<&'a str>,
+    pub token_id: Option<&'a TokenId>,
     pub period: &'a str,
     pub recipient: &'a str,
     pub subject: &'a str,
@@ -39,9 +40,9 @@ pub fn enqueue(conn: &mut DbConn, notice: &NewNotice<'_>, now: NaiveDateTime) ->
         diesel::insert_into(outbox::table)
             .values((
                 outbox::id.eq(super::new_id()),
-                outbox::account_id.eq(notice.account_id),
+                outbox::account_id.eq(notice.account_id.map(AccountId::as_str)),
                 outbox::kind.eq(notice.kind),
-                outbox::token_id.eq(notice.token_id),
+                outbox::token_id.eq(notice.token_id.map(TokenId::as_str)),
                 outbox::period.eq(notice.period),
                 outbox::recipient.eq(notice.recipient),
                 outbox::subject.eq(notice.subject),
@@ -157,7 +158,7 @@ pub fn mark_attempt_failed(
 /// A failed notice of the account, due again now and retried for another day.
 pub fn retry(
     conn: &mut DbConn,
-    account_id: &str,
+    account_id: &AccountId,
     id: &str,
     now: NaiveDateTime,
 ) -> QueryResult<bool> {
@@ -194,7 +195,7 @@ pub struct NoticeRow {
 /// `audit::list`).
 pub fn list(
     conn: &mut DbConn,
-    account_id: &str,
+    account_id: &AccountId,
     newest: i64,
     limit: i64,
 ) -> QueryResult<Vec<NoticeRow>> {
@@ -221,13 +222,16 @@ pub fn list(
 /// An active token within the reminder window with no reminder yet.
 #[derive(Debug, Queryable)]
 pub struct ReminderDue {
-    pub token_id: String,
-    pub account_id: String,
+    #[diesel(deserialize_as = String)]
+    pub token_id: TokenId,
+    #[diesel(deserialize_as = String)]
+    pub account_id: AccountId,
     pub name: String,
     pub expires_at: NaiveDateTime,
     pub last_used_at: Option<NaiveDateTime>,
     pub last_used_ip: Option<String>,
-    pub created_by: String,
+    #[diesel(deserialize_as = String)]
+    pub created_by: UserId,
 }
 
 /// The next batch, in (expiry, id) order after `after`, of active tokens expiring in
@@ -283,7 +287,7 @@ pub fn depth(conn: &mut DbConn) -> QueryResult<Vec<(String, i64)>> {
 pub fn queued_since(
     conn: &mut DbConn,
     kind: &str,
-    token_id: &str,
+    token_id: &TokenId,
     since: NaiveDateTime,
 ) -> QueryResult<bool> {
     let recent: Vec<String> = outbox::table
@@ -297,7 +301,7 @@ pub fn queued_since(
 }
 
 /// Marks the token's expiry reminder as queued (in the transaction that queues it).
-pub fn mark_reminder_queued(conn: &mut DbConn, token_id: &str) -> QueryResult<()> {
+pub fn mark_reminder_queued(conn: &mut DbConn, token_id: &TokenId) -> QueryResult<()> {
     diesel::update(api_tokens::table.find(token_id))
         .set(api_tokens::expiry_reminder_queued.eq(true))
         .execute(conn)

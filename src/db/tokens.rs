@@ -5,7 +5,7 @@
 use super::schema::{api_tokens, token_networks, users};
 use super::token_writes::TokenWrites;
 use super::{lower, DbConn};
-use crate::domain::TokenStatus;
+use crate::domain::{AccountId, TokenId, TokenStatus, UserId};
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
@@ -14,12 +14,15 @@ diesel::alias!(users as revokers: RevokersAlias);
 /// A token as the pages show it: with its creator's and revoker's e-mail, never its secret.
 #[derive(Debug, Clone, Queryable)]
 pub struct TokenRow {
-    pub id: String,
-    pub account_id: String,
+    #[diesel(deserialize_as = String)]
+    pub id: TokenId,
+    #[diesel(deserialize_as = String)]
+    pub account_id: AccountId,
     pub name: String,
     pub description: String,
     pub username: String,
-    pub created_by: String,
+    #[diesel(deserialize_as = String)]
+    pub created_by: UserId,
     pub created_by_email: String,
     pub created_at: NaiveDateTime,
     pub expires_at: NaiveDateTime,
@@ -100,17 +103,17 @@ macro_rules! token_rows_with_networks {
 pub type ShownToken = (TokenRow, Vec<String>);
 
 pub struct NewToken<'a> {
-    pub id: &'a str,
-    pub account_id: &'a str,
+    pub id: &'a TokenId,
+    pub account_id: &'a AccountId,
     pub name: &'a str,
     pub description: &'a str,
     pub username: &'a str,
     pub secret_hmac: &'a [u8],
     pub secret_enc: &'a [u8],
-    pub created_by: &'a str,
+    pub created_by: &'a UserId,
     pub expires_at: NaiveDateTime,
     /// Renew: the token this one replaces, and whether to revoke it at this one's first use.
-    pub replaces_id: Option<&'a str>,
+    pub replaces_id: Option<&'a TokenId>,
     pub revoke_replaced_on_use: bool,
     /// The account version its transaction took (`accounts::lock`).
     pub version: i64,
@@ -136,7 +139,7 @@ pub fn insert(
             api_tokens::created_at.eq(now),
             api_tokens::updated_at.eq(now),
             api_tokens::expires_at.eq(token.expires_at),
-            api_tokens::replaces_id.eq(token.replaces_id),
+            api_tokens::replaces_id.eq(token.replaces_id.map(TokenId::as_str)),
             api_tokens::revoke_replaced_on_use.eq(token.revoke_replaced_on_use),
             api_tokens::changed_version.eq(token.version),
         ))
@@ -144,13 +147,13 @@ pub fn insert(
     insert_networks(conn, token.id, networks)
 }
 
-fn replace_networks(conn: &mut DbConn, token_id: &str, networks: &[String]) -> QueryResult<()> {
+fn replace_networks(conn: &mut DbConn, token_id: &TokenId, networks: &[String]) -> QueryResult<()> {
     diesel::delete(token_networks::table.filter(token_networks::token_id.eq(token_id)))
         .execute(conn)?;
     insert_networks(conn, token_id, networks)
 }
 
-fn insert_networks(conn: &mut DbConn, token_id: &str, networks: &[String]) -> QueryResult<()> {
+fn insert_networks(conn: &mut DbConn, token_id: &TokenId, networks: &[String]) -> QueryResult<()> {
     // One row per statement: MultiConnection has no multi-row INSERT (at most 100 rows).
     for (position, network) in networks.iter().enumerate() {
         diesel::insert_into(token_networks::table)
@@ -164,7 +167,11 @@ fn insert_networks(conn: &mut DbConn, token_id: &str, networks: &[String]) -> Qu
     Ok(())
 }
 
-pub fn find(conn: &mut DbConn, account_id: &str, id: &str) -> QueryResult<Option<TokenRow>> {
+pub fn find(
+    conn: &mut DbConn,
+    account_id: &AccountId,
+    id: &TokenId,
+) -> QueryResult<Option<TokenRow>> {
     token_rows!()
         .filter(api_tokens::account_id.eq(account_id))
         .filter(api_tokens::id.eq(id))
@@ -182,25 +189,27 @@ pub const IDS_PER_STATEMENT: usize = 25;
 /// text for any count, and is one index scan.
 macro_rules! where_one_of {
     ($conn:expr, $query:expr, $column:expr, $ids:expr) => {{
-        let ids: &[String] = $ids;
+        let ids: &[TokenId] = $ids;
         match $conn {
             DbConn::Sqlite(_) => {
-                let padded: [String; IDS_PER_STATEMENT] =
-                    std::array::from_fn(|i| ids.get(i).cloned().unwrap_or_default());
+                let padded: [&str; IDS_PER_STATEMENT] =
+                    std::array::from_fn(|i| ids.get(i).map_or("", TokenId::as_str));
                 where_one_of!(@or $query, $column, padded;
                     1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24)
                 .load($conn)
             }
-            DbConn::Pg(_) => $query.filter($column.eq_any(ids)).load($conn),
+            DbConn::Pg(_) => $query
+                .filter($column.eq_any(ids.iter().map(TokenId::as_str)))
+                .load($conn),
         }
     }};
     (@or $query:expr, $column:expr, $ids:expr; $($i:literal)*) => {
-        $query.filter($column.eq(&$ids[0]) $(.or($column.eq(&$ids[$i])))*)
+        $query.filter($column.eq($ids[0]) $(.or($column.eq($ids[$i])))*)
     };
 }
 
 /// The allowed networks of several tokens, as (token id, network) in token and list order.
-pub fn networks_of(conn: &mut DbConn, token_ids: &[String]) -> QueryResult<Vec<(String, String)>> {
+pub fn networks_of(conn: &mut DbConn, token_ids: &[TokenId]) -> QueryResult<Vec<(String, String)>> {
     let mut found: Vec<(String, i32, String)> = Vec::new();
     for ids in token_ids.chunks(IDS_PER_STATEMENT) {
         let query = token_networks::table.select((
@@ -232,8 +241,8 @@ pub struct StoredSecret {
 
 pub fn find_secret(
     conn: &mut DbConn,
-    account_id: &str,
-    id: &str,
+    account_id: &AccountId,
+    id: &TokenId,
 ) -> QueryResult<Option<StoredSecret>> {
     api_tokens::table
         .filter(api_tokens::account_id.eq(account_id))
@@ -252,10 +261,10 @@ pub fn find_secret(
 /// Whether another active token of the account already has this name (case-insensitive).
 pub fn name_in_use(
     conn: &mut DbConn,
-    account_id: &str,
+    account_id: &AccountId,
     name: &str,
     now: NaiveDateTime,
-    except_id: Option<&str>,
+    except_id: Option<&TokenId>,
 ) -> QueryResult<bool> {
     let holders: Vec<String> = api_tokens::table
         .filter(api_tokens::account_id.eq(account_id))
@@ -265,13 +274,15 @@ pub fn name_in_use(
         .select(api_tokens::id)
         .limit(2)
         .load(conn)?;
-    Ok(holders.iter().any(|id| Some(id.as_str()) != except_id))
+    Ok(holders
+        .iter()
+        .any(|id| Some(id.as_str()) != except_id.map(TokenId::as_str)))
 }
 
 /// `version` is the account version its transaction took (`accounts::lock`).
 pub fn update_details(
     conn: &mut TokenWrites<'_>,
-    id: &str,
+    id: &TokenId,
     name: &str,
     description: &str,
     networks: &[String],
@@ -294,8 +305,8 @@ pub fn update_details(
 /// expired). `version` is the account version its transaction took (`accounts::lock`).
 pub fn revoke(
     conn: &mut TokenWrites<'_>,
-    id: &str,
-    revoked_by: &str,
+    id: &TokenId,
+    revoked_by: &UserId,
     reason: Option<&str>,
     now: NaiveDateTime,
     version: i64,
@@ -357,7 +368,7 @@ macro_rules! active_tokens {
 /// MultiConnection cannot nest a boxed subquery.)
 pub fn list_active(
     conn: &mut DbConn,
-    account_id: &str,
+    account_id: &AccountId,
     now: NaiveDateTime,
     search: Option<&str>,
     limit: i64,
@@ -369,6 +380,7 @@ pub fn list_active(
         .limit(limit)
         .offset(offset)
         .load::<String>(conn)?;
+    let page_ids: Vec<TokenId> = page_ids.into_iter().map(TokenId::from).collect();
     rows_in_order(conn, account_id, &page_ids)
 }
 
@@ -380,8 +392,8 @@ pub fn list_active(
 /// account through an account index instead (40 ms a page at 100,000 tokens).
 pub fn rows_in_order(
     conn: &mut DbConn,
-    account_id: &str,
-    ids: &[String],
+    account_id: &AccountId,
+    ids: &[TokenId],
 ) -> QueryResult<Vec<ShownToken>> {
     let mut found: Vec<(TokenRow, Option<i32>, Option<String>)> = Vec::new();
     for group in ids.chunks(IDS_PER_STATEMENT) {
@@ -394,7 +406,7 @@ pub fn rows_in_order(
         .enumerate()
         .map(|(i, id)| (id.as_str(), i))
         .collect();
-    found.retain(|(row, _, _)| row.account_id == account_id);
+    found.retain(|(row, _, _)| row.account_id == *account_id);
     found.sort_by_key(|(row, network_position, _)| {
         (position.get(row.id.as_str()).copied(), *network_position)
     });
@@ -409,12 +421,17 @@ pub fn rows_in_order(
 }
 
 /// Up to `limit` ids of the account's tokens, in no particular order (for `sesame seed`).
-pub fn some_ids(conn: &mut DbConn, account_id: &str, limit: i64) -> QueryResult<Vec<String>> {
-    api_tokens::table
+pub fn some_ids(
+    conn: &mut DbConn,
+    account_id: &AccountId,
+    limit: i64,
+) -> QueryResult<Vec<TokenId>> {
+    let ids: Vec<String> = api_tokens::table
         .filter(api_tokens::account_id.eq(account_id))
         .select(api_tokens::id)
         .limit(limit)
-        .load(conn)
+        .load(conn)?;
+    Ok(ids.into_iter().map(TokenId::from).collect())
 }
 
 /// A token as the in-memory lists hold it (`tokens::directory`).
@@ -434,7 +451,7 @@ pub struct ListedRow {
 /// them for -1): an index range on `api_tokens_changed`.
 pub fn listed_since(
     conn: &mut DbConn,
-    account_id: &str,
+    account_id: &AccountId,
     after: i64,
     limit: i64,
 ) -> QueryResult<Vec<ListedRow>> {
@@ -460,7 +477,7 @@ pub fn listed_since(
 /// count without counting).
 pub fn count_active(
     conn: &mut DbConn,
-    account_id: &str,
+    account_id: &AccountId,
     now: NaiveDateTime,
     search: Option<&str>,
 ) -> QueryResult<i64> {
@@ -541,7 +558,7 @@ macro_rules! inactive_tokens {
 /// the page's ids come from the index first, as for `list_active`.
 pub fn list_inactive(
     conn: &mut DbConn,
-    account_id: &str,
+    account_id: &AccountId,
     now: NaiveDateTime,
     filter: &InactiveFilter,
     limit: i64,
@@ -553,6 +570,7 @@ pub fn list_inactive(
         .limit(limit)
         .offset(offset)
         .load::<String>(conn)?;
+    let page_ids: Vec<TokenId> = page_ids.into_iter().map(TokenId::from).collect();
     rows_in_order(conn, account_id, &page_ids)
 }
 
@@ -560,7 +578,7 @@ pub fn list_inactive(
 /// has the count without counting).
 pub fn count_inactive(
     conn: &mut DbConn,
-    account_id: &str,
+    account_id: &AccountId,
     now: NaiveDateTime,
     filter: &InactiveFilter,
 ) -> QueryResult<i64> {
@@ -579,7 +597,7 @@ pub struct Counts {
 
 pub fn counts(
     conn: &mut DbConn,
-    account_id: &str,
+    account_id: &AccountId,
     now: NaiveDateTime,
     soon: NaiveDateTime,
 ) -> QueryResult<Counts> {
@@ -612,7 +630,7 @@ pub fn counts(
 /// Active tokens whose expiry falls in `(from, to]`.
 pub fn count_expiring_between(
     conn: &mut DbConn,
-    account_id: &str,
+    account_id: &AccountId,
     from: NaiveDateTime,
     to: NaiveDateTime,
 ) -> QueryResult<i64> {
@@ -629,8 +647,10 @@ pub fn count_expiring_between(
 /// `network` NULL): a single indexed query on the hot path.
 #[derive(Debug, Queryable)]
 pub struct CheckRow {
-    pub id: String,
-    pub account_id: String,
+    #[diesel(deserialize_as = String)]
+    pub id: TokenId,
+    #[diesel(deserialize_as = String)]
+    pub account_id: AccountId,
     pub account_name: String,
     pub name: String,
     pub secret_hmac: Vec<u8>,
@@ -663,7 +683,7 @@ pub fn find_for_check(conn: &mut DbConn, username: &str) -> QueryResult<Vec<Chec
 /// Records a use, unless one was recorded less than `since` ago (by any process).
 pub fn record_use(
     conn: &mut DbConn,
-    id: &str,
+    id: &TokenId,
     ip: Option<&str>,
     at: NaiveDateTime,
     since: NaiveDateTime,
@@ -687,9 +707,9 @@ pub fn record_use(
 /// old one still works. Returns (old token id, account id).
 pub fn revoke_replaced(
     conn: &mut TokenWrites<'_>,
-    new_id: &str,
+    new_id: &TokenId,
     now: NaiveDateTime,
-) -> QueryResult<Option<(String, String)>> {
+) -> QueryResult<Option<(TokenId, AccountId)>> {
     let pending: Option<(Option<String>, String, String)> = api_tokens::table
         .find(new_id)
         .filter(api_tokens::revoke_replaced_on_use.eq(true))
@@ -703,6 +723,7 @@ pub fn revoke_replaced(
     let Some((Some(old_id), account_id, creator)) = pending else {
         return Ok(None);
     };
+    let (old_id, account_id) = (TokenId::from(old_id), AccountId::from(account_id));
     // The account's lock first, as every token write takes it (and cached counts of its
     // tokens start over).
     let version = super::accounts::lock(conn.changing(), &account_id)?;
@@ -710,7 +731,7 @@ pub fn revoke_replaced(
         .set(api_tokens::revoke_replaced_on_use.eq(false))
         .execute(conn.changing())?;
     let reason = "replaced: its renewal was used for the first time";
-    let revoked = revoke(conn, &old_id, &creator, Some(reason), now, version)?;
+    let revoked = revoke(conn, &old_id, &creator.into(), Some(reason), now, version)?;
     Ok(revoked.then_some((old_id, account_id)))
 }
 
@@ -719,18 +740,22 @@ pub fn secrets_after(
     conn: &mut DbConn,
     after: &str,
     limit: i64,
-) -> QueryResult<Vec<(String, Vec<u8>)>> {
-    api_tokens::table
+) -> QueryResult<Vec<(TokenId, Vec<u8>)>> {
+    let batch: Vec<(String, Vec<u8>)> = api_tokens::table
         .filter(api_tokens::id.gt(after))
         .order(api_tokens::id.asc())
         .limit(limit)
         .select((api_tokens::id, api_tokens::secret_enc))
-        .load(conn)
+        .load(conn)?;
+    Ok(batch
+        .into_iter()
+        .map(|(id, secret)| (TokenId::from(id), secret))
+        .collect())
 }
 
 pub fn set_secret(
     conn: &mut TokenWrites<'_>,
-    id: &str,
+    id: &TokenId,
     secret_hmac: &[u8],
     secret_enc: &[u8],
 ) -> QueryResult<()> {

@@ -2,6 +2,7 @@
 
 use super::schema::user_links;
 use super::DbConn;
+use crate::domain::UserId;
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
@@ -9,7 +10,7 @@ pub const RESET: &str = "reset";
 
 pub fn insert(
     conn: &mut DbConn,
-    user_id: &str,
+    user_id: &UserId,
     purpose: &str,
     code_hash: &[u8],
     expires_at: NaiveDateTime,
@@ -31,7 +32,8 @@ pub fn insert(
 #[derive(Debug, Queryable)]
 pub struct UserLink {
     pub id: String,
-    pub user_id: String,
+    #[diesel(deserialize_as = String)]
+    pub user_id: UserId,
     pub expires_at: NaiveDateTime,
     pub used_at: Option<NaiveDateTime>,
 }
@@ -64,7 +66,7 @@ pub fn consume(conn: &mut DbConn, id: &str, now: NaiveDateTime) -> QueryResult<b
 }
 
 /// After a password is set: every other link of the user stops working.
-pub fn void_all(conn: &mut DbConn, user_id: &str, now: NaiveDateTime) -> QueryResult<()> {
+pub fn void_all(conn: &mut DbConn, user_id: &UserId, now: NaiveDateTime) -> QueryResult<()> {
     diesel::update(
         user_links::table
             .filter(user_links::user_id.eq(user_id))

@@ -2,8 +2,8 @@
 
 use super::schema::{accounts, users};
 use super::DbConn;
-use crate::domain::EmailAddress;
 pub use crate::domain::Role;
+use crate::domain::{AccountId, EmailAddress, UserId};
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
@@ -11,8 +11,10 @@ use diesel::prelude::*;
 /// query: the pages then need no other read of the account.
 #[derive(Debug, Clone, Queryable)]
 pub struct SessionUser {
-    pub id: String,
-    pub account_id: String,
+    #[diesel(deserialize_as = String)]
+    pub id: UserId,
+    #[diesel(deserialize_as = String)]
+    pub account_id: AccountId,
     pub email: String,
     #[diesel(deserialize_as = String)]
     pub role: Role,
@@ -33,8 +35,10 @@ pub struct AccountState {
 
 #[derive(Debug, Clone, Queryable)]
 pub struct Credentials {
-    pub id: String,
-    pub account_id: String,
+    #[diesel(deserialize_as = String)]
+    pub id: UserId,
+    #[diesel(deserialize_as = String)]
+    pub account_id: AccountId,
     pub email: String,
     pub password_hash: String,
     pub disabled: bool,
@@ -42,14 +46,14 @@ pub struct Credentials {
 }
 
 pub struct NewUser<'a> {
-    pub id: &'a str,
-    pub account_id: &'a str,
+    pub id: &'a UserId,
+    pub account_id: &'a AccountId,
     pub email: &'a EmailAddress,
     pub password_hash: &'a str,
     pub role: Role,
 }
 
-pub fn find_session_user(conn: &mut DbConn, id: &str) -> QueryResult<Option<SessionUser>> {
+pub fn find_session_user(conn: &mut DbConn, id: &UserId) -> QueryResult<Option<SessionUser>> {
     users::table
         .inner_join(accounts::table.on(accounts::id.eq(users::account_id)))
         .filter(users::id.eq(id))
@@ -99,7 +103,7 @@ pub fn email_exists(conn: &mut DbConn, email: &EmailAddress) -> QueryResult<bool
 /// Whether the account has a user with this address (the account's own users only).
 pub fn exists_in_account(
     conn: &mut DbConn,
-    account_id: &str,
+    account_id: &AccountId,
     email: &EmailAddress,
 ) -> QueryResult<bool> {
     diesel::select(diesel::dsl::exists(
@@ -131,7 +135,7 @@ pub fn insert(conn: &mut DbConn, user: &NewUser<'_>, now: NaiveDateTime) -> Quer
 }
 
 /// Ends every session of the user: cookies carry the epoch they were issued under.
-pub fn bump_session_epoch(conn: &mut DbConn, id: &str) -> QueryResult<()> {
+pub fn bump_session_epoch(conn: &mut DbConn, id: &UserId) -> QueryResult<()> {
     diesel::update(users::table.find(id))
         .set(users::session_epoch.eq(users::session_epoch + 1))
         .execute(conn)
@@ -139,18 +143,19 @@ pub fn bump_session_epoch(conn: &mut DbConn, id: &str) -> QueryResult<()> {
 }
 
 /// Any admin of the account (the oldest), e.g. to own synthetic tokens.
-pub fn find_an_admin(conn: &mut DbConn, account_id: &str) -> QueryResult<Option<String>> {
-    users::table
+pub fn find_an_admin(conn: &mut DbConn, account_id: &AccountId) -> QueryResult<Option<UserId>> {
+    let id: Option<String> = users::table
         .filter(users::account_id.eq(account_id))
         .filter(users::role.eq(Role::Admin))
         .order(users::created_at.asc())
         .select(users::id)
         .first(conn)
-        .optional()
+        .optional()?;
+    Ok(id.map(UserId::from))
 }
 
 /// The e-mail addresses of the account's enabled admins.
-pub fn admin_emails(conn: &mut DbConn, account_id: &str) -> QueryResult<Vec<String>> {
+pub fn admin_emails(conn: &mut DbConn, account_id: &AccountId) -> QueryResult<Vec<String>> {
     users::table
         .filter(users::account_id.eq(account_id))
         .filter(users::role.eq(Role::Admin))
@@ -161,9 +166,9 @@ pub fn admin_emails(conn: &mut DbConn, account_id: &str) -> QueryResult<Vec<Stri
 }
 
 /// The e-mail addresses of these users who are not disabled, by user id.
-pub fn active_emails(conn: &mut DbConn, ids: &[&str]) -> QueryResult<Vec<(String, String)>> {
+pub fn active_emails(conn: &mut DbConn, ids: &[&UserId]) -> QueryResult<Vec<(String, String)>> {
     users::table
-        .filter(users::id.eq_any(ids))
+        .filter(users::id.eq_any(ids.iter().map(|id| id.as_str())))
         .filter(users::disabled.eq(false))
         .select((users::id, users::email))
         .load(conn)
@@ -172,7 +177,8 @@ pub fn active_emails(conn: &mut DbConn, ids: &[&str]) -> QueryResult<Vec<(String
 /// A person as the Users page shows them. `invited` means no password set yet.
 #[derive(Debug, Clone, Queryable)]
 pub struct UserRow {
-    pub id: String,
+    #[diesel(deserialize_as = String)]
+    pub id: UserId,
     pub email: String,
     #[diesel(deserialize_as = String)]
     pub role: Role,
@@ -204,7 +210,7 @@ pub enum PageAt {
 /// `users_account_email` (keyset pagination), never an OFFSET.
 pub fn list(
     conn: &mut DbConn,
-    account_id: &str,
+    account_id: &AccountId,
     at: &PageAt,
     limit: i64,
 ) -> QueryResult<Vec<UserRow>> {
@@ -230,8 +236,8 @@ pub fn list(
 
 pub fn find_in_account(
     conn: &mut DbConn,
-    account_id: &str,
-    id: &str,
+    account_id: &AccountId,
+    id: &UserId,
 ) -> QueryResult<Option<UserRow>> {
     user_rows!()
         .filter(users::account_id.eq(account_id))
@@ -241,7 +247,7 @@ pub fn find_in_account(
 }
 
 /// Admins who can act: enabled. (Someone invited is not a user until they accept.)
-pub fn count_active_admins(conn: &mut DbConn, account_id: &str) -> QueryResult<i64> {
+pub fn count_active_admins(conn: &mut DbConn, account_id: &AccountId) -> QueryResult<i64> {
     users::table
         .filter(users::account_id.eq(account_id))
         .filter(users::role.eq(Role::Admin))
@@ -250,7 +256,7 @@ pub fn count_active_admins(conn: &mut DbConn, account_id: &str) -> QueryResult<i
         .get_result(conn)
 }
 
-pub fn set_role(conn: &mut DbConn, id: &str, role: Role) -> QueryResult<()> {
+pub fn set_role(conn: &mut DbConn, id: &UserId, role: Role) -> QueryResult<()> {
     diesel::update(users::table.find(id))
         .set(users::role.eq(role))
         .execute(conn)
@@ -258,7 +264,7 @@ pub fn set_role(conn: &mut DbConn, id: &str, role: Role) -> QueryResult<()> {
 }
 
 /// Disabling also ends every session of the user (the epoch).
-pub fn set_disabled(conn: &mut DbConn, id: &str, disabled: bool) -> QueryResult<()> {
+pub fn set_disabled(conn: &mut DbConn, id: &UserId, disabled: bool) -> QueryResult<()> {
     diesel::update(users::table.find(id))
         .set((
             users::disabled.eq(disabled),
@@ -269,7 +275,7 @@ pub fn set_disabled(conn: &mut DbConn, id: &str, disabled: bool) -> QueryResult<
 }
 
 /// A new password ends every other session of the user.
-pub fn set_password(conn: &mut DbConn, id: &str, password_hash: &str) -> QueryResult<i64> {
+pub fn set_password(conn: &mut DbConn, id: &UserId, password_hash: &str) -> QueryResult<i64> {
     diesel::update(users::table.find(id))
         .set((
             users::password_hash.eq(password_hash),
@@ -282,7 +288,7 @@ pub fn set_password(conn: &mut DbConn, id: &str, password_hash: &str) -> QueryRe
         .first(conn)
 }
 
-pub fn find_password_hash(conn: &mut DbConn, id: &str) -> QueryResult<Option<String>> {
+pub fn find_password_hash(conn: &mut DbConn, id: &UserId) -> QueryResult<Option<String>> {
     users::table
         .find(id)
         .filter(users::disabled.eq(false))
@@ -303,13 +309,14 @@ mod tests {
         let mut conn = pool.get().unwrap();
         assert!(!any_exist(&mut conn).unwrap());
         let now = chrono::Utc::now().naive_utc();
-        crate::db::accounts::insert(&mut conn, "a", "A", now).unwrap();
+        let account = AccountId::generate();
+        crate::db::accounts::insert(&mut conn, &account, "A", now).unwrap();
         let email = EmailAddress::parse("e@x.y").unwrap();
         insert(
             &mut conn,
             &NewUser {
-                id: "u",
-                account_id: "a",
+                id: &UserId::generate(),
+                account_id: &account,
                 email: &email,
                 password_hash: "h",
                 role: Role::Admin,

@@ -3,6 +3,7 @@
 
 use crate::db::outbox::{self, NewNotice};
 use crate::db::{users, DbConn};
+use crate::domain::{AccountId, TokenId};
 use askama::Template;
 use chrono::NaiveDateTime;
 use url::Url;
@@ -40,7 +41,7 @@ fn render(
 /// What the "new token" notice says.
 pub struct TokenCreated<'a> {
     pub account_name: &'a str,
-    pub token_id: &'a str,
+    pub token_id: &'a TokenId,
     pub name: &'a str,
     pub creator: &'a str,
     pub created_at: NaiveDateTime,
@@ -71,7 +72,7 @@ struct CreatedHtml<'a> {
 pub fn queue_token_created(
     conn: &mut DbConn,
     base_url: &Url,
-    account_id: &str,
+    account_id: &AccountId,
     token: &TokenCreated<'_>,
     now: NaiveDateTime,
 ) -> Result<(), crate::error::AppError> {
@@ -109,7 +110,7 @@ pub fn queue_token_created(
 
 /// What the expiry reminder says.
 pub struct TokenExpiring<'a> {
-    pub token_id: &'a str,
+    pub token_id: &'a TokenId,
     pub name: &'a str,
     pub expires_at: NaiveDateTime,
     pub last_used_at: Option<NaiveDateTime>,
@@ -156,7 +157,7 @@ pub fn token_expiring(base_url: &Url, token: &TokenExpiring<'_>) -> Result<Messa
 
 /// What the alert about a use from outside the whitelist says.
 pub struct TokenIpAlert<'a> {
-    pub token_id: &'a str,
+    pub token_id: &'a TokenId,
     pub name: &'a str,
     pub address: &'a str,
     pub at: NaiveDateTime,
@@ -183,7 +184,7 @@ struct IpAlertHtml<'a> {
 pub fn queue_ip_alert(
     conn: &mut DbConn,
     base_url: &Url,
-    account_id: &str,
+    account_id: &AccountId,
     alert: &TokenIpAlert<'_>,
 ) -> Result<(), crate::error::AppError> {
     if outbox::queued_since(
@@ -310,9 +311,9 @@ pub fn password_link(link: &PasswordLink<'_>) -> Result<Message, askama::Error> 
 #[allow(clippy::too_many_arguments)]
 pub fn enqueue(
     conn: &mut DbConn,
-    account_id: &str,
+    account_id: &AccountId,
     kind: &str,
-    token_id: &str,
+    token_id: &TokenId,
     period: &str,
     recipient: &str,
     message: &Message,

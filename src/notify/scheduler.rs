@@ -5,6 +5,7 @@ use super::mailer::Mailer;
 use super::messages::{self, TokenExpiring, REMINDER_HOURS, TOKEN_EXPIRING};
 use crate::clock::SharedClock;
 use crate::db::{self, outbox, users, DbConn, DbPool};
+use crate::domain::UserId;
 use crate::error::AppError;
 use crate::metrics::Metrics;
 use chrono::{Duration, NaiveDateTime};
@@ -148,8 +149,8 @@ impl Notifier {
             let position = after.as_ref().map(|(at, id)| (*at, id.as_str()));
             let batch = outbox::reminders_due(conn, now, until, position, BATCH)?;
             let Some(last) = batch.last() else { break };
-            after = Some((last.expires_at, last.token_id.clone()));
-            let mut creators: Vec<&str> = batch.iter().map(|due| due.created_by.as_str()).collect();
+            after = Some((last.expires_at, last.token_id.to_string()));
+            let mut creators: Vec<&UserId> = batch.iter().map(|due| &due.created_by).collect();
             creators.sort_unstable();
             creators.dedup();
             let emails: std::collections::HashMap<String, String> =
@@ -163,7 +164,7 @@ impl Notifier {
                 let mut queued = 0;
                 for due in in_lock_order {
                     // A disabled creator gets nothing.
-                    let Some(to) = emails.get(&due.created_by) else {
+                    let Some(to) = emails.get(due.created_by.as_str()) else {
                         continue;
                     };
                     let message = messages::token_expiring(

@@ -121,13 +121,13 @@ pub async fn whoami(req: HttpRequest, state: web::Data<AppState>) -> HttpRespons
         Ok(identity) => {
             let body = WhoAmI {
                 token: TokenJson {
-                    id: &identity.token_id,
+                    id: identity.token_id.as_str(),
                     name: &identity.token_name,
                     username: &identity.username,
                     expires_at: &identity.expires_at_rfc3339,
                 },
                 account: AccountJson {
-                    id: &identity.account_id,
+                    id: identity.account_id.as_str(),
                     name: &identity.account_name,
                 },
             };

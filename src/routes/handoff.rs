@@ -7,6 +7,7 @@ use crate::auth::guards::AdminUser;
 use crate::auth::session::TypedSession;
 use crate::client_ip::ClientIp;
 use crate::domain::EmailAddress;
+use crate::domain::TokenId;
 use crate::error::AppError;
 use crate::forms::PostedForm;
 use crate::services::handoffs::NewHandoff;
@@ -20,7 +21,7 @@ use askama::Template;
 #[template(path = "handoff/created.html")]
 pub struct HandoffCreatedPage {
     pub layout: Layout,
-    pub token_id: String,
+    pub token_id: TokenId,
     pub token_name: String,
     pub url: String,
     pub expires: TimeView,
@@ -36,7 +37,7 @@ pub async fn create_handoff(
     form: PostedForm,
     ip: ClientIp,
 ) -> Result<HttpResponse, AppError> {
-    let id = path_id(path)?;
+    let id: TokenId = path_id(path)?;
     let action = format!("/tokens/{id}/handoff");
     if let Some(prompt) =
         crate::auth::sudo::require(&state, &user, &session, &form, &action, &["email"]).await?
@@ -134,7 +135,7 @@ pub async fn cancel_handoff(
     ip: ClientIp,
 ) -> Result<HttpResponse, AppError> {
     let (token_id, handoff_id) = path.into_inner();
-    let (token_id, handoff_id) = (parse_id(&token_id)?, parse_id(&handoff_id)?);
+    let (token_id, handoff_id): (TokenId, String) = (parse_id(&token_id)?, parse_id(&handoff_id)?);
     let actor = user.actor(&ip);
     state
         .handoffs

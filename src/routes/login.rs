@@ -6,6 +6,7 @@ use crate::auth::session::{FlashKind, TypedSession};
 use crate::client_ip::ClientIp;
 use crate::db::{audit, users};
 use crate::domain::EmailAddress;
+use crate::domain::UserId;
 use crate::error::AppError;
 use crate::forms::PostedForm;
 use crate::state::AppState;
@@ -92,7 +93,7 @@ async fn verify(
     presented: String,
     ip: Option<String>,
     now: chrono::NaiveDateTime,
-) -> Result<Option<(String, i64)>, AppError> {
+) -> Result<Option<(UserId, i64)>, AppError> {
     // The connection goes back before the hash is checked (see `password::verify_queued`).
     let user = match EmailAddress::parse(email) {
         Ok(address) => {

@@ -88,7 +88,7 @@ pub async fn retry_notification(
     path: web::Path<String>,
     _form: PostedForm,
 ) -> Result<HttpResponse, AppError> {
-    let id = super::path_ids::path_id(path)?;
+    let id: String = super::path_ids::path_id(path)?;
     let now = state.clock.now();
     let account_id = user.account_id.clone();
     let retried = state

@@ -9,6 +9,7 @@ use crate::auth::session::{FlashKind, TypedSession};
 use crate::client_ip::ClientIp;
 use crate::db::{self, audit, invitations, user_links, users};
 use crate::domain::EmailAddress;
+use crate::domain::UserId;
 use crate::error::AppError;
 use crate::forms::PostedForm;
 use crate::state::AppState;
@@ -145,7 +146,7 @@ pub async fn accept_invite(
     let hash = password::hash_queued(form.get("password").to_string()).await?;
     let now = state.clock.now();
     let ip = ip.text();
-    let user_id = db::new_id();
+    let user_id = UserId::generate();
     let new_id = user_id.clone();
     state.db( move |conn| {
         db::transaction(conn, |conn| {

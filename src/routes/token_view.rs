@@ -1,12 +1,12 @@
 //! How a token appears on every page that lists or shows it.
 
 use crate::db::tokens::{ShownToken, TokenRow};
-use crate::domain::TokenStatus;
+use crate::domain::{TokenId, TokenStatus};
 use crate::views::TimeView;
 use chrono::{Duration, NaiveDateTime};
 
 pub struct TokenView {
-    pub id: String,
+    pub id: TokenId,
     pub name: String,
     pub description: String,
     pub username: String,

@@ -8,6 +8,7 @@ use crate::auth::session::{FlashKind, TypedSession};
 use crate::auth::sudo;
 use crate::client_ip::ClientIp;
 use crate::db::{handoffs, tokens};
+use crate::domain::TokenId;
 use crate::error::AppError;
 use crate::forms::PostedForm;
 use crate::services::tokens::{
@@ -176,7 +177,7 @@ pub async fn new_token_form(
 #[template(path = "tokens/credentials.html")]
 pub struct CredentialsPage {
     pub layout: Layout,
-    pub token_id: String,
+    pub token_id: TokenId,
     pub name: String,
     pub username: String,
     pub password: Password,
@@ -251,7 +252,7 @@ pub async fn renew_token_form(
         description: token.description.clone(),
         allowed_ips: token.networks_text(),
         expires_in: "30d".into(),
-        renews: token.id.clone(),
+        renews: token.id.to_string(),
         revoke_old: "first_use".into(),
         ..Default::default()
     };
@@ -319,7 +320,7 @@ pub(crate) async fn token_page_with_handoff_error(
     state: &AppState,
     user: &CurrentUser,
     session: &TypedSession,
-    id: String,
+    id: TokenId,
     error: &'static str,
 ) -> Result<HttpResponse, AppError> {
     let (token, links) = load_token_page(state, user, id).await?;
@@ -341,7 +342,7 @@ pub(crate) async fn token_page_with_handoff_error(
 async fn load_token(
     state: &AppState,
     user: &CurrentUser,
-    id: String,
+    id: TokenId,
 ) -> Result<TokenView, AppError> {
     let now = state.clock.now();
     let account_id = user.account_id.clone();
@@ -357,7 +358,7 @@ async fn load_token(
 async fn load_token_page(
     state: &AppState,
     user: &CurrentUser,
-    id: String,
+    id: TokenId,
 ) -> Result<(TokenView, Vec<OpenLinkView>), AppError> {
     let now = state.clock.now();
     let account_id = user.account_id.clone();
@@ -467,7 +468,7 @@ async fn update_form_again(
     state: &AppState,
     user: &CurrentUser,
     session: &TypedSession,
-    id: String,
+    id: TokenId,
     values: TokenFormValues,
     errors: TokenFormErrors,
 ) -> Result<HttpResponse, AppError> {
@@ -489,7 +490,7 @@ pub async fn retrieve_credentials(
     form: PostedForm,
     ip: ClientIp,
 ) -> Result<HttpResponse, AppError> {
-    let id = path_id(path)?;
+    let id: TokenId = path_id(path)?;
     let action = format!("/tokens/{id}/credentials");
     if let Some(prompt) = sudo::require(&state, &user, &session, &form, &action, &[]).await? {
         return Ok(prompt);

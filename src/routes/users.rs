@@ -7,6 +7,7 @@ use crate::client_ip::ClientIp;
 use crate::db::invitations;
 use crate::db::users::{self, PageAt, Role};
 use crate::domain::EmailAddress;
+use crate::domain::UserId;
 use crate::error::AppError;
 use crate::forms::PostedForm;
 use crate::services::people::{Change, Invite, Invited, UserChange};
@@ -17,7 +18,7 @@ use actix_web::{web, HttpResponse};
 use askama::Template;
 
 pub struct UserView {
-    pub id: String,
+    pub id: UserId,
     pub email: String,
     pub role: &'static str,
     pub status: &'static str,
@@ -278,7 +279,7 @@ pub async fn resend_invitation(
     form: PostedForm,
     ip: ClientIp,
 ) -> Result<HttpResponse, AppError> {
-    let id = super::path_ids::path_id(path)?;
+    let id: String = super::path_ids::path_id(path)?;
     let invitation = state
         .people
         .open_invitation(user.account_id.clone(), id.clone())
@@ -324,7 +325,7 @@ async fn change_user(
     state: &AppState,
     user: &CurrentUser,
     session: &TypedSession,
-    id: String,
+    id: UserId,
     change: Change,
     ip: ClientIp,
 ) -> Result<HttpResponse, AppError> {
@@ -424,7 +425,7 @@ async fn sudo_then_change(
     session: &TypedSession,
     form: &PostedForm,
     action: &str,
-    id: String,
+    id: UserId,
     change: Change,
     ip: ClientIp,
 ) -> Result<HttpResponse, AppError> {

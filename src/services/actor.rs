@@ -1,14 +1,15 @@
 //! Who makes a change, and from where: what its audit entry records.
 
 use crate::db::{audit, DbConn};
+use crate::domain::{AccountId, TokenId, UserId};
 use chrono::NaiveDateTime;
 
 /// A signed-in user acting on their own account.
 #[derive(Debug, Clone)]
 pub struct Actor {
-    pub user_id: String,
+    pub user_id: UserId,
     pub email: String,
-    pub account_id: String,
+    pub account_id: AccountId,
     pub account_name: String,
     /// The client's address, when known.
     pub ip: Option<String>,
@@ -20,7 +21,7 @@ impl Actor {
         &self,
         conn: &mut DbConn,
         action: &str,
-        token_id: Option<&str>,
+        token_id: Option<&TokenId>,
         detail: &str,
         now: NaiveDateTime,
     ) -> diesel::QueryResult<()> {

@@ -6,8 +6,8 @@ use super::tokens::inactive_conflict;
 use crate::auth::one_time;
 use crate::clock::SharedClock;
 use crate::db::{self, audit, handoffs, tokens, DbPool};
-use crate::domain::EmailAddress;
 use crate::domain::TokenStatus;
+use crate::domain::{EmailAddress, TokenId};
 use crate::error::AppError;
 use crate::links;
 use crate::notify::messages::{self, Handoff};
@@ -30,7 +30,7 @@ pub struct HandoffService {
 /// A new link for an active token, e-mailed to `sent_to` if given.
 pub struct NewHandoff {
     pub actor: Actor,
-    pub token_id: String,
+    pub token_id: TokenId,
     pub sent_to: Option<EmailAddress>,
 }
 
@@ -191,7 +191,7 @@ impl HandoffService {
                     return Err(gone());
                 }
                 let password = crypto
-                    .decrypt(&handoff.token_id, &stored.secret_enc)
+                    .decrypt(handoff.token_id.as_str(), &stored.secret_enc)
                     .map_err(|e| AppError::internal(format!("token {}: {e}", handoff.token_id)))?;
                 audit::insert(
                     conn,
@@ -223,7 +223,7 @@ impl HandoffService {
     pub async fn cancel(
         &self,
         actor: Actor,
-        token_id: String,
+        token_id: TokenId,
         handoff_id: String,
     ) -> Result<(), AppError> {
         let now = self.clock.now();

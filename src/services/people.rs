@@ -6,7 +6,7 @@ use crate::auth::one_time;
 use crate::clock::SharedClock;
 use crate::db::users;
 use crate::db::{self, accounts, handoffs, invitations, DbConn, DbPool};
-use crate::domain::{EmailAddress, Role};
+use crate::domain::{AccountId, EmailAddress, Role, UserId};
 use crate::error::AppError;
 use crate::links;
 use crate::notify::messages::{self, PasswordLink};
@@ -51,7 +51,7 @@ pub struct FirstAccount {
 /// A change to another user of the account.
 pub struct UserChange {
     pub actor: Actor,
-    pub user_id: String,
+    pub user_id: UserId,
     pub change: Change,
 }
 
@@ -73,7 +73,7 @@ impl PeopleService {
     }
 
     /// Creates the first account and its admin (409 once any user exists). The admin's id.
-    pub async fn set_up(&self, first: FirstAccount) -> Result<String, AppError> {
+    pub async fn set_up(&self, first: FirstAccount) -> Result<UserId, AppError> {
         let now = self.clock.now();
         db::run(&self.pool, move |conn| {
             db::transaction(conn, |conn| {
@@ -83,7 +83,7 @@ impl PeopleService {
                     password_hash,
                     ip,
                 } = &first;
-                let account_id = db::new_id();
+                let account_id = AccountId::generate();
                 // Inserting first takes the write lock, so two racing setups cannot both pass.
                 accounts::insert(conn, &account_id, account_name, now)?;
                 if users::any_exist(conn)? {
@@ -91,7 +91,7 @@ impl PeopleService {
                         "Setup is already complete. Sign in instead.".into(),
                     ));
                 }
-                let user_id = db::new_id();
+                let user_id = UserId::generate();
                 let admin = users::NewUser {
                     id: &user_id,
                     account_id: &account_id,
@@ -122,7 +122,7 @@ impl PeopleService {
     /// An open invitation of the actor's account, to send again or cancel.
     pub async fn open_invitation(
         &self,
-        account_id: String,
+        account_id: AccountId,
         id: String,
     ) -> Result<invitations::Invitation, AppError> {
         db::run::<_, AppError, _>(&self.pool, move |conn| {

@@ -6,6 +6,7 @@ use crate::clock::SharedClock;
 use crate::db::token_writes::{self, TokenWrites};
 use crate::db::{self, accounts, tokens, DbConn, DbPool};
 use crate::domain::token::TokenDetails;
+use crate::domain::TokenId;
 use crate::domain::TokenStatus;
 use crate::error::AppError;
 use crate::notify::messages::{self, TokenCreated};
@@ -36,7 +37,7 @@ pub struct NewToken {
 /// Renew: a new token that replaces `replaces`, which is revoked as `old` says.
 pub struct Renewal {
     pub token: NewToken,
-    pub replaces: String,
+    pub replaces: TokenId,
     pub old: RevokeOld,
 }
 
@@ -61,7 +62,7 @@ impl RevokeOld {
 
 /// The credentials of a new token: shown once, retrievable later.
 pub struct Issued {
-    pub id: String,
+    pub id: TokenId,
     pub username: String,
     pub password: Password,
 }
@@ -75,7 +76,7 @@ pub enum Creation {
 /// The Update form.
 pub struct TokenUpdate {
     pub actor: Actor,
-    pub token_id: String,
+    pub token_id: TokenId,
     pub details: TokenDetails,
 }
 
@@ -87,7 +88,7 @@ pub enum Update {
 
 pub struct Revocation {
     pub actor: Actor,
-    pub token_id: String,
+    pub token_id: TokenId,
     /// Empty: no reason given.
     pub reason: String,
 }
@@ -103,7 +104,7 @@ pub struct Revealed {
 /// What is stored of a new token's credentials, made outside the transaction (hashing and
 /// encryption take time).
 struct Minted {
-    id: String,
+    id: TokenId,
     username: String,
     secret_hmac: Vec<u8>,
     secret_enc: Vec<u8>,
@@ -144,7 +145,7 @@ impl TokenService {
     async fn issue(
         &self,
         new: NewToken,
-        replaces: Option<(String, RevokeOld)>,
+        replaces: Option<(TokenId, RevokeOld)>,
     ) -> Result<Creation, AppError> {
         let now = self.clock.now();
         let (minted, password) = self.mint();
@@ -163,12 +164,12 @@ impl TokenService {
                 };
                 let account = &new.actor.account_id;
                 let name = new.details.name.as_str();
-                if tokens::name_in_use(conn, account, name, now, shares_name_with.as_deref())? {
+                if tokens::name_in_use(conn, account, name, now, shares_name_with.as_ref())? {
                     return Ok(false);
                 }
                 let revoke_replaced_on_use = shares_name_with.is_some()
                     && matches!(replaces, Some((_, RevokeOld::AtFirstUse)));
-                let replaces_id = replaces.as_ref().map(|(old, _)| old.as_str());
+                let replaces_id = replaces.as_ref().map(|(old, _)| old);
                 insert(
                     conn,
                     &new,
@@ -191,11 +192,11 @@ impl TokenService {
     }
 
     fn mint(&self) -> (Minted, Password) {
-        let id = db::new_id();
+        let id = TokenId::generate();
         let password = secret::generate_password();
         let minted = Minted {
             secret_hmac: self.crypto.hash(password.expose()),
-            secret_enc: self.crypto.encrypt(&id, &password),
+            secret_enc: self.crypto.encrypt(id.as_str(), &password),
             username: secret::generate_username(),
             id,
         };
@@ -277,7 +278,7 @@ impl TokenService {
     }
 
     /// An active token's credentials again; the viewing is audited, once decrypted.
-    pub async fn reveal(&self, actor: Actor, token_id: String) -> Result<Revealed, AppError> {
+    pub async fn reveal(&self, actor: Actor, token_id: TokenId) -> Result<Revealed, AppError> {
         let now = self.clock.now();
         let crypto = self.crypto.clone();
         db::run(&self.pool, move |conn| {
@@ -288,7 +289,7 @@ impl TokenService {
             }
             // Decrypt before recording the view, so the log never claims a view that failed.
             let password = crypto
-                .decrypt(&token_id, &stored.secret_enc)
+                .decrypt(token_id.as_str(), &stored.secret_enc)
                 .map_err(|e| AppError::internal(format!("token {token_id}: {e}")))?;
             actor.record(conn, "token.credentials_viewed", Some(&token_id), "", now)?;
             Ok(Revealed {
@@ -320,11 +321,11 @@ impl TokenService {
 fn retire(
     conn: &mut TokenWrites<'_>,
     actor: &Actor,
-    old_id: &str,
+    old_id: &TokenId,
     when: RevokeOld,
     now: NaiveDateTime,
     version: i64,
-) -> Result<Option<String>, AppError> {
+) -> Result<Option<TokenId>, AppError> {
     let old = tokens::find(conn, &actor.account_id, old_id)?.ok_or_else(AppError::not_found)?;
     if old.revoked_at.is_some() {
         return Err(AppError::Conflict(
@@ -335,7 +336,7 @@ fn retire(
         return Ok(None);
     }
     if when != RevokeOld::Now {
-        return Ok(Some(old_id.to_string()));
+        return Ok(Some(old_id.clone()));
     }
     let reason = "replaced by its renewal";
     tokens::revoke(conn, old_id, &actor.user_id, Some(reason), now, version)?;
@@ -354,7 +355,7 @@ fn insert(
     conn: &mut TokenWrites<'_>,
     new: &NewToken,
     minted: &Minted,
-    replaces_id: Option<&str>,
+    replaces_id: Option<&TokenId>,
     revoke_replaced_on_use: bool,
     now: NaiveDateTime,
     version: i64,
@@ -393,7 +394,7 @@ fn announce(
     conn: &mut DbConn,
     base_url: &Url,
     new: &NewToken,
-    token_id: &str,
+    token_id: &TokenId,
     now: NaiveDateTime,
 ) -> Result<(), AppError> {
     let notice = TokenCreated {

@@ -11,6 +11,7 @@
 //! comes back, and a revocation is never dated ahead.
 
 use crate::db::tokens::{Counts, Ended, InactiveFilter};
+use crate::domain::TokenId;
 use chrono::{Duration, NaiveDateTime};
 use memchr::memmem;
 use std::collections::{HashMap, HashSet};
@@ -83,7 +84,7 @@ pub struct Directory {
 /// A page of a list: its token ids in order, and how many tokens the list holds.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Page {
-    pub ids: Vec<String>,
+    pub ids: Vec<TokenId>,
     pub total: i64,
 }
 
@@ -92,7 +93,7 @@ struct PageCollector {
     offset: usize,
     limit: usize,
     seen: usize,
-    ids: Vec<String>,
+    ids: Vec<TokenId>,
 }
 
 impl PageCollector {
@@ -107,7 +108,7 @@ impl PageCollector {
 
     fn push(&mut self, id: Uuid) {
         if self.seen >= self.offset && self.ids.len() < self.limit {
-            self.ids.push(id.to_string());
+            self.ids.push(TokenId::from(id.to_string()));
         }
         self.seen += 1;
     }
@@ -201,7 +202,7 @@ impl Directory {
                 ids: self.entries[start..end]
                     .iter()
                     .rev()
-                    .map(|e| e.id.to_string())
+                    .map(|e| TokenId::from(e.id.to_string()))
                     .collect(),
                 total: active as i64,
             };
@@ -220,7 +221,7 @@ impl Directory {
                 .rev()
                 .skip(offset)
                 .take(limit)
-                .map(|&i| self.entries[i].id.to_string())
+                .map(|&i| TokenId::from(self.entries[i].id.to_string()))
                 .collect(),
             total: matches.len() as i64,
         }
@@ -265,7 +266,7 @@ impl Directory {
                 .iter()
                 .filter(|e| e.revoked_at.is_some() == revoked)
                 .take(limit)
-                .map(|e| e.id.to_string())
+                .map(|e| TokenId::from(e.id.to_string()))
                 .collect(),
             total: matching_before(range.end) as i64,
         }
@@ -321,7 +322,7 @@ impl Directory {
                         .iter()
                         .skip(offset)
                         .take(limit)
-                        .map(|e| e.id.to_string())
+                        .map(|e| TokenId::from(e.id.to_string()))
                         .collect(),
                     total: entries.len() as i64,
                 };
@@ -498,7 +499,10 @@ mod tests {
     }
 
     fn ids(page: &Page) -> Vec<Uuid> {
-        page.ids.iter().map(|s| s.parse().unwrap()).collect()
+        page.ids
+            .iter()
+            .map(|s| s.as_str().parse().unwrap())
+            .collect()
     }
 
     fn directory() -> Directory {

@@ -14,6 +14,7 @@ use super::directory::{Directory, ListedToken};
 use super::summary::{Summary, SummaryCache, CHART_WEEKS, SOON_DAYS};
 use crate::db::tokens::{self, InactiveFilter, ListedRow, ShownToken};
 use crate::db::{accounts, DbConn};
+use crate::domain::AccountId;
 use chrono::{Duration, NaiveDateTime};
 use diesel::QueryResult;
 use std::collections::HashMap;
@@ -28,7 +29,7 @@ const MAX_CACHED_TOKENS: usize = 400_000;
 /// it with its user, see `db::users::AccountState`).
 #[derive(Debug, Clone, Copy)]
 pub struct AccountAt<'a> {
-    pub id: &'a str,
+    pub id: &'a AccountId,
     pub version: i64,
 }
 
@@ -41,7 +42,7 @@ enum Cached {
 }
 
 pub struct TokenLists {
-    accounts: Mutex<HashMap<String, Cached>>,
+    accounts: Mutex<HashMap<AccountId, Cached>>,
     /// One load at a time: after a restart or a change, concurrent views of a large account
     /// wait for the one that loads instead of each reading it.
     loading: Mutex<()>,
@@ -151,7 +152,7 @@ impl TokenLists {
     fn sql_summary(
         &self,
         conn: &mut DbConn,
-        account_id: &str,
+        account_id: &AccountId,
         now: NaiveDateTime,
     ) -> QueryResult<Arc<Summary>> {
         self.summaries.get(conn, account_id, now)
@@ -162,7 +163,7 @@ impl TokenLists {
     pub fn directory(
         &self,
         conn: &mut DbConn,
-        account_id: &str,
+        account_id: &AccountId,
     ) -> QueryResult<Option<Arc<Directory>>> {
         let version = accounts::version(conn, account_id)?;
         self.directory_at(conn, account_id, version)
@@ -175,7 +176,7 @@ impl TokenLists {
     pub fn directory_at(
         &self,
         conn: &mut DbConn,
-        account_id: &str,
+        account_id: &AccountId,
         version: i64,
     ) -> QueryResult<Option<Arc<Directory>>> {
         if let Some(current) = self.current(account_id, version) {
@@ -191,7 +192,7 @@ impl TokenLists {
         };
         let rows = tokens::listed_since(conn, account_id, after, self.max_tokens as i64 + 1)?;
         if rows.len() > self.max_tokens {
-            self.lock().insert(account_id.to_string(), Cached::TooLarge);
+            self.lock().insert(account_id.clone(), Cached::TooLarge);
             return Ok(None);
         }
         let changes: Vec<ListedToken> = rows.into_iter().filter_map(listed).collect();
@@ -202,7 +203,7 @@ impl TokenLists {
         };
         let mut accounts = self.lock();
         if directory.len() > self.max_tokens {
-            accounts.insert(account_id.to_string(), Cached::TooLarge);
+            accounts.insert(account_id.clone(), Cached::TooLarge);
             return Ok(None);
         }
         let held: usize = accounts
@@ -216,7 +217,7 @@ impl TokenLists {
             accounts.clear();
         }
         accounts.insert(
-            account_id.to_string(),
+            account_id.clone(),
             Cached::Held {
                 version,
                 directory: directory.clone(),
@@ -227,7 +228,7 @@ impl TokenLists {
 
     /// What the cache holds for the account, if it is current as of `version` (a newer
     /// directory, loaded by a later request, serves an earlier one too).
-    fn current(&self, account_id: &str, version: i64) -> Option<Option<Arc<Directory>>> {
+    fn current(&self, account_id: &AccountId, version: i64) -> Option<Option<Arc<Directory>>> {
         match self.lock().get(account_id)? {
             Cached::TooLarge => Some(None),
             Cached::Held {
@@ -238,7 +239,7 @@ impl TokenLists {
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Cached>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<AccountId, Cached>> {
         // The map holds no invariant a panic could break.
         self.accounts.lock().unwrap_or_else(|e| e.into_inner())
     }

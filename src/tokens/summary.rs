@@ -9,6 +9,7 @@
 //! then recounts while the others use the entry a moment longer.
 
 use crate::db::{accounts, tokens, DbConn};
+use crate::domain::AccountId;
 use chrono::{Duration, NaiveDateTime};
 use diesel::QueryResult;
 use std::collections::HashMap;
@@ -35,14 +36,14 @@ struct Entry {
 
 #[derive(Default)]
 pub struct SummaryCache {
-    entries: Mutex<HashMap<String, Entry>>,
+    entries: Mutex<HashMap<AccountId, Entry>>,
 }
 
 impl SummaryCache {
     pub fn get(
         &self,
         conn: &mut DbConn,
-        account_id: &str,
+        account_id: &AccountId,
         now: NaiveDateTime,
     ) -> QueryResult<Arc<Summary>> {
         // Read before counting: a write in between makes the entry stale at once, never
@@ -66,7 +67,7 @@ impl SummaryCache {
             entries.clear();
         }
         entries.insert(
-            account_id.to_string(),
+            account_id.clone(),
             Entry {
                 version,
                 computed_at: now,
@@ -76,13 +77,13 @@ impl SummaryCache {
         Ok(summary)
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Entry>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<AccountId, Entry>> {
         // The map holds no invariant a panic could break.
         self.entries.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
-fn compute(conn: &mut DbConn, account_id: &str, now: NaiveDateTime) -> QueryResult<Summary> {
+fn compute(conn: &mut DbConn, account_id: &AccountId, now: NaiveDateTime) -> QueryResult<Summary> {
     let counts = tokens::counts(conn, account_id, now, now + Duration::days(SOON_DAYS))?;
     let mut weeks = Vec::with_capacity(CHART_WEEKS as usize);
     for week in 0..CHART_WEEKS {

@@ -5,7 +5,7 @@ use super::basic::BasicCredentials;
 use super::secret::TokenCrypto;
 use crate::db::tokens::{self, CheckRow};
 use crate::db::DbConn;
-use crate::domain::{AllowedNetworks, TokenStatus};
+use crate::domain::{AccountId, AllowedNetworks, TokenId, TokenStatus};
 use chrono::NaiveDateTime;
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -13,14 +13,14 @@ use std::sync::Arc;
 /// What the check needs to know about a token, as read from the database.
 #[derive(Debug)]
 pub struct Snapshot {
-    pub token_id: String,
+    pub token_id: TokenId,
     pub token_name: String,
     pub username: String,
     pub expires_at: NaiveDateTime,
     /// `expires_at` in RFC 3339, formatted once.
     pub expires_at_rfc3339: String,
     pub revoked_at: Option<NaiveDateTime>,
-    pub account_id: String,
+    pub account_id: AccountId,
     pub account_name: String,
     pub last_used_at: Option<NaiveDateTime>,
     secret_hmac: Vec<u8>,

@@ -278,7 +278,7 @@ impl TestApp {
         let account_id = match accounts::find_by_name(&mut conn, account).unwrap() {
             Some(a) => a.id,
             None => {
-                let id = db::new_id();
+                let id = sesame::domain::AccountId::generate();
                 accounts::insert(&mut conn, &id, account, now).unwrap();
                 id
             }
@@ -287,7 +287,7 @@ impl TestApp {
         users::insert(
             &mut conn,
             &users::NewUser {
-                id: &db::new_id(),
+                id: &sesame::domain::UserId::generate(),
                 account_id: &account_id,
                 email: &sesame::domain::EmailAddress::parse(email).unwrap(),
                 password_hash: &hash,

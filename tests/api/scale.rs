@@ -8,14 +8,15 @@ use reqwest::StatusCode;
 use sesame::clock::Clock;
 use sesame::db::tokens::{self, Ended, InactiveFilter};
 use sesame::db::DbConn;
+use sesame::domain::{AccountId, TokenId};
 use sesame::keys::ServerKey;
 use sesame::tokens::lists::{AccountAt, TokenLists};
 use sesame::tokens::secret::TokenCrypto;
 
-pub fn account_id(app: &TestApp, name: &str) -> String {
-    app.text(&format!(
+pub fn account_id(app: &TestApp, name: &str) -> AccountId {
+    AccountId::from(app.text(&format!(
         "SELECT id AS t FROM accounts WHERE name = '{name}'"
-    ))
+    )))
 }
 
 /// Every filter of Expired & Revoked the comparisons try, one at a time and together.
@@ -52,7 +53,7 @@ fn inactive_filters(now: NaiveDateTime) -> Vec<InactiveFilter> {
 fn assert_lists_agree_with_sql(
     conn: &mut DbConn,
     lists: &TokenLists,
-    account: &str,
+    account: &AccountId,
     now: NaiveDateTime,
 ) {
     let directory = lists
@@ -70,7 +71,7 @@ fn assert_lists_agree_with_sql(
         for offset in [0, 25, 350, total.max(1) - 1] {
             let page = directory.active(now, search, offset as usize, 25);
             let sql = tokens::list_active(conn, account, now, search, 25, offset).unwrap();
-            let sql: Vec<String> = sql.into_iter().map(|(r, _)| r.id).collect();
+            let sql: Vec<TokenId> = sql.into_iter().map(|(r, _)| r.id).collect();
             assert_eq!(page.ids, sql, "active {search:?} at offset {offset}, {now}");
             assert_eq!(page.total, total, "active {search:?}, {now}");
         }
@@ -80,7 +81,7 @@ fn assert_lists_agree_with_sql(
         for offset in [0, 25, 100, total.max(1) - 1] {
             let page = directory.inactive(now, &filter, offset as usize, 25);
             let sql = tokens::list_inactive(conn, account, now, &filter, 25, offset).unwrap();
-            let sql: Vec<String> = sql.into_iter().map(|(r, _)| r.id).collect();
+            let sql: Vec<TokenId> = sql.into_iter().map(|(r, _)| r.id).collect();
             assert_eq!(
                 page.ids, sql,
                 "inactive {filter:?} at offset {offset}, {now}"
@@ -151,7 +152,10 @@ async fn changes_made_after_loading_are_merged_in_by_version() {
     let now = app.clock.now();
     assert_lists_agree_with_sql(&mut conn, &lists, &account, now);
     let directory = lists.directory(&mut conn, &account).unwrap().unwrap();
-    assert_eq!(directory.active(now, Some("ZEBRA"), 0, 10).ids, [kept.id.as_str()]);
+    assert_eq!(
+        directory.active(now, Some("ZEBRA"), 0, 10).ids,
+        [TokenId::from(kept.id.clone())]
+    );
     assert_eq!(directory.len(), 342, "each token once, whatever changed");
 }
 
@@ -197,7 +201,7 @@ async fn audit_and_notification_pages_are_numbered_ranges_of_the_newest_first_li
     }
     // One more of each, made as users make them: it comes first.
     let created = app.create_named(&cast.admin, "newest").await;
-    let count = |sql: &str| app.count(&sql.replace("ACCOUNT", &account));
+    let count = |sql: &str| app.count(&sql.replace("ACCOUNT", account.as_str()));
     let events = count("SELECT COUNT(*) AS n FROM audit_events WHERE account_id = 'ACCOUNT'");
     let notices = count("SELECT COUNT(*) AS n FROM outbox WHERE account_id = 'ACCOUNT'");
     // Numbered 1..n without a gap, in each account.

@@ -4,6 +4,7 @@
 
 use sesame::config::DatabaseUrl;
 use sesame::db::{self, accounts};
+use sesame::domain::AccountId;
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -12,14 +13,20 @@ fn a_transaction_that_reads_then_writes_survives_a_writer_in_between() {
     let dir = tempfile::tempdir().unwrap();
     let pool = db::connect(&DatabaseUrl::Sqlite(dir.path().join("writes.db"))).unwrap();
     let now = chrono::Utc::now().naive_utc();
-    accounts::insert(&mut pool.get().unwrap(), "a", "Acme", now).unwrap();
+    accounts::insert(
+        &mut pool.get().unwrap(),
+        &AccountId::generate(),
+        "Acme",
+        now,
+    )
+    .unwrap();
 
     let (began, other_may_write) = mpsc::channel();
     let other_pool = pool.clone();
     let other = std::thread::spawn(move || {
         other_may_write.recv().unwrap();
         db::transaction::<_, db::DbError>(&mut other_pool.get().unwrap(), |conn| {
-            accounts::insert(conn, "b", "Globex", now)?;
+            accounts::insert(conn, &AccountId::generate(), "Globex", now)?;
             Ok(())
         })
     });
@@ -29,7 +36,7 @@ fn a_transaction_that_reads_then_writes_survives_a_writer_in_between() {
         began.send(()).unwrap();
         // A deferred transaction would let the other writer commit now, and then fail.
         std::thread::sleep(Duration::from_millis(300));
-        accounts::insert(conn, "c", "Initech", now)?;
+        accounts::insert(conn, &AccountId::generate(), "Initech", now)?;
         Ok(())
     });
     assert!(first.is_ok(), "{first:?}");
