@@ -17,6 +17,7 @@ use crate::notify::scheduler::Notifier;
 use crate::services::handoffs::HandoffService;
 use crate::services::people::PeopleService;
 use crate::services::tokens::TokenService;
+use crate::services::Context;
 use crate::tokens::check_cache::CheckCache;
 use crate::tokens::checker::TokenChecker;
 use crate::tokens::lists::TokenLists;
@@ -91,24 +92,17 @@ impl AppState {
         let crypto = Arc::new(
             TokenCrypto::new(key).with_previous(ServerKey::load_previous(&settings)?.as_ref()),
         );
-        let base_url = settings.base_url.clone();
+        let services = Context {
+            pool: pool.clone(),
+            clock: clock.clone(),
+            crypto: crypto.clone(),
+            notifier: notifier.clone(),
+            base_url: settings.base_url.clone(),
+        };
         Ok(AppState {
-            tokens: TokenService::new(
-                pool.clone(),
-                clock.clone(),
-                crypto.clone(),
-                check_cache.clone(),
-                notifier.clone(),
-                base_url.clone(),
-            ),
-            handoffs: HandoffService::new(
-                pool.clone(),
-                clock.clone(),
-                crypto.clone(),
-                notifier.clone(),
-                base_url.clone(),
-            ),
-            people: PeopleService::new(pool.clone(), clock.clone(), notifier.clone(), base_url),
+            tokens: TokenService::new(services.clone(), check_cache.clone()),
+            handoffs: HandoffService::new(services.clone()),
+            people: PeopleService::new(services),
             checker: TokenChecker::new(pool.clone(), crypto.clone(), check_cache.clone()),
             recorder: Recorder::start(
                 pool.clone(),

@@ -41,15 +41,23 @@ impl fmt::Display for TokenName {
 /// dropped. What is wrong with it, in words for the form.
 pub fn check_description(raw: &str) -> Result<String, String> {
     let description = raw.trim_end();
-    if description.chars().count() > MAX_DESCRIPTION_CHARS {
-        Err(format!("Use at most {MAX_DESCRIPTION_CHARS} characters."))
-    } else if description
+    check_note(description, MAX_DESCRIPTION_CHARS, "description")?;
+    Ok(description.to_string())
+}
+
+/// Free text an admin writes (a description, a reason to revoke): at most `max`
+/// characters, and no control characters but line breaks and tabs. `what` names it in the
+/// message.
+pub fn check_note(text: &str, max: usize, what: &str) -> Result<(), String> {
+    if text.chars().count() > max {
+        Err(format!("Use at most {max} characters."))
+    } else if text
         .chars()
         .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
     {
-        Err("The description cannot contain control characters.".into())
+        Err(format!("The {what} cannot contain control characters."))
     } else {
-        Ok(description.to_string())
+        Ok(())
     }
 }
 

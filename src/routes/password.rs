@@ -1,17 +1,17 @@
 //! Setting a password through a one-time link: accepting an invitation (72 h), which makes
-//! the user, or resetting a forgotten password (1 h). "Forgot password" answers the same whether or not the address
-//! has an account.
+//! the user, or resetting a forgotten password (1 h). "Forgot password" answers the same
+//! whether or not the address has an account.
 
 use crate::api::throttle::Client;
 use crate::auth::one_time;
 use crate::auth::password;
 use crate::auth::session::{FlashKind, TypedSession};
 use crate::client_ip::ClientIp;
-use crate::db::{self, audit, invitations, user_links, users};
+use crate::db::{invitations, user_links, users};
 use crate::domain::EmailAddress;
-use crate::domain::UserId;
 use crate::error::AppError;
 use crate::forms::PostedForm;
+use crate::services::passwords::{Acceptance, Reset};
 use crate::state::AppState;
 use crate::views::{self, ErrorPage, Layout};
 use actix_web::http::StatusCode;
@@ -143,54 +143,13 @@ pub async fn accept_invite(
             Some(error),
         );
     }
-    let hash = password::hash_queued(form.get("password").to_string()).await?;
-    let now = state.clock.now();
-    let ip = ip.text();
-    let user_id = UserId::generate();
-    let new_id = user_id.clone();
-    state.db( move |conn| {
-        db::transaction(conn, |conn| {
-            if !invitations::accept(conn, &invitation.id, now)? {
-                return Err(AppError::Gone(
-                    "This invitation was already used, was cancelled, or has expired.",
-                ));
-            }
-            let role = invitation.role;
-            let new = users::NewUser {
-                id: &new_id,
-                account_id: &invitation.account_id,
-                email: &invitation.email,
-                password_hash: &hash,
-                role,
-            };
-            users::insert(conn, &new, now).map_err(|e| match e {
-                diesel::result::Error::DatabaseError(
-                    diesel::result::DatabaseErrorKind::UniqueViolation,
-                    _,
-                ) => AppError::Conflict(format!(
-                    "{} already has a Sesame Tokens account. Sign in with it, or ask the admin who invited you to use another address.",
-                    invitation.email
-                )),
-                other => other.into(),
-            })?;
-            audit::insert(
-                conn,
-                &audit::NewEvent {
-                    account_id: Some(&invitation.account_id),
-                    actor_id: Some(&new_id),
-                    actor_email: Some(invitation.email.as_str()),
-                    action: "user.invitation_accepted",
-                    token_id: None,
-                    detail: invitation.role.as_str(),
-                    ip: ip.as_deref(),
-                },
-                now,
-            )?;
-            Ok(())
-        })
-    })
-    .await?;
-    session.sign_in(&user_id, 0, now)?;
+    let acceptance = Acceptance {
+        invitation,
+        password_hash: password::hash_queued(form.get("password").to_string()).await?,
+        ip: ip.text(),
+    };
+    let user_id = state.people.accept_invitation(acceptance).await?;
+    session.sign_in(&user_id, 0, state.clock.now())?;
     session.flash(
         FlashKind::Success,
         "Your password is set. You are signed in.",
@@ -219,39 +178,15 @@ pub async fn reset_password(
         let status = StatusCode::UNPROCESSABLE_ENTITY;
         return password_page(&session, status, NEW_PASSWORD, user.email, Some(error));
     }
-    let hash = password::hash_queued(form.get("password").to_string()).await?;
-    let now = state.clock.now();
-    let ip = ip.text();
-    let (user_id, account_id, email) =
-        (user.id.clone(), user.account_id.clone(), user.email.clone());
-    let epoch = state
-        .db(move |conn| {
-            db::transaction(conn, |conn| {
-                if !user_links::consume(conn, &link.id, now)? {
-                    return Err(AppError::Gone(
-                        "This link has already been used or has expired. Ask for a new one.",
-                    ));
-                }
-                let epoch = users::set_password(conn, &user_id, &hash)?;
-                user_links::void_all(conn, &user_id, now)?;
-                audit::insert(
-                    conn,
-                    &audit::NewEvent {
-                        account_id: Some(&account_id),
-                        actor_id: Some(&user_id),
-                        actor_email: Some(&email),
-                        action: "user.password_reset",
-                        token_id: None,
-                        detail: "",
-                        ip: ip.as_deref(),
-                    },
-                    now,
-                )?;
-                Ok(epoch)
-            })
-        })
-        .await?;
-    session.sign_in(&user.id, epoch, now)?;
+    let user_id = user.id.clone();
+    let reset = Reset {
+        link_id: link.id,
+        user,
+        password_hash: password::hash_queued(form.get("password").to_string()).await?,
+        ip: ip.text(),
+    };
+    let epoch = state.people.reset_password(reset).await?;
+    session.sign_in(&user_id, epoch, state.clock.now())?;
     session.flash(
         FlashKind::Success,
         "Your password is set. You are signed in.",

@@ -8,6 +8,7 @@ use crate::auth::session::{FlashKind, TypedSession};
 use crate::auth::sudo;
 use crate::client_ip::ClientIp;
 use crate::db::{handoffs, tokens};
+use crate::domain::token::check_note;
 use crate::domain::TokenId;
 use crate::error::AppError;
 use crate::forms::PostedForm;
@@ -548,15 +549,8 @@ pub async fn revoke_token(
     let reason = form.get("reason").trim().to_string();
     let error = if form.too_large || form.invalid_utf8("reason") {
         Some("The reason could not be read: use plain text.".to_string())
-    } else if reason.chars().count() > MAX_REASON_CHARS {
-        Some(format!("Use at most {MAX_REASON_CHARS} characters."))
-    } else if reason
-        .chars()
-        .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
-    {
-        Some("The reason cannot contain control characters.".to_string())
     } else {
-        None
+        check_note(&reason, MAX_REASON_CHARS, "reason").err()
     };
     if let Some(error) = error {
         let token = load_token(&state, &user, id).await?;

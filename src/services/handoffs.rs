@@ -3,28 +3,20 @@
 
 use super::actor::Actor;
 use super::tokens::inactive_conflict;
+use super::Context;
 use crate::auth::one_time;
-use crate::clock::SharedClock;
-use crate::db::{self, audit, handoffs, tokens, DbPool};
-use crate::domain::TokenStatus;
-use crate::domain::{EmailAddress, TokenId};
+use crate::db::{self, audit, handoffs, tokens};
+use crate::domain::{EmailAddress, TokenId, TokenStatus};
 use crate::error::AppError;
 use crate::links;
 use crate::notify::messages::{self, Handoff};
-use crate::notify::scheduler::Notifier;
-use crate::tokens::secret::{Password, TokenCrypto};
+use crate::tokens::secret::Password;
 use chrono::{Duration, NaiveDateTime};
-use std::sync::Arc;
-use url::Url;
 
 pub const VALID_HOURS: i64 = 24;
 
 pub struct HandoffService {
-    pool: DbPool,
-    clock: SharedClock,
-    crypto: Arc<TokenCrypto>,
-    notifier: Arc<Notifier>,
-    base_url: Url,
+    ctx: Context,
 }
 
 /// A new link for an active token, e-mailed to `sent_to` if given.
@@ -51,24 +43,12 @@ pub struct Revealed {
 }
 
 impl HandoffService {
-    pub fn new(
-        pool: DbPool,
-        clock: SharedClock,
-        crypto: Arc<TokenCrypto>,
-        notifier: Arc<Notifier>,
-        base_url: Url,
-    ) -> Self {
-        Self {
-            pool,
-            clock,
-            crypto,
-            notifier,
-            base_url,
-        }
+    pub fn new(ctx: Context) -> Self {
+        Self { ctx }
     }
 
     pub async fn create(&self, new: NewHandoff) -> Result<HandedOff, AppError> {
-        let now = self.clock.now();
+        let now = self.ctx.clock.now();
         let expires_at = now + Duration::hours(VALID_HOURS);
         let (code, code_hash) = one_time::new_code();
         let NewHandoff {
@@ -77,7 +57,7 @@ impl HandoffService {
             sent_to,
         } = new;
         let (from, recipient) = (actor.clone(), sent_to.clone());
-        let token_name = db::run(&self.pool, move |conn| {
+        let token_name = db::run(&self.ctx.pool, move |conn| {
             db::transaction(conn, |conn| {
                 let row = tokens::find(conn, &actor.account_id, &token_id)?
                     .ok_or_else(AppError::not_found)?;
@@ -106,7 +86,7 @@ impl HandoffService {
             })
         })
         .await?;
-        let url = links::absolute(&self.base_url, &format!("handoff/{code}"));
+        let url = links::absolute(&self.ctx.base_url, &format!("handoff/{code}"));
         let not_mailed = match sent_to {
             Some(to) => !self.mail(&from, to, &token_name, &url, expires_at).await?,
             None => false,
@@ -136,7 +116,7 @@ impl HandoffService {
             expires_at,
         })
         .map_err(|e| AppError::internal(format!("e-mail template: {e}")))?;
-        let notifier = self.notifier.clone();
+        let notifier = self.ctx.notifier.clone();
         let sent = tokio::task::spawn_blocking(move || notifier.send_now(to.as_str(), &message))
             .await
             .map_err(|_| AppError::internal("the e-mail task was cancelled"))?;
@@ -153,8 +133,8 @@ impl HandoffService {
         code: &str,
     ) -> Result<(handoffs::Handoff, tokens::TokenRow), AppError> {
         let code_hash = one_time::hash(code);
-        let now = self.clock.now();
-        db::run(&self.pool, move |conn| {
+        let now = self.ctx.clock.now();
+        db::run(&self.ctx.pool, move |conn| {
             let handoff = handoffs::find_by_hash(conn, &code_hash)?.ok_or(AppError::NotFound(
                 "This link is not valid. Ask for a new one.",
             ))?;
@@ -177,9 +157,9 @@ impl HandoffService {
     /// Opens the link: its credentials, once. The opening is audited.
     pub async fn reveal(&self, code: &str, ip: Option<String>) -> Result<Revealed, AppError> {
         let (handoff, token) = self.usable(code).await?;
-        let now = self.clock.now();
-        let crypto = self.crypto.clone();
-        let (username, password) = db::run(&self.pool, move |conn| {
+        let now = self.ctx.clock.now();
+        let crypto = self.ctx.crypto.clone();
+        let (username, password) = db::run(&self.ctx.pool, move |conn| {
             db::transaction(conn, |conn| {
                 if !handoffs::open(conn, &handoff.id, ip.as_deref(), now)? {
                     return Err(gone());
@@ -226,8 +206,8 @@ impl HandoffService {
         token_id: TokenId,
         handoff_id: String,
     ) -> Result<(), AppError> {
-        let now = self.clock.now();
-        db::run(&self.pool, move |conn| {
+        let now = self.ctx.clock.now();
+        db::run(&self.ctx.pool, move |conn| {
             db::transaction(conn, |conn| {
                 if !handoffs::cancel(conn, &actor.account_id, &token_id, &handoff_id, now)? {
                     return Err(AppError::NotFound(

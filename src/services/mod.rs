@@ -5,5 +5,24 @@
 
 pub mod actor;
 pub mod handoffs;
+pub mod passwords;
 pub mod people;
 pub mod tokens;
+
+use crate::clock::SharedClock;
+use crate::db::DbPool;
+use crate::notify::scheduler::Notifier;
+use crate::tokens::secret::TokenCrypto;
+use std::sync::Arc;
+use url::Url;
+
+/// What every service needs: the database, the clock, the token keys, the scheduler (to
+/// wake it, or to send through it at once), and the base URL for links in e-mails.
+#[derive(Clone)]
+pub struct Context {
+    pub pool: DbPool,
+    pub clock: SharedClock,
+    pub crypto: Arc<TokenCrypto>,
+    pub notifier: Arc<Notifier>,
+    pub base_url: Url,
+}

@@ -2,26 +2,20 @@
 //! of an account can be neither demoted nor disabled.
 
 use super::actor::Actor;
+use super::Context;
 use crate::auth::one_time;
-use crate::clock::SharedClock;
 use crate::db::users;
-use crate::db::{self, accounts, handoffs, invitations, DbConn, DbPool};
+use crate::db::{self, accounts, handoffs, invitations, DbConn};
 use crate::domain::{AccountId, EmailAddress, Role, UserId};
 use crate::error::AppError;
 use crate::links;
 use crate::notify::messages::{self, PasswordLink};
-use crate::notify::scheduler::Notifier;
 use chrono::{Duration, NaiveDateTime};
-use std::sync::Arc;
-use url::Url;
 
 pub const INVITE_VALID_HOURS: i64 = 72;
 
 pub struct PeopleService {
-    pool: DbPool,
-    clock: SharedClock,
-    notifier: Arc<Notifier>,
-    base_url: Url,
+    pub(super) ctx: Context,
 }
 
 /// Invite someone to the actor's account (again, for an open invitation: a new link).
@@ -63,19 +57,14 @@ pub enum Change {
 }
 
 impl PeopleService {
-    pub fn new(pool: DbPool, clock: SharedClock, notifier: Arc<Notifier>, base_url: Url) -> Self {
-        Self {
-            pool,
-            clock,
-            notifier,
-            base_url,
-        }
+    pub fn new(ctx: Context) -> Self {
+        Self { ctx }
     }
 
     /// Creates the first account and its admin (409 once any user exists). The admin's id.
     pub async fn set_up(&self, first: FirstAccount) -> Result<UserId, AppError> {
-        let now = self.clock.now();
-        db::run(&self.pool, move |conn| {
+        let now = self.ctx.clock.now();
+        db::run(&self.ctx.pool, move |conn| {
             db::transaction(conn, |conn| {
                 let FirstAccount {
                     account_name,
@@ -125,7 +114,7 @@ impl PeopleService {
         account_id: AccountId,
         id: String,
     ) -> Result<invitations::Invitation, AppError> {
-        db::run::<_, AppError, _>(&self.pool, move |conn| {
+        db::run::<_, AppError, _>(&self.ctx.pool, move |conn| {
             Ok(invitations::find_in_account(conn, &account_id, &id)?)
         })
         .await?
@@ -147,8 +136,8 @@ impl PeopleService {
 
     /// Cancels an open invitation: its link stops working at once. The address invited.
     pub async fn cancel_invitation(&self, actor: Actor, id: String) -> Result<String, AppError> {
-        let now = self.clock.now();
-        db::run(&self.pool, move |conn| {
+        let now = self.ctx.clock.now();
+        db::run(&self.ctx.pool, move |conn| {
             db::transaction(conn, |conn| {
                 let invitation = invitations::find_in_account(conn, &actor.account_id, &id)?
                     .ok_or(AppError::NotFound("There is no open invitation like this."))?;
@@ -168,10 +157,10 @@ impl PeopleService {
     /// Saves the invitation, then mails its link now: only the link's hash may be stored,
     /// so it cannot wait in the outbox.
     async fn send(&self, invite: Invite, action: &'static str) -> Result<Invited, AppError> {
-        let now = self.clock.now();
+        let now = self.ctx.clock.now();
         let Invite { actor, email, role } = invite;
         let (inviter, invitee) = (actor.clone(), email.clone());
-        let saved = db::run(&self.pool, move |conn| {
+        let saved = db::run(&self.ctx.pool, move |conn| {
             db::transaction(conn, |conn| {
                 save_invitation(conn, &inviter, &invitee, role, now, action)
             })
@@ -180,7 +169,7 @@ impl PeopleService {
         let Some((code, expires_at)) = saved else {
             return Ok(Invited::AlreadyUser);
         };
-        let url = links::absolute(&self.base_url, &format!("invite/{code}"));
+        let url = links::absolute(&self.ctx.base_url, &format!("invite/{code}"));
         let message = messages::password_link(&PasswordLink {
             account_name: &actor.account_name,
             invited_by: Some(&actor.email),
@@ -189,7 +178,7 @@ impl PeopleService {
             expires_at,
         })
         .map_err(|e| AppError::internal(format!("e-mail template: {e}")))?;
-        let notifier = self.notifier.clone();
+        let notifier = self.ctx.notifier.clone();
         let sent = tokio::task::spawn_blocking(move || notifier.send_now(email.as_str(), &message))
             .await
             .map_err(|_| AppError::internal("the e-mail task was cancelled"))?;
@@ -204,8 +193,8 @@ impl PeopleService {
 
     /// Changes another user's role, or disables or enables them. What happened, in words.
     pub async fn change(&self, change: UserChange) -> Result<String, AppError> {
-        let now = self.clock.now();
-        db::run(&self.pool, move |conn| {
+        let now = self.ctx.clock.now();
+        db::run(&self.ctx.pool, move |conn| {
             db::transaction(conn, |conn| apply_change(conn, &change, now))
         })
         .await

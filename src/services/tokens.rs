@@ -2,29 +2,23 @@
 //! and the notices, each operation in one transaction under the account's lock.
 
 use super::actor::Actor;
-use crate::clock::SharedClock;
+use super::Context;
 use crate::db::token_writes::{self, TokenWrites};
-use crate::db::{self, accounts, tokens, DbConn, DbPool};
+use crate::db::{self, accounts, tokens, DbConn};
 use crate::domain::token::TokenDetails;
-use crate::domain::TokenId;
-use crate::domain::TokenStatus;
+use crate::domain::{TokenId, TokenStatus};
 use crate::error::AppError;
 use crate::notify::messages::{self, TokenCreated};
-use crate::notify::scheduler::Notifier;
 use crate::tokens::check_cache::CheckCache;
-use crate::tokens::secret::{self, Password, TokenCrypto};
+use crate::tokens::secret::{self, Password};
 use chrono::NaiveDateTime;
 use std::sync::Arc;
 use url::Url;
 
 pub struct TokenService {
-    pool: DbPool,
-    clock: SharedClock,
-    crypto: Arc<TokenCrypto>,
+    ctx: Context,
     /// The API check's cache (SQLite), emptied as part of committing a token write.
     cache: Option<Arc<CheckCache>>,
-    notifier: Arc<Notifier>,
-    base_url: Url,
 }
 
 /// Add Token.
@@ -111,22 +105,8 @@ struct Minted {
 }
 
 impl TokenService {
-    pub fn new(
-        pool: DbPool,
-        clock: SharedClock,
-        crypto: Arc<TokenCrypto>,
-        cache: Option<Arc<CheckCache>>,
-        notifier: Arc<Notifier>,
-        base_url: Url,
-    ) -> Self {
-        Self {
-            pool,
-            clock,
-            crypto,
-            cache,
-            notifier,
-            base_url,
-        }
+    pub fn new(ctx: Context, cache: Option<Arc<CheckCache>>) -> Self {
+        Self { ctx, cache }
     }
 
     pub async fn create(&self, new: NewToken) -> Result<Creation, AppError> {
@@ -147,14 +127,14 @@ impl TokenService {
         new: NewToken,
         replaces: Option<(TokenId, RevokeOld)>,
     ) -> Result<Creation, AppError> {
-        let now = self.clock.now();
+        let now = self.ctx.clock.now();
         let (minted, password) = self.mint();
         let issued = Issued {
             id: minted.id.clone(),
             username: minted.username.clone(),
             password,
         };
-        let base_url = self.base_url.clone();
+        let base_url = self.ctx.base_url.clone();
         let created = self
             .write(move |conn| {
                 let version = accounts::lock(conn, &new.actor.account_id)?;
@@ -186,7 +166,7 @@ impl TokenService {
         if !created {
             return Ok(Creation::NameTaken);
         }
-        self.notifier.wake();
+        self.ctx.notifier.wake();
         tracing::info!(token_id = %issued.id, "token created");
         Ok(Creation::Issued(issued))
     }
@@ -195,8 +175,8 @@ impl TokenService {
         let id = TokenId::generate();
         let password = secret::generate_password();
         let minted = Minted {
-            secret_hmac: self.crypto.hash(password.expose()),
-            secret_enc: self.crypto.encrypt(id.as_str(), &password),
+            secret_hmac: self.ctx.crypto.hash(password.expose()),
+            secret_enc: self.ctx.crypto.encrypt(id.as_str(), &password),
             username: secret::generate_username(),
             id,
         };
@@ -204,7 +184,7 @@ impl TokenService {
     }
 
     pub async fn update(&self, update: TokenUpdate) -> Result<Update, AppError> {
-        let now = self.clock.now();
+        let now = self.ctx.clock.now();
         self.write(move |conn| {
             let TokenUpdate {
                 actor,
@@ -252,7 +232,7 @@ impl TokenService {
 
     /// Revokes an active token: it stops working at once. Its name.
     pub async fn revoke(&self, revocation: Revocation) -> Result<String, AppError> {
-        let now = self.clock.now();
+        let now = self.ctx.clock.now();
         let Revocation {
             actor,
             token_id,
@@ -279,9 +259,9 @@ impl TokenService {
 
     /// An active token's credentials again; the viewing is audited, once decrypted.
     pub async fn reveal(&self, actor: Actor, token_id: TokenId) -> Result<Revealed, AppError> {
-        let now = self.clock.now();
-        let crypto = self.crypto.clone();
-        db::run(&self.pool, move |conn| {
+        let now = self.ctx.clock.now();
+        let crypto = self.ctx.crypto.clone();
+        db::run(&self.ctx.pool, move |conn| {
             let stored = tokens::find_secret(conn, &actor.account_id, &token_id)?
                 .ok_or_else(AppError::not_found)?;
             if !TokenStatus::of(stored.expires_at, stored.revoked_at, now).is_active() {
@@ -309,7 +289,7 @@ impl TokenService {
         T: Send + 'static,
     {
         let cache = self.cache.clone();
-        db::run(&self.pool, move |conn| {
+        db::run(&self.ctx.pool, move |conn| {
             token_writes::write(conn, cache.as_deref(), work)
         })
         .await
