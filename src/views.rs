@@ -3,7 +3,7 @@
 
 use crate::auth::guards::CurrentUser;
 use crate::auth::session::{Flash, TypedSession};
-use crate::db::users::Role;
+use crate::domain::Role;
 use crate::error::AppError;
 use actix_web::http::{header, StatusCode};
 use actix_web::{HttpResponse, ResponseError};

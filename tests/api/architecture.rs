@@ -413,7 +413,9 @@ fn the_database_layer_knows_nothing_of_the_web() {
     let found = layer_breaches(
         "src/db/",
         &["actix_web", "actix_session", "askama"],
-        &["routes", "views", "auth", "startup", "state", "services"],
+        &[
+            "routes", "views", "auth", "startup", "state", "services", "error",
+        ],
     );
     assert!(
         found.is_empty(),
@@ -471,6 +473,44 @@ fn the_services_know_nothing_of_http() {
         found.is_empty(),
         "src/services/ holds the rules for changing things; handlers call it with command \
          values, so it must not know requests, sessions or pages:{}",
+        offenders(found)
+    );
+}
+
+#[test]
+fn backend_specific_code_lives_under_db() {
+    let backend_words = [
+        "DbConn::Sqlite",
+        "DbConn::Pg",
+        "SqliteConnection",
+        "PgConnection",
+        "sql_query",
+        "batch_execute",
+        "PRAGMA",
+        "VACUUM",
+    ];
+    let found: Vec<String> = sources()
+        .iter()
+        .filter(|s| !s.file.starts_with("src/db/"))
+        .flat_map(|s| {
+            // SQL hides in strings, which `non_test_code` blanks: read the text itself, up
+            // to the unit tests.
+            let text = s
+                .text
+                .split("\n#[cfg(test)]\n")
+                .next()
+                .unwrap_or("")
+                .to_string();
+            backend_words
+                .iter()
+                .filter(move |word| text.contains(*word))
+                .map(move |word| format!("{}: {word}", s.file))
+        })
+        .collect();
+    assert!(
+        found.is_empty(),
+        "SQL text and the choice between SQLite and PostgreSQL belong in src/db/; give the \
+         caller a function there instead:{}",
         offenders(found)
     );
 }

@@ -188,7 +188,7 @@ async fn every_route_answers_each_role_as_designed() {
 #[tokio::test]
 async fn anonymous_visitors_are_sent_to_sign_in() {
     let app = spawn_app().await;
-    app.add_user("Acme", "admin@acme.test", sesame::db::users::Role::Admin);
+    app.add_user("Acme", "admin@acme.test", sesame::domain::Role::Admin);
     let response = client().get(app.url("/tokens")).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     assert_eq!(location(&response), "/login");

@@ -41,7 +41,7 @@ async fn a_post_without_the_sessions_csrf_token_is_refused_with_403() {
 #[tokio::test]
 async fn sign_in_needs_the_csrf_token_too() {
     let app = spawn_app().await;
-    app.add_user("Acme", "admin@acme.test", sesame::db::users::Role::Admin);
+    app.add_user("Acme", "admin@acme.test", sesame::domain::Role::Admin);
     let response = client()
         .post(app.url("/login"))
         .form(&[("email", "admin@acme.test"), ("password", PASSWORD)])

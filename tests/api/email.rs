@@ -5,7 +5,7 @@ use crate::helpers::*;
 use crate::smtp::SmtpServer;
 use chrono::Duration;
 use reqwest::StatusCode;
-use sesame::db::users::Role;
+use sesame::domain::Role;
 use std::time::Instant;
 
 async fn eventually(what: &str, mut condition: impl FnMut() -> bool) {

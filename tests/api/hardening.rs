@@ -356,7 +356,7 @@ async fn invitations_say_nothing_about_other_accounts_and_reserve_nothing() {
 async fn open_hand_off_links_are_listed_cancellable_and_die_with_their_maker() {
     let app = spawn_app().await;
     let cast = app.cast().await;
-    app.add_user("Acme", "second@acme.test", sesame::db::users::Role::Admin);
+    app.add_user("Acme", "second@acme.test", sesame::domain::Role::Admin);
     let second = app.login("second@acme.test").await;
     let token = app.create_named(&cast.admin, "Handed").await;
     let link = |html: String| element_text(&html, "handoff-url").expect("the link");

@@ -7,7 +7,7 @@ use crate::statements::{self, Capture, Statement};
 use chrono::Duration;
 use sesame::clock::Clock;
 use sesame::config::DatabaseUrl;
-use sesame::db::users::Role;
+use sesame::domain::Role;
 use sesame::keys::ServerKey;
 use sesame::tokens::secret::TokenCrypto;
 use std::collections::HashSet;

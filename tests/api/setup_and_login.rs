@@ -122,7 +122,7 @@ async fn setup_refuses_a_short_password_and_keeps_the_input() {
 #[tokio::test]
 async fn a_wrong_password_and_an_unknown_address_get_the_same_answer() {
     let app = spawn_app().await;
-    app.add_user("Acme", "admin@acme.test", sesame::db::users::Role::Admin);
+    app.add_user("Acme", "admin@acme.test", sesame::domain::Role::Admin);
     let mut answers = Vec::new();
     for (email, password) in [
         ("admin@acme.test", "wrong password!!"),
@@ -159,7 +159,7 @@ async fn a_wrong_password_and_an_unknown_address_get_the_same_answer() {
 #[tokio::test]
 async fn the_session_cookie_is_http_only_and_same_site_lax() {
     let app = spawn_app().await;
-    app.add_user("Acme", "admin@acme.test", sesame::db::users::Role::Admin);
+    app.add_user("Acme", "admin@acme.test", sesame::domain::Role::Admin);
     let response = client().get(app.url("/login")).send().await.unwrap();
     let cookie = response
         .headers()
@@ -177,7 +177,7 @@ async fn the_session_cookie_is_http_only_and_same_site_lax() {
 #[tokio::test]
 async fn the_session_cookie_is_secure_when_the_base_url_is_https() {
     let app = spawn_app_with(&[("SESAME_BASE_URL", "https://tokens.example.com")]).await;
-    app.add_user("Acme", "admin@acme.test", sesame::db::users::Role::Admin);
+    app.add_user("Acme", "admin@acme.test", sesame::domain::Role::Admin);
     let response = client().get(app.url("/login")).send().await.unwrap();
     let cookie = response
         .headers()
@@ -191,7 +191,7 @@ async fn the_session_cookie_is_secure_when_the_base_url_is_https() {
 #[tokio::test]
 async fn signing_out_kills_every_copy_of_the_cookie() {
     let app = spawn_app().await;
-    app.add_user("Acme", "admin@acme.test", sesame::db::users::Role::Admin);
+    app.add_user("Acme", "admin@acme.test", sesame::domain::Role::Admin);
     // A browser without a cookie jar, so we hold the raw cookie as a thief would.
     let raw = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())

@@ -4,7 +4,7 @@ use crate::helpers::*;
 use crate::smtp::SmtpServer;
 use chrono::Duration;
 use reqwest::StatusCode;
-use sesame::db::users::Role;
+use sesame::domain::Role;
 use std::time::Instant;
 
 const NEW_PASSWORD: &str = "violet tractor summit ocean";

@@ -3,7 +3,7 @@
 
 use super::{Browser, Options, ENTER};
 use crate::helpers::{spawn_app, PASSWORD};
-use sesame::db::users::Role;
+use sesame::domain::Role;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_admin_adds_and_revokes_a_token_with_the_keyboard_alone() {

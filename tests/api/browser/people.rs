@@ -5,7 +5,7 @@ use super::{shown_credentials, whoami, Browser, Options};
 use crate::helpers::{spawn_app_with, TestApp, PASSWORD};
 use crate::smtp::SmtpServer;
 use reqwest::StatusCode;
-use sesame::db::users::Role;
+use sesame::domain::Role;
 use std::time::{Duration, Instant};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
