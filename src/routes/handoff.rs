@@ -68,7 +68,7 @@ pub async fn create_handoff(
         token_id: id,
         token_name: handed.token_name,
         url: handed.url,
-        expires: TimeView::new(handed.expires_at, state.clock.now()),
+        expires: TimeView::new(handed.expires_at, handed.created_at),
         sent_to,
         send_error: handed
             .not_mailed

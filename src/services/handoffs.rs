@@ -29,6 +29,8 @@ pub struct NewHandoff {
 pub struct HandedOff {
     pub token_name: String,
     pub url: String,
+    /// When it was made, and when it expires (24 h later).
+    pub created_at: NaiveDateTime,
     pub expires_at: NaiveDateTime,
     /// The e-mail was asked for and could not be sent: the admin passes the link on.
     pub not_mailed: bool,
@@ -94,6 +96,7 @@ impl HandoffService {
         Ok(HandedOff {
             token_name,
             url,
+            created_at: now,
             expires_at,
             not_mailed,
         })

@@ -135,6 +135,7 @@ impl TokenService {
             password,
         };
         let base_url = self.ctx.base_url.clone();
+        let account_id = new.actor.account_id.clone();
         let created = self
             .write(move |conn| {
                 let version = accounts::lock(conn, &new.actor.account_id)?;
@@ -167,7 +168,7 @@ impl TokenService {
             return Ok(Creation::NameTaken);
         }
         self.ctx.notifier.wake();
-        tracing::info!(token_id = %issued.id, "token created");
+        tracing::info!(token_id = %issued.id, %account_id, "token created");
         Ok(Creation::Issued(issued))
     }
 

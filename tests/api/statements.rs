@@ -36,7 +36,7 @@ impl Instrumentation for Recorder {
                 self.url = Some(url.to_string());
             }
             InstrumentationEvent::StartQuery { query, .. } => {
-                if !CAPTURING.load(Ordering::Relaxed) {
+                if !CAPTURING.load(Ordering::Relaxed) || in_background_worker() {
                     return;
                 }
                 let Some(url) = &self.url else { return };
@@ -48,6 +48,15 @@ impl Instrumentation for Recorder {
             _ => {}
         }
     }
+}
+
+/// The server's own background threads (the scheduler, the use recorder, direct mail) are
+/// not requests: a scheduler tick that a new token woke may still be delivering while the
+/// pages are captured (it was, in one run, and its statements were blamed on a page).
+fn in_background_worker() -> bool {
+    std::thread::current()
+        .name()
+        .is_some_and(|name| name.starts_with("sesame-"))
 }
 
 /// Records the statements run on connections to `url` until `take`.
