@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# A/B page benchmark: two builds of sesame serve copies of one seeded SQLite database, and
+# wrk measures every page on one, then the other, in turns (ROUNDS times), so that both
+# meet the same machine noise. For a change that must not move the figures (a refactor),
+# a ratio measured this way is worth more than two runs of bench/pages.sh minutes apart.
+#
+# Usage: BEFORE=/path/to/old/target/release/sesame BEFORE_LABEL=abc1234 bench/ab.sh
+#        (AFTER defaults to this tree's release build; ROUNDS=3, DURATION=4s a measure)
+# Prints, per page, the median requests/s of each build and AFTER / BEFORE.
+# Needs wrk and curl.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+: "${BEFORE:?set BEFORE to the sesame binary to compare with}"
+ROUNDS=${ROUNDS:-3} DURATION=${DURATION:-4s} WARMUP=1s THREADS=2
+PORT_A=18193 PORT_B=18194
+PASSWORD="plum-Orbit-lantern-42-gravel"
+
+command -v wrk >/dev/null || { echo "wrk is needed: apt-get install wrk" >&2; exit 1; }
+cargo build --release --quiet --bin sesame
+AFTER=${AFTER:-./target/release/sesame}
+commit=$(git rev-parse --short HEAD)
+[ -n "$(git status --porcelain)" ] && commit="$commit-dirty"
+work=$(mktemp -d)
+pids=()
+cleanup() { kill "${pids[@]}" 2>/dev/null || true; rm -rf "$work"; }
+trap cleanup EXIT
+
+# requests/s of one measure (after an uncounted warm-up). Arguments: url, header.
+rps() {
+  wrk -t$THREADS -c16 -d"$WARMUP" -H "$2" "$1" >/dev/null
+  wrk -t$THREADS -c16 -d"$DURATION" -H "$2" "$1" | awk '/^Requests\/sec/ {printf "%.0f", $2}'
+}
+
+# One database, seeded once, copied for the other build (no server holds it yet).
+export SESAME_LOG=warn
+SESAME_DATA_DIR="$work/a" "$AFTER" seed --account Bench --tokens 100000 --events 300000 \
+  --notices 100000 --users 10000 >/dev/null
+echo "$PASSWORD" | SESAME_DATA_DIR="$work/a" "$AFTER" user add --account Bench \
+  --email bench@bench.test --role admin >/dev/null
+cp -a "$work/a" "$work/b"
+SESAME_DATA_DIR="$work/a" SESAME_BIND="127.0.0.1:$PORT_A" "$AFTER" serve 2>"$work/a.log" &
+pids+=($!)
+SESAME_DATA_DIR="$work/b" SESAME_BIND="127.0.0.1:$PORT_B" "$BEFORE" serve 2>"$work/b.log" &
+pids+=($!)
+
+csrf() { grep -o 'name="csrf_token" value="[^"]*"' | head -1 | sed 's/.*value="//;s/"$//'; }
+# The session cookie of a signed-in admin of the server at port $1.
+sign_in() {
+  local base="http://127.0.0.1:$1" jar="$work/$1.jar" token
+  for _ in $(seq 100); do curl -fs "$base/healthz" >/dev/null && break; sleep 0.1; done
+  token=$(curl -fs -c "$jar" -b "$jar" "$base/login" | csrf)
+  curl -fs -o /dev/null -c "$jar" -b "$jar" --data-urlencode "csrf_token=$token" \
+    -d email=bench@bench.test --data-urlencode "password=$PASSWORD" "$base/login"
+  echo "Cookie: sesame_session=$(awk '$6 == "sesame_session" {print $7}' "$jar")"
+}
+cookie_a=$(sign_in $PORT_A) cookie_b=$(sign_in $PORT_B)
+
+# The same paths on both: the copies hold the same ids.
+base_a="http://127.0.0.1:$PORT_A"
+list=$(curl -fs -H "$cookie_a" "$base_a/tokens")
+token_id=$(grep -o 'data-label="Name"><a href="/tokens/[0-9a-f-]\{36\}"' <<<"$list" | head -1 | sed 's/.*tokens\///;s/"$//')
+needle=$(grep -o 'synthetic-[A-Za-z0-9_-]*-[0-9]\{7\}' <<<"$list" | head -1 | sed 's/.*-//')
+ended=$(curl -fs -H "$cookie_a" "$base_a/tokens/inactive")
+ended_needle=$(grep -o 'synthetic-[A-Za-z0-9_-]*-[0-9]\{7\}' <<<"$ended" | head -1 | sed 's/.*-//')
+member=$(curl -fs -H "$cookie_a" "$base_a/users" | grep -o 'member-[a-z0-9]*-[0-9]*@example.invalid' | sed -n 20p)
+year_ago=$(date -u -d '1 year ago' +%F) today=$(date -u +%F)
+
+median() { tr ' ' '\n' | sort -n | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
+
+echo "## A/B pages, $commit (after) against ${BEFORE_LABEL:-$BEFORE} (before), $(date -u +%Y-%m-%d), $(nproc) cores, SQLite, 100,000 tokens, $ROUNDS rounds of wrk -t$THREADS -c16 -d$DURATION in turns"
+echo
+echo "| page | before, requests/s | after, requests/s | after / before |"
+echo "|---|---|---|---|"
+ratios=()
+for entry in "Dashboard|/dashboard" "API Tokens, page 1|/tokens" \
+    "API Tokens, page 500|/tokens?page=500" "API Tokens, search|/tokens?q=$needle" \
+    "a token page|/tokens/$token_id" "Expired & Revoked, page 1|/tokens/inactive" \
+    "Expired & Revoked, page 200|/tokens/inactive?page=200" \
+    "Expired & Revoked, revoked, page 100|/tokens/inactive?status=revoked&page=100" \
+    "Expired & Revoked, dates|/tokens/inactive?from=$year_ago&to=$today" \
+    "Expired & Revoked, creator + text|/tokens/inactive?creator=bench&q=$ended_needle" \
+    "Audit, page 1|/audit" "Audit, page 2000|/audit?page=2000" \
+    "Notifications, page 1|/notifications" "Notifications, page 2000|/notifications?page=2000" \
+    "Users, page 1|/users" "Users, a later page|/users?after=$member"; do
+  name=${entry%%|*} path=${entry#*|}
+  for port_cookie in "$PORT_A|$cookie_a" "$PORT_B|$cookie_b"; do
+    test "$(curl -s -o /dev/null -w '%{http_code}' -H "${port_cookie#*|}" "http://127.0.0.1:${port_cookie%%|*}$path")" = 200 \
+      || { echo "$name: $path does not answer 200 on port ${port_cookie%%|*}" >&2; exit 1; }
+  done
+  a=() b=()
+  for _ in $(seq "$ROUNDS"); do
+    a+=("$(rps "http://127.0.0.1:$PORT_A$path" "$cookie_a")")
+    b+=("$(rps "http://127.0.0.1:$PORT_B$path" "$cookie_b")")
+  done
+  ma=$(echo "${a[*]}" | median) mb=$(echo "${b[*]}" | median)
+  ratio=$(awk -v a="$ma" -v b="$mb" 'BEGIN {printf "%.2f", a / b}')
+  ratios+=("$ratio")
+  echo "| $name | $mb | $ma | $ratio |"
+done
+echo
+echo "Median of the pages' after / before: $(echo "${ratios[*]}" | median)"
