@@ -1,5 +1,19 @@
 //! Ids of the product's records, one type each: a token id cannot be passed where an
 //! account id is expected. All are UUIDs, stored as text.
+//!
+//! ```
+//! use sesame::domain::AccountId;
+//! fn tokens_of(_account: &AccountId) {}
+//! tokens_of(&AccountId::generate());
+//! ```
+//!
+//! The same call with a token's id does not compile:
+//!
+//! ```compile_fail,E0308
+//! use sesame::domain::{AccountId, TokenId};
+//! fn tokens_of(_account: &AccountId) {}
+//! tokens_of(&TokenId::generate());
+//! ```
 
 use diesel::expression::AsExpression;
 use diesel::sql_types::{Nullable, Text};

@@ -128,3 +128,18 @@ async fn a_connection_the_database_closed_fails_once_and_is_replaced() {
     drop(app);
     drop(database);
 }
+
+/// What the operator reads (the command line, the scheduler's log) keeps the cause of a
+/// failure, while a user sees nothing of it.
+#[test]
+fn an_internal_error_keeps_its_cause_for_the_operator() {
+    use sesame::error::AppError;
+    let cause = diesel::result::Error::QueryBuilderError("the cause itself".into());
+    let error = AppError::from(cause);
+    assert_eq!(error.to_string(), "internal error", "what a page says");
+    let report = format!("{:#}", error.into_anyhow());
+    assert_eq!(report, "database: the cause itself");
+    // A database that is gone is the caller's to retry, not a bug (503).
+    let gone = AppError::from(sesame::db::DbError::Unavailable);
+    assert!(matches!(gone, AppError::Unavailable), "{gone:?}");
+}
