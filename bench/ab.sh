@@ -10,6 +10,7 @@
 # Needs wrk and curl.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/page_list.sh
 : "${BEFORE:?set BEFORE to the sesame binary to compare with}"
 ROUNDS=${ROUNDS:-3} DURATION=${DURATION:-4s} WARMUP=1s THREADS=2
 PORT_A=18193 PORT_B=18194
@@ -72,16 +73,8 @@ echo
 echo "| page | before, requests/s | after, requests/s | after / before |"
 echo "|---|---|---|---|"
 ratios=()
-for entry in "Dashboard|/dashboard" "API Tokens, page 1|/tokens" \
-    "API Tokens, page 500|/tokens?page=500" "API Tokens, search|/tokens?q=$needle" \
-    "a token page|/tokens/$token_id" "Expired & Revoked, page 1|/tokens/inactive" \
-    "Expired & Revoked, page 200|/tokens/inactive?page=200" \
-    "Expired & Revoked, revoked, page 100|/tokens/inactive?status=revoked&page=100" \
-    "Expired & Revoked, dates|/tokens/inactive?from=$year_ago&to=$today" \
-    "Expired & Revoked, creator + text|/tokens/inactive?creator=bench&q=$ended_needle" \
-    "Audit, page 1|/audit" "Audit, page 2000|/audit?page=2000" \
-    "Notifications, page 1|/notifications" "Notifications, page 2000|/notifications?page=2000" \
-    "Users, page 1|/users" "Users, a later page|/users?after=$member"; do
+mapfile -t entries < <(page_list)
+for entry in "${entries[@]}"; do
   name=${entry%%|*} path=${entry#*|}
   for port_cookie in "$PORT_A|$cookie_a" "$PORT_B|$cookie_b"; do
     test "$(curl -s -o /dev/null -w '%{http_code}' -H "${port_cookie#*|}" "http://127.0.0.1:${port_cookie%%|*}$path")" = 200 \

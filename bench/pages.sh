@@ -15,6 +15,7 @@
 # Needs wrk and curl.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/page_list.sh
 SHORT=false
 [ "${1:-}" = "--short" ] && SHORT=true
 THREADS=2
@@ -110,16 +111,8 @@ for backend in $BACKENDS; do
   auth="Authorization: Basic $(printf '%s:%s' "$username" "$password" | base64 -w0)"
 
   year_ago=$(date -u -d '1 year ago' +%F) today=$(date -u +%F)
-  for entry in "Dashboard|/dashboard" "API Tokens, page 1|/tokens" \
-      "API Tokens, page 500|/tokens?page=500" "API Tokens, search|/tokens?q=$needle" \
-      "a token page|/tokens/$token_id" "Expired & Revoked, page 1|/tokens/inactive" \
-      "Expired & Revoked, page 200|/tokens/inactive?page=200" \
-      "Expired & Revoked, revoked, page 100|/tokens/inactive?status=revoked&page=100" \
-      "Expired & Revoked, dates|/tokens/inactive?from=$year_ago&to=$today" \
-      "Expired & Revoked, creator + text|/tokens/inactive?creator=bench&q=$ended_needle" \
-      "Audit, page 1|/audit" "Audit, page 2000|/audit?page=2000" \
-      "Notifications, page 1|/notifications" "Notifications, page 2000|/notifications?page=2000" \
-      "Users, page 1|/users" "Users, a later page|/users?after=$member"; do
+  mapfile -t entries < <(page_list)
+  for entry in "${entries[@]}"; do
     name=${entry%%|*} path=${entry#*|}
     test "$(curl -s -o /dev/null -w '%{http_code}' -H "$cookie" "$base$path")" = 200 \
       || { echo "$name: $path does not answer 200" >&2; exit 1; }
