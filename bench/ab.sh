@@ -32,11 +32,12 @@ rps() {
   wrk -t$THREADS -c16 -d"$DURATION" -H "$2" "$1" | awk '/^Requests\/sec/ {printf "%.0f", $2}'
 }
 
-# One database, seeded once, copied for the other build (no server holds it yet).
+# One database, seeded once by the older build, copied for the other (no server holds it
+# yet); AFTER applies its own migrations to its copy when it starts, as an upgrade would.
 export SESAME_LOG=warn
-SESAME_DATA_DIR="$work/a" "$AFTER" seed --account Bench --tokens 100000 --events 300000 \
+SESAME_DATA_DIR="$work/a" "$BEFORE" seed --account Bench --tokens 100000 --events 300000 \
   --notices 100000 --users 10000 >/dev/null
-echo "$PASSWORD" | SESAME_DATA_DIR="$work/a" "$AFTER" user add --account Bench \
+echo "$PASSWORD" | SESAME_DATA_DIR="$work/a" "$BEFORE" user add --account Bench \
   --email bench@bench.test --role admin >/dev/null
 cp -a "$work/a" "$work/b"
 SESAME_DATA_DIR="$work/a" SESAME_BIND="127.0.0.1:$PORT_A" "$AFTER" serve 2>"$work/a.log" &

@@ -375,7 +375,6 @@ pub fn seed_users(
                     password_hash: unusable.clone(),
                     role: users::Role::Member.as_str(),
                     disabled: false,
-                    session_epoch: 0,
                     created_at: spread(now, i, count),
                 })
                 .collect();

@@ -1,6 +1,7 @@
 //! Builds the application: data directory, server key, database, and the HTTP server with
 //! its middleware and routes. Tests build it on port 0 with a movable clock.
 
+use crate::auth::store::{self, DbSessionStore};
 use crate::clock::SharedClock;
 use crate::config::Settings;
 use crate::db::{self, DbPool};
@@ -12,7 +13,6 @@ use crate::routes;
 use crate::state::AppState;
 use crate::tokens::check_cache::CheckCache;
 use actix_session::config::CookieContentSecurity;
-use actix_session::storage::CookieSessionStore;
 use actix_session::SessionMiddleware;
 use actix_web::body::MessageBody;
 use actix_web::cookie::{Key, SameSite};
@@ -60,6 +60,12 @@ impl Application {
             setup_code,
         )?);
         let app_state = state.clone();
+        let sessions = DbSessionStore::new(
+            state.pool.clone(),
+            state.clock.clone(),
+            state.settings.session_idle,
+            state.settings.session_max,
+        );
         let server = HttpServer::new(move || {
             // The API is its own scope: no session cookie or page headers on the hot path.
             App::new()
@@ -69,19 +75,17 @@ impl Application {
                 .service(
                     web::scope("")
                         .app_data(query_errors())
-                        .wrap(security_headers(https))
                         .wrap(
-                            SessionMiddleware::builder(
-                                CookieSessionStore::default(),
-                                cookie_key.clone(),
-                            )
-                            .cookie_name(SESSION_COOKIE.into())
-                            .cookie_secure(https)
-                            .cookie_http_only(true)
-                            .cookie_same_site(SameSite::Lax)
-                            .cookie_content_security(CookieContentSecurity::Private)
-                            .build(),
+                            SessionMiddleware::builder(sessions.clone(), cookie_key.clone())
+                                .cookie_name(SESSION_COOKIE.into())
+                                .cookie_secure(https)
+                                .cookie_http_only(true)
+                                .cookie_same_site(SameSite::Lax)
+                                .cookie_content_security(CookieContentSecurity::Private)
+                                .build(),
                         )
+                        .wrap(from_fn(store::answer_store_failures))
+                        .wrap(security_headers(https))
                         .configure(routes::configure),
                 )
         })

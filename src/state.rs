@@ -16,6 +16,7 @@ use crate::notify::mailer::Mailer;
 use crate::notify::scheduler::Notifier;
 use crate::services::handoffs::HandoffService;
 use crate::services::people::PeopleService;
+use crate::services::sessions::SessionService;
 use crate::services::tokens::TokenService;
 use crate::services::Context;
 use crate::tokens::check_cache::CheckCache;
@@ -55,6 +56,7 @@ pub struct AppState {
     pub tokens: TokenService,
     pub handoffs: HandoffService,
     pub people: PeopleService,
+    pub sessions: SessionService,
     /// The API's token check (with its cache on SQLite).
     pub checker: TokenChecker,
     /// The token lists and counts per account (see `tokens::lists`).
@@ -102,7 +104,8 @@ impl AppState {
         Ok(AppState {
             tokens: TokenService::new(services.clone(), check_cache.clone()),
             handoffs: HandoffService::new(services.clone()),
-            people: PeopleService::new(services),
+            people: PeopleService::new(services.clone()),
+            sessions: SessionService::new(services),
             checker: TokenChecker::new(pool.clone(), crypto.clone(), check_cache.clone()),
             recorder: Recorder::start(
                 pool.clone(),

@@ -1,5 +1,5 @@
 //! Who may do what. Handlers take one of these extractors; each loads the signed-in user
-//! (checking the session epoch, so a signed-out or disabled user's cookie stops working)
+//! (the session store has found the session alive; the user must still be enabled)
 //! and carries the account id that every query must be scoped to.
 
 use super::session::TypedSession;
@@ -58,19 +58,14 @@ impl CurrentUser {
 pub struct Claim {
     session: TypedSession,
     user_id: UserId,
-    epoch: i64,
 }
 
 impl Claim {
-    /// The user, if the claim still holds: they exist, are enabled, and the session's
-    /// epoch is theirs (signing out, disabling or a new password bump it).
-    fn load(
-        conn: &mut crate::db::DbConn,
-        user_id: &UserId,
-        epoch: i64,
-    ) -> Result<CurrentUser, AppError> {
+    /// The user, if the claim still holds: they exist and are enabled. (Disabling them, a
+    /// new password or a new role also deletes their sessions.)
+    fn load(conn: &mut crate::db::DbConn, user_id: &UserId) -> Result<CurrentUser, AppError> {
         match users::find_session_user(conn, user_id)? {
-            Some(user) if !user.disabled && user.session_epoch == epoch => Ok(CurrentUser {
+            Some(user) if !user.disabled => Ok(CurrentUser {
                 role: user.role,
                 id: user.id,
                 email: user.email,
@@ -88,14 +83,10 @@ impl Claim {
         F: FnOnce(&mut crate::db::DbConn, &CurrentUser) -> Result<T, AppError> + Send + 'static,
         T: Send + 'static,
     {
-        let Claim {
-            session,
-            user_id,
-            epoch,
-        } = self;
+        let Claim { session, user_id } = self;
         let done = state
             .db(move |conn| {
-                let user = Self::load(conn, &user_id, epoch)?;
+                let user = Self::load(conn, &user_id)?;
                 let out = work(conn, &user)?;
                 Ok((user, out))
             })
@@ -113,32 +104,10 @@ impl FromRequest for Claim {
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let session = TypedSession::from_request_sync(req);
-        let claim = (|| {
-            let state = req
-                .app_data::<web::Data<AppState>>()
-                .ok_or_else(|| AppError::internal("application state missing"))?;
-            let (user_id, epoch) = session.user().ok_or(AppError::Unauthenticated)?;
-            let settings = &state.settings;
-            if !session.alive(
-                state.clock.now(),
-                settings.session_idle,
-                settings.session_max,
-            ) {
-                session.sign_out();
-                let _ = session.flash(
-                    crate::auth::session::FlashKind::Error,
-                    "Your session expired. Sign in again.",
-                );
-                return Err(AppError::Unauthenticated);
-            }
-            Ok((user_id, epoch))
-        })()
-        .map(|(user_id, epoch)| Claim {
-            user_id: UserId::from(user_id),
-            session,
-            epoch,
-        });
-        std::future::ready(claim)
+        std::future::ready(match session.user() {
+            Some(user_id) => Ok(Claim { session, user_id }),
+            None => Err(AppError::Unauthenticated),
+        })
     }
 }
 

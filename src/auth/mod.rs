@@ -6,4 +6,5 @@ pub mod lockout;
 pub mod one_time;
 pub mod password;
 pub mod session;
+pub mod store;
 pub mod sudo;

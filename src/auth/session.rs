@@ -1,6 +1,8 @@
-//! The session cookie (signed and encrypted), behind typed accessors instead of string keys.
+//! The session's values (kept in the database, see `auth::store`), behind typed accessors
+//! instead of string keys.
 
-use crate::domain::UserId;
+use crate::client_ip::ClientIp;
+use crate::domain::{BrowserAndOs, SignInFrom, UserId};
 use crate::error::AppError;
 use actix_session::{Session, SessionExt};
 use actix_web::dev::Payload;
@@ -12,14 +14,42 @@ use serde::{Deserialize, Serialize};
 use std::future::{ready, Ready};
 use subtle::ConstantTimeEq;
 
-const USER_ID: &str = "uid";
-const EPOCH: &str = "epoch";
-const CSRF: &str = "csrf";
-const FLASH: &str = "flash";
-/// Unix seconds: when the user signed in, last typed their password, last made a request.
-const SIGNED_IN_AT: &str = "signed_in_at";
-const AUTH_AT: &str = "auth_at";
-const SEEN_AT: &str = "seen_at";
+/// The names of the session's values. The store (`auth::store`) reads the sign-in's
+/// values into its row, and acts on `ROTATE`.
+pub(crate) mod keys {
+    pub const USER_ID: &str = "uid";
+    /// The session's public id (its row's), put in by the store when it loads the session.
+    pub const SESSION_ID: &str = "sid";
+    pub const CSRF: &str = "csrf";
+    pub const FLASH: &str = "flash";
+    /// Unix seconds: when the user signed in, and last typed their password.
+    pub const SIGNED_IN_AT: &str = "signed_in_at";
+    pub const AUTH_AT: &str = "auth_at";
+    /// Where the sign-in came from, for the user's list of sessions.
+    pub const IP: &str = "ip";
+    pub const BROWSER: &str = "browser";
+    pub const OS: &str = "os";
+    /// Asks the store for a new key (sudo confirmed).
+    pub const ROTATE: &str = "rotate";
+}
+use keys::*;
+
+impl FromRequest for SignInFrom {
+    type Error = AppError;
+    type Future = Ready<Result<Self, AppError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let agent = req
+            .headers()
+            .get(actix_web::http::header::USER_AGENT)
+            .and_then(|value| value.to_str().ok())
+            .unwrap_or("");
+        ready(Ok(SignInFrom {
+            ip: ClientIp::for_request(req).text(),
+            device: BrowserAndOs::from_user_agent(agent),
+        }))
+    }
+}
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Flash {
@@ -49,46 +79,37 @@ impl TypedSession {
         Self(req.get_session())
     }
 
-    /// Who is signed in, and the session epoch the cookie was issued under.
-    pub fn user(&self) -> Option<(String, i64)> {
-        let id = self.0.get::<String>(USER_ID).ok().flatten()?;
-        let epoch = self.0.get::<i64>(EPOCH).ok().flatten()?;
-        Some((id, epoch))
+    /// Who is signed in (the store has checked that the session is alive).
+    pub fn user(&self) -> Option<UserId> {
+        self.0
+            .get::<String>(USER_ID)
+            .ok()
+            .flatten()
+            .map(UserId::from)
     }
 
-    /// Signs a user in: a new session, a new CSRF token.
+    /// This session's public id (not its key), once it is stored.
+    pub fn id(&self) -> Option<String> {
+        self.0.get::<String>(SESSION_ID).ok().flatten()
+    }
+
+    /// Signs a user in: a new session under a new key, a new CSRF token.
     pub fn sign_in(
         &self,
         user_id: &UserId,
-        epoch: i64,
         now: NaiveDateTime,
+        from: &SignInFrom,
     ) -> Result<(), AppError> {
         self.0.renew();
         self.0.clear();
         self.insert(USER_ID, user_id.as_str())?;
-        self.insert(EPOCH, epoch)?;
         let at = now.and_utc().timestamp();
         self.insert(SIGNED_IN_AT, at)?;
         self.insert(AUTH_AT, at)?;
-        self.insert(SEEN_AT, at)?;
+        self.insert(IP, &from.ip)?;
+        self.insert(BROWSER, from.device.browser)?;
+        self.insert(OS, from.device.os)?;
         self.insert(CSRF, new_csrf_token())
-    }
-
-    /// Whether the session is still alive at `now`; if so, notes the request (at most once
-    /// a minute, to spare rewriting the cookie on every page).
-    pub fn alive(&self, now: NaiveDateTime, idle: Duration, max: Duration) -> bool {
-        let get = |key| self.0.get::<i64>(key).ok().flatten();
-        let (Some(signed_in), Some(seen)) = (get(SIGNED_IN_AT), get(SEEN_AT)) else {
-            return false;
-        };
-        let now = now.and_utc().timestamp();
-        if now - seen > idle.num_seconds() || now - signed_in > max.num_seconds() {
-            return false;
-        }
-        if now - seen >= 60 {
-            let _ = self.insert(SEEN_AT, now);
-        }
-        true
     }
 
     /// Whether the password was typed within `window` (for sensitive actions).
@@ -100,11 +121,13 @@ impl TypedSession {
             .is_some_and(|at| now.and_utc().timestamp() - at <= window.num_seconds())
     }
 
+    /// The password was typed again: noted, and the session moves to a new key.
     pub fn reauthenticated(&self, now: NaiveDateTime) -> Result<(), AppError> {
-        self.insert(AUTH_AT, now.and_utc().timestamp())
+        self.insert(AUTH_AT, now.and_utc().timestamp())?;
+        self.insert(ROTATE, true)
     }
 
-    /// Forgets everything (the cookie itself stays, for a flash message).
+    /// Ends this session (its row goes); a new, empty one carries a flash message.
     pub fn sign_out(&self) {
         self.0.clear();
         self.0.renew();
@@ -145,8 +168,12 @@ impl TypedSession {
         )
     }
 
+    /// The message for this page, if any. Only a session holding one is changed (and so
+    /// written back): every page asks.
     pub fn take_flash(&self) -> Option<Flash> {
-        self.0.remove_as::<Flash>(FLASH).and_then(Result::ok)
+        let flash = self.0.get::<Flash>(FLASH).ok().flatten()?;
+        self.0.remove(FLASH);
+        Some(flash)
     }
 
     fn insert(&self, key: &str, value: impl Serialize) -> Result<(), AppError> {

@@ -137,6 +137,5 @@ pub struct SeedUser {
     pub password_hash: String,
     pub role: &'static str,
     pub disabled: bool,
-    pub session_epoch: i64,
     pub created_at: NaiveDateTime,
 }

@@ -11,6 +11,7 @@ pub mod instance_lock;
 pub mod invitations;
 pub mod outbox;
 pub mod schema;
+pub mod sessions;
 pub mod token_writes;
 pub mod tokens;
 pub mod user_links;
@@ -297,6 +298,28 @@ where
     tokio::task::spawn_blocking(move || with_conn(&pool, work))
         .await
         .map_err(|_| E::from(DbError::Cancelled))?
+}
+
+/// A short indexed read: on SQLite right here on the async worker when a connection is
+/// free (its WAL readers never wait for writers, so a read costs microseconds and a thread
+/// hop would cost more); otherwise, and always on PostgreSQL (a network round trip), on
+/// the blocking threads.
+pub async fn read<T, E, F>(pool: &DbPool, work: F) -> Result<T, E>
+where
+    F: FnOnce(&mut DbConn) -> Result<T, E> + Send + 'static,
+    E: TaskError + Send + 'static,
+    T: Send + 'static,
+{
+    if let Some(mut conn) = pool.try_get() {
+        if matches!(*conn, DbConn::Sqlite(_)) {
+            let done = work(&mut conn);
+            if done.as_ref().is_err_and(E::is_unavailable) {
+                conn.set_instrumentation(Closed);
+            }
+            return done;
+        }
+    }
+    run(pool, work).await
 }
 
 /// A connection for short work right here on the async worker (no thread hop): only for

@@ -19,7 +19,6 @@ diesel::table! {
         password_hash -> Text,
         role -> Text,
         disabled -> Bool,
-        session_epoch -> BigInt,
         created_at -> Timestamp,
     }
 }
@@ -137,7 +136,34 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    sessions (id) {
+        id -> Text,
+        key_hash -> Binary,
+        user_id -> Nullable<Text>,
+        state -> Text,
+        created_at -> Timestamp,
+        seen_at -> Timestamp,
+        expires_at -> Timestamp,
+        ip -> Nullable<Text>,
+        browser -> Text,
+        os -> Text,
+    }
+}
+
+diesel::table! {
+    sign_in_devices (user_id, browser, os, ip) {
+        user_id -> Text,
+        browser -> Text,
+        os -> Text,
+        ip -> Text,
+        last_at -> Timestamp,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
+    sessions,
+    sign_in_devices,
     accounts,
     users,
     api_tokens,

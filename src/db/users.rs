@@ -1,7 +1,7 @@
 //! People who sign in: admins, support staff and members of an account.
 
 use super::schema::{accounts, users};
-use super::DbConn;
+use super::{sessions, DbConn};
 pub use crate::domain::Role;
 use crate::domain::{AccountId, EmailAddress, UserId};
 use chrono::NaiveDateTime;
@@ -19,7 +19,6 @@ pub struct SessionUser {
     #[diesel(deserialize_as = String)]
     pub role: Role,
     pub disabled: bool,
-    pub session_epoch: i64,
     pub account_name: String,
     pub account: AccountState,
 }
@@ -42,7 +41,6 @@ pub struct Credentials {
     pub email: String,
     pub password_hash: String,
     pub disabled: bool,
-    pub session_epoch: i64,
 }
 
 pub struct NewUser<'a> {
@@ -63,7 +61,6 @@ pub fn find_session_user(conn: &mut DbConn, id: &UserId) -> QueryResult<Option<S
             users::email,
             users::role,
             users::disabled,
-            users::session_epoch,
             accounts::name,
             (
                 accounts::lock_version,
@@ -87,7 +84,6 @@ pub fn find_credentials(
             users::email,
             users::password_hash,
             users::disabled,
-            users::session_epoch,
         ))
         .first(conn)
         .optional()
@@ -127,17 +123,8 @@ pub fn insert(conn: &mut DbConn, user: &NewUser<'_>, now: NaiveDateTime) -> Quer
             users::password_hash.eq(user.password_hash),
             users::role.eq(user.role),
             users::disabled.eq(false),
-            users::session_epoch.eq(0i64),
             users::created_at.eq(now),
         ))
-        .execute(conn)
-        .map(|_| ())
-}
-
-/// Ends every session of the user: cookies carry the epoch they were issued under.
-pub fn bump_session_epoch(conn: &mut DbConn, id: &UserId) -> QueryResult<()> {
-    diesel::update(users::table.find(id))
-        .set(users::session_epoch.eq(users::session_epoch + 1))
         .execute(conn)
         .map(|_| ())
 }
@@ -256,36 +243,28 @@ pub fn count_active_admins(conn: &mut DbConn, account_id: &AccountId) -> QueryRe
         .get_result(conn)
 }
 
+/// A new role also ends every session of the user: they sign in again to their new pages.
 pub fn set_role(conn: &mut DbConn, id: &UserId, role: Role) -> QueryResult<()> {
     diesel::update(users::table.find(id))
         .set(users::role.eq(role))
-        .execute(conn)
-        .map(|_| ())
+        .execute(conn)?;
+    sessions::end_all(conn, id).map(|_| ())
 }
 
-/// Disabling also ends every session of the user (the epoch).
+/// Disabling (or enabling) also ends every session of the user.
 pub fn set_disabled(conn: &mut DbConn, id: &UserId, disabled: bool) -> QueryResult<()> {
     diesel::update(users::table.find(id))
-        .set((
-            users::disabled.eq(disabled),
-            users::session_epoch.eq(users::session_epoch + 1),
-        ))
-        .execute(conn)
-        .map(|_| ())
+        .set(users::disabled.eq(disabled))
+        .execute(conn)?;
+    sessions::end_all(conn, id).map(|_| ())
 }
 
-/// A new password ends every other session of the user.
-pub fn set_password(conn: &mut DbConn, id: &UserId, password_hash: &str) -> QueryResult<i64> {
+/// A new password ends every session of the user.
+pub fn set_password(conn: &mut DbConn, id: &UserId, password_hash: &str) -> QueryResult<()> {
     diesel::update(users::table.find(id))
-        .set((
-            users::password_hash.eq(password_hash),
-            users::session_epoch.eq(users::session_epoch + 1),
-        ))
+        .set(users::password_hash.eq(password_hash))
         .execute(conn)?;
-    users::table
-        .find(id)
-        .select(users::session_epoch)
-        .first(conn)
+    sessions::end_all(conn, id).map(|_| ())
 }
 
 pub fn find_password_hash(conn: &mut DbConn, id: &UserId) -> QueryResult<Option<String>> {

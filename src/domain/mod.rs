@@ -7,9 +7,11 @@ pub mod networks;
 pub mod role;
 pub mod status;
 pub mod token;
+pub mod user_agent;
 
 pub use email::EmailAddress;
 pub use ids::{AccountId, RecordId, TokenId, UserId};
 pub use networks::AllowedNetworks;
 pub use role::Role;
 pub use status::TokenStatus;
+pub use user_agent::{BrowserAndOs, SignInFrom};

@@ -3,7 +3,7 @@
 
 use crate::db::outbox::{self, NewNotice};
 use crate::db::{users, DbConn};
-use crate::domain::{AccountId, TokenId};
+use crate::domain::{AccountId, BrowserAndOs, TokenId};
 use askama::Template;
 use chrono::NaiveDateTime;
 use url::Url;
@@ -11,6 +11,7 @@ use url::Url;
 pub const TOKEN_CREATED: &str = "token_created";
 pub const TOKEN_EXPIRING: &str = "token_expiring";
 pub const TOKEN_IP_ALERT: &str = "token_ip_alert";
+pub const NEW_SIGN_IN: &str = "new_sign_in";
 
 /// How long before expiry the creator is reminded.
 pub const REMINDER_HOURS: i64 = 48;
@@ -226,6 +227,70 @@ pub fn queue_ip_alert(
             alert.at,
         )?;
     }
+    Ok(())
+}
+
+/// What the e-mail about a sign-in from a new device says (it holds no secret, so it
+/// goes through the outbox).
+pub struct NewSignIn<'a> {
+    pub account_id: &'a AccountId,
+    pub email: &'a str,
+    pub device: &'a BrowserAndOs,
+    pub ip: &'a str,
+    pub at: NaiveDateTime,
+}
+
+#[derive(Template)]
+#[template(path = "email/new_sign_in.txt")]
+struct NewSignInText<'a> {
+    m: &'a NewSignIn<'a>,
+    link: &'a str,
+    when: String,
+}
+
+#[derive(Template)]
+#[template(path = "email/new_sign_in.html")]
+struct NewSignInHtml<'a> {
+    m: &'a NewSignIn<'a>,
+    link: &'a str,
+    when: String,
+}
+
+/// Queues the new-device e-mail to the user who signed in.
+pub fn queue_new_sign_in(
+    conn: &mut DbConn,
+    base_url: &Url,
+    sign_in: &NewSignIn<'_>,
+) -> Result<(), crate::error::AppError> {
+    let link = crate::links::absolute(base_url, "sessions");
+    let message = render(
+        format!("New sign-in to Sesame Tokens from {}", sign_in.device),
+        NewSignInText {
+            m: sign_in,
+            link: &link,
+            when: utc(sign_in.at),
+        },
+        NewSignInHtml {
+            m: sign_in,
+            link: &link,
+            when: utc(sign_in.at),
+        },
+    )
+    .map_err(|e| crate::error::AppError::internal(format!("e-mail template: {e}")))?;
+    outbox::enqueue(
+        conn,
+        &NewNotice {
+            account_id: Some(sign_in.account_id),
+            kind: NEW_SIGN_IN,
+            token_id: None,
+            period: "",
+            recipient: sign_in.email,
+            subject: &message.subject,
+            body_text: &message.text,
+            body_html: &message.html,
+        },
+        sign_in.at,
+    )?;
     Ok(())
 }
 

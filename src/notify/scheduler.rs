@@ -4,7 +4,7 @@
 use super::mailer::Mailer;
 use super::messages::{self, TokenExpiring, REMINDER_HOURS, TOKEN_EXPIRING};
 use crate::clock::SharedClock;
-use crate::db::{self, outbox, users, DbConn, DbPool};
+use crate::db::{self, outbox, sessions, users, DbConn, DbPool};
 use crate::domain::UserId;
 use crate::error::AppError;
 use crate::metrics::Metrics;
@@ -28,6 +28,8 @@ pub struct TickReport {
     pub sent: usize,
     pub retrying: usize,
     pub failed: usize,
+    /// Sessions past their idle or absolute timeout, deleted.
+    pub sessions_expired: usize,
 }
 
 pub struct Notifier {
@@ -124,11 +126,14 @@ impl Notifier {
         }
     }
 
-    /// One pass: queue due reminders, deliver due notices.
+    /// One pass: queue due reminders, deliver due notices, delete expired sessions.
     pub fn tick(&self) -> Result<TickReport, AppError> {
         let report = db::with_conn::<_, AppError>(&self.pool, |conn| {
+            let now = self.clock.now();
+            let devices_before = now - Duration::days(sessions::NEW_DEVICE_DAYS);
             let mut report = TickReport {
                 reminders_queued: self.queue_reminders(conn)?,
+                sessions_expired: sessions::delete_expired(conn, now, devices_before)?,
                 ..TickReport::default()
             };
             self.deliver(conn, &mut report)?;

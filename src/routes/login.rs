@@ -4,11 +4,12 @@ use crate::auth::guards::CurrentUser;
 use crate::auth::password;
 use crate::auth::session::{FlashKind, TypedSession};
 use crate::client_ip::ClientIp;
-use crate::db::{audit, users};
+use crate::db::users;
 use crate::domain::EmailAddress;
-use crate::domain::UserId;
+use crate::domain::SignInFrom;
 use crate::error::AppError;
 use crate::forms::PostedForm;
+use crate::services::sessions::PasswordSignIn;
 use crate::state::AppState;
 use crate::views::{self, Layout};
 use actix_web::http::StatusCode;
@@ -46,6 +47,7 @@ pub async fn login(
     session: TypedSession,
     form: PostedForm,
     ip: ClientIp,
+    from: SignInFrom,
     req: HttpRequest,
 ) -> Result<HttpResponse, AppError> {
     let email = EmailAddress::normalise(form.get("email"));
@@ -60,8 +62,17 @@ pub async fn login(
     let presented = form.get("password").to_string();
     let signed_in = verify(&state, &email, presented, ip.text(), now).await?;
     match signed_in {
-        Some((user_id, epoch)) => {
-            session.sign_in(&user_id, epoch, now)?;
+        Some(user) => {
+            session.sign_in(&user.id, now, &from)?;
+            state
+                .sessions
+                .signed_in(PasswordSignIn {
+                    user_id: user.id,
+                    account_id: user.account_id,
+                    email: user.email,
+                    from,
+                })
+                .await?;
             let mut response = views::see_other("/dashboard");
             let device = state.signin.devices.issue(&email, state.settings.https());
             response
@@ -85,15 +96,15 @@ pub async fn login(
     }
 }
 
-/// The user and session epoch these credentials sign in, audited; None for any wrong
-/// answer, found in the same time whether or not the address has an account.
+/// The user these credentials sign in; None for any wrong answer, found in the same time
+/// whether or not the address has an account.
 async fn verify(
     state: &AppState,
     email: &str,
     presented: String,
     ip: Option<String>,
     now: chrono::NaiveDateTime,
-) -> Result<Option<(UserId, i64)>, AppError> {
+) -> Result<Option<users::Credentials>, AppError> {
     // The connection goes back before the hash is checked (see `password::verify_queued`).
     let user = match EmailAddress::parse(email) {
         Ok(address) => {
@@ -107,26 +118,7 @@ async fn verify(
     let stored = user.as_ref().map(|u| u.password_hash.clone());
     let valid = password::verify_queued(presented, stored).await?;
     match user {
-        Some(user) if valid && !user.disabled => {
-            state
-                .db(move |conn| {
-                    audit::insert(
-                        conn,
-                        &audit::NewEvent {
-                            account_id: Some(&user.account_id),
-                            actor_id: Some(&user.id),
-                            actor_email: Some(&user.email),
-                            action: "user.signin",
-                            token_id: None,
-                            detail: "",
-                            ip: ip.as_deref(),
-                        },
-                        now,
-                    )?;
-                    Ok(Some((user.id, user.session_epoch)))
-                })
-                .await
-        }
+        Some(user) if valid && !user.disabled => Ok(Some(user)),
         // Audited after the answer: a write here would make a wrong password for an
         // existing address slower than for an unknown one.
         Some(user) => {
@@ -172,7 +164,7 @@ pub async fn logout_form(
     })
 }
 
-/// Signs out everywhere: the epoch bump makes every copy of the cookie worthless.
+/// Signs out of this session only: its row goes (the user's other sessions stay).
 pub async fn logout(
     user: CurrentUser,
     state: web::Data<AppState>,
@@ -183,11 +175,7 @@ pub async fn logout(
     let now = state.clock.now();
     let actor = user.actor(&ip);
     state
-        .db(move |conn| {
-            users::bump_session_epoch(conn, &actor.user_id)?;
-            actor.record(conn, "user.signout", None, "", now)?;
-            Ok(())
-        })
+        .db(move |conn| Ok(actor.record(conn, "user.signout", None, "", now)?))
         .await?;
     session.sign_out();
     session.flash(FlashKind::Success, "You have signed out.")?;

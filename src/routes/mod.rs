@@ -11,6 +11,7 @@ pub mod login;
 pub mod notifications;
 pub mod password;
 pub mod path_ids;
+pub mod sessions;
 pub mod setup;
 pub mod token_form;
 pub mod token_view;
@@ -33,6 +34,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         At::at("/logout")
             .get(login::logout_form)
             .post(login::logout),
+        At::at("/sessions").get(sessions::list_sessions),
+        At::at("/sessions/end-others").post(sessions::end_other_sessions),
+        At::at("/sessions/{id}/end").post(sessions::end_session),
         At::at("/dashboard").get(d::dashboard),
         At::at("/audit").get(audit::audit_log),
         At::at("/audit.csv").get(audit::export_audit),
@@ -41,6 +45,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .post(users::invite_user),
         At::at("/users/{id}/role").post(users::change_role),
         At::at("/users/{id}/disable").post(users::disable_user),
+        At::at("/users/{id}/sessions/end").post(users::end_user_sessions),
         At::at("/users/{id}/enable").post(users::enable_user),
         At::at("/users/invitations/{id}/resend").post(users::resend_invitation),
         At::at("/users/invitations/{id}/cancel").post(users::cancel_invitation),

@@ -29,6 +29,7 @@ fn kind_label(kind: &str) -> &'static str {
         crate::notify::messages::TOKEN_CREATED => "New token",
         crate::notify::messages::TOKEN_EXPIRING => "Expiry reminder",
         crate::notify::messages::TOKEN_IP_ALERT => "Address alert",
+        crate::notify::messages::NEW_SIGN_IN => "New sign-in",
         _ => "Notice",
     }
 }

@@ -8,7 +8,7 @@ use crate::auth::password;
 use crate::auth::session::{FlashKind, TypedSession};
 use crate::client_ip::ClientIp;
 use crate::db::{invitations, user_links, users};
-use crate::domain::EmailAddress;
+use crate::domain::{EmailAddress, SignInFrom};
 use crate::error::AppError;
 use crate::forms::PostedForm;
 use crate::services::passwords::{Acceptance, Reset};
@@ -131,6 +131,7 @@ pub async fn accept_invite(
     path: web::Path<String>,
     form: PostedForm,
     ip: ClientIp,
+    from: SignInFrom,
 ) -> Result<HttpResponse, AppError> {
     let invitation = usable_invitation(&state, &path.into_inner()).await?;
     if let Some(error) = new_password_error(&form, invitation.email.as_str()) {
@@ -149,7 +150,8 @@ pub async fn accept_invite(
         ip: ip.text(),
     };
     let user_id = state.people.accept_invitation(acceptance).await?;
-    session.sign_in(&user_id, 0, state.clock.now())?;
+    session.sign_in(&user_id, state.clock.now(), &from)?;
+    state.sessions.remember_device(user_id, from).await?;
     session.flash(
         FlashKind::Success,
         "Your password is set. You are signed in.",
@@ -172,6 +174,7 @@ pub async fn reset_password(
     path: web::Path<String>,
     form: PostedForm,
     ip: ClientIp,
+    from: SignInFrom,
 ) -> Result<HttpResponse, AppError> {
     let (link, user) = usable_reset(&state, &path.into_inner()).await?;
     if let Some(error) = new_password_error(&form, &user.email) {
@@ -185,8 +188,9 @@ pub async fn reset_password(
         password_hash: password::hash_queued(form.get("password").to_string()).await?,
         ip: ip.text(),
     };
-    let epoch = state.people.reset_password(reset).await?;
-    session.sign_in(&user_id, epoch, state.clock.now())?;
+    state.people.reset_password(reset).await?;
+    session.sign_in(&user_id, state.clock.now(), &from)?;
+    state.sessions.remember_device(user_id, from).await?;
     session.flash(
         FlashKind::Success,
         "Your password is set. You are signed in.",

@@ -4,7 +4,7 @@ use crate::auth::password;
 use crate::auth::session::{FlashKind, TypedSession};
 use crate::client_ip::ClientIp;
 use crate::db::users;
-use crate::domain::EmailAddress;
+use crate::domain::{EmailAddress, SignInFrom};
 use crate::error::AppError;
 use crate::forms::PostedForm;
 use crate::services::people::FirstAccount;
@@ -68,6 +68,7 @@ pub async fn setup(
     session: TypedSession,
     form: PostedForm,
     ip: ClientIp,
+    from: SignInFrom,
 ) -> Result<HttpResponse, AppError> {
     if setup_done(&state).await? {
         return Err(AppError::Conflict(
@@ -101,7 +102,8 @@ pub async fn setup(
     if let Ok(mut code) = state.setup_code.lock() {
         *code = None;
     }
-    session.sign_in(&user_id, 0, state.clock.now())?;
+    session.sign_in(&user_id, state.clock.now(), &from)?;
+    state.sessions.remember_device(user_id, from).await?;
     session.flash(
         FlashKind::Success,
         "Your account is ready. Add your first API token.",

@@ -416,6 +416,26 @@ pub async fn enable_user(
     .await
 }
 
+/// Signs a user of the account out of every session (a lost laptop, a suspected theft).
+/// Like revoking, a protective act: no password prompt.
+pub async fn end_user_sessions(
+    AdminUser(user): AdminUser,
+    state: web::Data<AppState>,
+    session: TypedSession,
+    path: web::Path<String>,
+    _form: PostedForm,
+    ip: ClientIp,
+) -> Result<HttpResponse, AppError> {
+    let id = super::path_ids::path_id(path)?;
+    let (email, ended) = state.sessions.end_all_of(user.actor(&ip), id).await?;
+    let message = match ended {
+        1 => format!("{email} is signed out of 1 session."),
+        n => format!("{email} is signed out of {n} sessions."),
+    };
+    session.flash(FlashKind::Success, message)?;
+    Ok(views::see_other("/users"))
+}
+
 /// Disabling and enabling change who holds which rights, like a role change: they ask for a
 /// recent password too (re-enabling an admin gives admin rights back).
 #[allow(clippy::too_many_arguments)]

@@ -7,6 +7,7 @@ pub mod actor;
 pub mod handoffs;
 pub mod passwords;
 pub mod people;
+pub mod sessions;
 pub mod tokens;
 
 use crate::clock::SharedClock;

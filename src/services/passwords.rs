@@ -75,9 +75,8 @@ impl PeopleService {
         Ok(user_id)
     }
 
-    /// Sets the new password, voids every other reset link and ends every session (the
-    /// epoch moves on). The new session epoch.
-    pub async fn reset_password(&self, reset: Reset) -> Result<i64, AppError> {
+    /// Sets the new password, voids every other reset link and ends every session.
+    pub async fn reset_password(&self, reset: Reset) -> Result<(), AppError> {
         let now = self.ctx.clock.now();
         db::run(&self.ctx.pool, move |conn| {
             db::transaction(conn, |conn| {
@@ -92,7 +91,7 @@ impl PeopleService {
                         "This link has already been used or has expired. Ask for a new one.",
                     ));
                 }
-                let epoch = users::set_password(conn, &user.id, password_hash)?;
+                users::set_password(conn, &user.id, password_hash)?;
                 user_links::void_all(conn, &user.id, now)?;
                 let event = audit::NewEvent {
                     account_id: Some(&user.account_id),
@@ -103,8 +102,7 @@ impl PeopleService {
                     detail: "",
                     ip: ip.as_deref(),
                 };
-                audit::insert(conn, &event, now)?;
-                Ok(epoch)
+                Ok(audit::insert(conn, &event, now)?)
             })
         })
         .await

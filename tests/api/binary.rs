@@ -384,6 +384,57 @@ async fn two_server_processes_on_postgres_share_sessions_revocations_and_the_out
         StatusCode::OK
     );
 
+    // A second browser signs in on B. Ended through A, it is refused by B at its next
+    // request (no process caches sessions), and the first browser stays signed in.
+    let phone = client();
+    let phone_in = submit(
+        &phone,
+        &format!("{}/login", b.address),
+        &format!("{}/login", b.address),
+        &[("email", "admin@acme.test"), ("password", PASSWORD)],
+    )
+    .await;
+    assert_eq!(phone_in.status(), StatusCode::SEE_OTHER);
+    let status_of = |browser: &reqwest::Client, server: &Server| {
+        browser.get(format!("{}/dashboard", server.address)).send()
+    };
+    assert_eq!(
+        status_of(&phone, &b).await.unwrap().status(),
+        StatusCode::OK
+    );
+    let sessions = browser
+        .get(format!("{}/sessions", a.address))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let other = sessions
+        .split("<tr id=\"session-")
+        .skip(1)
+        .find(|row| !row.split("</tr>").next().unwrap().contains("This browser"))
+        .and_then(|row| row.split('"').next())
+        .expect("the phone's session")
+        .to_string();
+    let ended = submit(
+        &browser,
+        &format!("{}/sessions", a.address),
+        &format!("{}/sessions/{other}/end", a.address),
+        &[],
+    )
+    .await;
+    assert_eq!(ended.status(), StatusCode::SEE_OTHER);
+    for server in [&b, &a] {
+        let refused = status_of(&phone, server).await.unwrap();
+        assert_eq!(refused.status(), StatusCode::SEE_OTHER);
+        assert_eq!(location(&refused), "/login");
+        assert_eq!(
+            status_of(&browser, server).await.unwrap().status(),
+            StatusCode::OK
+        );
+    }
+
     // A token made on A works on B; revoked through B, it is refused by A at once.
     let create = |server: &Server, name: &str| {
         let (page, action) = (
@@ -427,12 +478,13 @@ async fn two_server_processes_on_postgres_share_sessions_revocations_and_the_out
     assert_eq!(revoked.status(), StatusCode::SEE_OTHER);
     assert_eq!(whoami(&a).await.unwrap().status(), StatusCode::UNAUTHORIZED);
 
-    // Both schedulers tick every second over one outbox: each notice goes out once.
+    // Both schedulers tick every second over one outbox: each notice goes out once (the
+    // first sign-in's new-device e-mail, and one per token).
     for i in 0..8 {
         create(if i % 2 == 0 { &a } else { &b }, &format!("batch {i}")).await;
     }
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while smtp.mails().len() < 9 {
+    while smtp.mails().len() < 10 {
         assert!(
             std::time::Instant::now() < deadline,
             "only {} mails arrived",
@@ -446,12 +498,40 @@ async fn two_server_processes_on_postgres_share_sessions_revocations_and_the_out
         .iter()
         .map(|m| m.subject().to_string())
         .collect();
-    assert_eq!(subjects.len(), 9, "{subjects:?}");
+    assert_eq!(subjects.len(), 10, "{subjects:?}");
     subjects.sort();
     subjects.dedup();
-    assert_eq!(subjects.len(), 9, "a notice was sent twice");
+    assert_eq!(subjects.len(), 10, "a notice was sent twice");
     drop((a, b));
     drop(database);
+}
+
+#[tokio::test]
+async fn a_session_survives_a_server_restart() {
+    let root = tempfile::tempdir().unwrap();
+    let data_dir = root.path().join("data");
+    std::fs::create_dir_all(&data_dir).unwrap();
+    assert!(user_add(&data_dir, "admin@acme.test", "admin", PASSWORD)
+        .status
+        .success());
+    let server = start_with(&data_dir, &[]).await;
+    let browser = client();
+    let signed_in = submit(
+        &browser,
+        &format!("{}/login", server.address),
+        &format!("{}/login", server.address),
+        &[("email", "admin@acme.test"), ("password", PASSWORD)],
+    )
+    .await;
+    assert_eq!(signed_in.status(), StatusCode::SEE_OTHER);
+    drop(server); // killed, not stopped: nothing is flushed on the way out
+    let restarted = start_with(&data_dir, &[]).await;
+    let page = browser
+        .get(format!("{}/dashboard", restarted.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
 }
 
 #[tokio::test]

@@ -183,7 +183,12 @@ async fn forgot_password_answers_before_any_address_dependent_work() {
             .await
             .unwrap();
         assert_eq!(response.status(), StatusCode::OK);
-        let ran = capture.take();
+        // The session's own read is the same for every address.
+        let ran: Vec<_> = capture
+            .take()
+            .into_iter()
+            .filter(|s| !on_sessions(s))
+            .collect();
         assert!(ran.is_empty(), "{email}: SQL before the answer: {ran:?}");
         let body = response.text().await.unwrap();
         let csrf = between(&body, "name=\"csrf_token\" value=\"", "\"").unwrap_or_default();
@@ -214,6 +219,11 @@ async fn forgot_password_answers_before_any_address_dependent_work() {
     );
 }
 
+/// A statement on the session table (its backticks are SQLite's quotes).
+fn on_sessions(statement: &crate::statements::Statement) -> bool {
+    statement.sql.replace('`', "\"").contains("\"sessions\"")
+}
+
 /// Finding 2, sign-in: a wrong password for an existing address writes nothing before the
 /// answer either (its audit event is written afterwards).
 #[tokio::test]
@@ -236,9 +246,11 @@ async fn a_failed_sign_in_is_audited_after_the_answer() {
         .await
         .status();
         assert_eq!(status, StatusCode::UNAUTHORIZED);
+        // The sign-in form's session (stored at GET /login) is the same for every address.
         let ran = capture.take();
         writes.push(
             ran.iter()
+                .filter(|s| !on_sessions(s))
                 .filter(|s| !s.sql.trim_start().to_uppercase().starts_with("SELECT"))
                 .count(),
         );

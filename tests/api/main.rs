@@ -21,6 +21,7 @@ mod review;
 mod scale;
 mod schema;
 mod security;
+mod sessions;
 mod setup_and_login;
 mod smtp;
 mod sqlite_writes;

@@ -101,11 +101,14 @@ async fn roles_change_and_a_disabled_user_is_signed_out_at_the_next_request() {
     assert_eq!(app.get(&cast.member, "/dashboard").await.status(), StatusCode::FORBIDDEN);
     let promoted = app.post(&cast.admin, &format!("/users/{member_id}/role"), &[("role", "support")]).await;
     assert_eq!(promoted.status(), StatusCode::SEE_OTHER);
-    assert_eq!(app.get(&cast.member, "/dashboard").await.status(), StatusCode::OK);
+    // A new role ends their sessions: they sign in again to the pages of the new role.
+    assert_eq!(location(&app.get(&cast.member, "/dashboard").await), "/login");
+    let promoted = app.login("member@acme.test").await;
+    assert_eq!(app.get(&promoted, "/dashboard").await.status(), StatusCode::OK);
 
     let disabled = app.post(&cast.admin, &format!("/users/{member_id}/disable"), &[]).await;
     assert_eq!(disabled.status(), StatusCode::SEE_OTHER);
-    let kicked = app.get(&cast.member, "/dashboard").await;
+    let kicked = app.get(&promoted, "/dashboard").await;
     assert_eq!(kicked.status(), StatusCode::SEE_OTHER);
     assert_eq!(location(&kicked), "/login");
     let attempt = submit(&client(), &app.url("/login"), &app.url("/login"), &[("email", "member@acme.test"), ("password", PASSWORD)]).await;

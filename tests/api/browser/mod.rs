@@ -8,6 +8,7 @@
 mod admin;
 mod keyboard;
 mod people;
+mod sessions;
 
 use fantoccini::elements::Element;
 use fantoccini::wd::{Capabilities, WebDriverCompatibleCommand};

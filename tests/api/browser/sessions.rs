@@ -1,0 +1,76 @@
+//! Two Chromium profiles signed in as one admin: each sees both sessions, one signs the
+//! other out from the Sessions page, and signing out ends only the browser that does it.
+
+use super::{Browser, Options};
+use crate::helpers::{spawn_app, PASSWORD};
+use sesame::domain::Role;
+
+async fn sign_in(b: &Browser) {
+    b.visit("/login").await;
+    b.fill("#email", "admin@acme.test").await;
+    b.fill("#password", PASSWORD).await;
+    b.click("form[action='/login'] button[type=submit]").await;
+    b.expect_path("/dashboard").await;
+}
+
+async fn rows(b: &Browser) -> i64 {
+    b.script("return document.querySelectorAll('#sessions tbody tr').length")
+        .await
+        .as_i64()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_browsers_see_and_end_each_others_sessions() {
+    let app = spawn_app().await;
+    app.add_user("Acme", "admin@acme.test", Role::Admin);
+    let Some(mut laptop) = Browser::open("sessions-laptop", &app.address, Options::DESKTOP).await
+    else {
+        return;
+    };
+    let phone = Browser::open("sessions-phone", &app.address, Options::MOBILE)
+        .await
+        .expect("the browser opened before");
+    sign_in(&laptop).await;
+    sign_in(&phone).await;
+
+    // From the header, to the list: both sessions, this one marked.
+    laptop.click("header a[href='/sessions']").await;
+    laptop.expect_path("/sessions").await;
+    assert_eq!(rows(&laptop).await, 2);
+    let marked = laptop.text("#this-browser").await;
+    assert!(marked.eq_ignore_ascii_case("This browser"), "{marked}");
+    laptop.check_page("sessions").await;
+
+    // The laptop signs the phone out; the phone's next click lands on the sign-in page.
+    laptop
+        .click("#sessions form[action$='/end'] button[type=submit]")
+        .await;
+    laptop.expect_path("/sessions").await;
+    assert!(laptop.text(".flash").await.contains("signed out"));
+    assert_eq!(rows(&laptop).await, 1);
+    phone.visit("/dashboard").await;
+    phone.expect_path("/login").await;
+
+    // Back in, then every other session at once.
+    sign_in(&phone).await;
+    laptop.visit("/sessions").await;
+    laptop.click("#end-others button[type=submit]").await;
+    laptop.expect_path("/sessions").await;
+    phone.visit("/tokens").await;
+    phone.expect_path("/login").await;
+
+    // Signing out ends this browser's session only.
+    sign_in(&phone).await;
+    laptop
+        .click("form[action='/logout'] button[type=submit]")
+        .await;
+    laptop.expect_path("/login").await;
+    laptop.visit("/dashboard").await;
+    laptop.expect_path("/login").await;
+    phone.visit("/sessions").await;
+    phone.expect_path("/sessions").await;
+    assert_eq!(rows(&phone).await, 1);
+    phone.close().await;
+    laptop.close().await;
+}
