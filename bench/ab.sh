@@ -4,7 +4,7 @@
 # meet the same machine noise. For a change that must not move the figures (a refactor),
 # a ratio measured this way is worth more than two runs of bench/pages.sh minutes apart.
 #
-# Usage: BEFORE=/path/to/old/target/release/sesame BEFORE_LABEL=abc1234 bench/ab.sh
+# Usage: BEFORE=/path/to/old/target/release/sesame BEFORE_LABEL=abc1234 [BACKEND=postgres] bench/ab.sh
 #        (AFTER defaults to this tree's release build; ROUNDS=3, DURATION=4s a measure)
 # Prints, per page, the median requests/s of each build and AFTER / BEFORE.
 # Needs wrk and curl.
@@ -34,15 +34,43 @@ rps() {
 
 # One database, seeded once by the older build, copied for the other (no server holds it
 # yet); AFTER applies its own migrations to its copy when it starts, as an upgrade would.
+# BACKEND=postgres: two databases on the server at SESAME_BENCH_POSTGRES, the second made
+# from the first as a template.
 export SESAME_LOG=warn
-SESAME_DATA_DIR="$work/a" "$BEFORE" seed --account Bench --tokens 100000 --events 300000 \
-  --notices 100000 --users 10000 >/dev/null
-echo "$PASSWORD" | SESAME_DATA_DIR="$work/a" "$BEFORE" user add --account Bench \
-  --email bench@bench.test --role admin >/dev/null
-cp -a "$work/a" "$work/b"
-SESAME_DATA_DIR="$work/a" SESAME_BIND="127.0.0.1:$PORT_A" "$AFTER" serve 2>"$work/a.log" &
+BACKEND=${BACKEND:-sqlite}
+PG=${SESAME_BENCH_POSTGRES:-postgres://postgres@127.0.0.1:5432}
+mkdir -p "$work/a" "$work/b"
+if [ "$BACKEND" = postgres ]; then
+  command -v psql >/dev/null || { echo "psql is needed for BACKEND=postgres" >&2; exit 1; }
+  for db in sesame_ab_a sesame_ab_b; do
+    psql -q "$PG/postgres" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)"
+  done
+  psql -q "$PG/postgres" -c "CREATE DATABASE sesame_ab_a"
+  url_a="$PG/sesame_ab_a" url_b="$PG/sesame_ab_b"
+  cleanup() {
+    kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"
+    for db in sesame_ab_a sesame_ab_b; do
+      psql -q "$PG/postgres" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" 2>/dev/null || true
+    done
+  }
+  trap cleanup EXIT
+else
+  url_a="sqlite://$work/a/sesame.db" url_b="sqlite://$work/b/sesame.db"
+fi
+SESAME_DATA_DIR="$work/a" SESAME_DATABASE_URL="$url_a" "$BEFORE" seed --account Bench \
+  --tokens 100000 --events 300000 --notices 100000 --users 10000 >/dev/null
+echo "$PASSWORD" | SESAME_DATA_DIR="$work/a" SESAME_DATABASE_URL="$url_a" "$BEFORE" user add \
+  --account Bench --email bench@bench.test --role admin >/dev/null
+# The data directory (on SQLite the database too; always the server key) is copied.
+cp -a "$work/a/." "$work/b/"
+if [ "$BACKEND" = postgres ]; then
+  psql -q "$PG/postgres" -c "CREATE DATABASE sesame_ab_b TEMPLATE sesame_ab_a"
+fi
+SESAME_DATA_DIR="$work/a" SESAME_DATABASE_URL="$url_a" SESAME_BIND="127.0.0.1:$PORT_A" \
+  "$AFTER" serve 2>"$work/a.log" &
 pids+=($!)
-SESAME_DATA_DIR="$work/b" SESAME_BIND="127.0.0.1:$PORT_B" "$BEFORE" serve 2>"$work/b.log" &
+SESAME_DATA_DIR="$work/b" SESAME_DATABASE_URL="$url_b" SESAME_BIND="127.0.0.1:$PORT_B" \
+  "$BEFORE" serve 2>"$work/b.log" &
 pids+=($!)
 
 csrf() { grep -o 'name="csrf_token" value="[^"]*"' | head -1 | sed 's/.*value="//;s/"$//'; }
@@ -69,7 +97,7 @@ year_ago=$(date -u -d '1 year ago' +%F) today=$(date -u +%F)
 
 median() { tr ' ' '\n' | sort -n | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
 
-echo "## A/B pages, $commit (after) against ${BEFORE_LABEL:-$BEFORE} (before), $(date -u +%Y-%m-%d), $(nproc) cores, SQLite, 100,000 tokens, $ROUNDS rounds of wrk -t$THREADS -c16 -d$DURATION in turns"
+echo "## A/B pages, $commit (after) against ${BEFORE_LABEL:-$BEFORE} (before), $(date -u +%Y-%m-%d), $(nproc) cores, $BACKEND, 100,000 tokens, $ROUNDS rounds of wrk -t$THREADS -c16 -d$DURATION in turns"
 echo
 echo "| page | before, requests/s | after, requests/s | after / before |"
 echo "|---|---|---|---|"

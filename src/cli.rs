@@ -67,6 +67,18 @@ pub enum Command {
         #[command(subcommand)]
         command: UserCommand,
     },
+    /// Manage sign-in sessions.
+    Sessions {
+        #[command(subcommand)]
+        command: SessionsCommand,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum SessionsCommand {
+    /// End every session of every user at once (after a suspected leak, say): each browser
+    /// lands on the sign-in page at its next click, in every server process.
+    EndAll,
 }
 
 #[derive(Subcommand)]
@@ -121,7 +133,18 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Notify { once } => notify(settings, once),
         Command::Backup { path } => backup(&settings, &path),
         Command::RotateKey => rotate_key(&settings),
+        Command::Sessions {
+            command: SessionsCommand::EndAll,
+        } => end_all_sessions(&settings),
     }
+}
+
+fn end_all_sessions(settings: &Settings) -> anyhow::Result<()> {
+    let mut conn = db::open(&settings.database_url)?;
+    let ended = db::sessions::end_everyone(&mut conn)?;
+    tracing::warn!(ended, "every session ended from the command line");
+    println!("sessions ended: {ended}");
+    Ok(())
 }
 
 fn init_tracing(format: LogFormat) {

@@ -164,6 +164,11 @@ pub fn end_all(conn: &mut DbConn, user_id: &UserId) -> QueryResult<usize> {
     diesel::delete(sessions::table.filter(sessions::user_id.eq(user_id))).execute(conn)
 }
 
+/// Ends every session of every user (the operator's `sesame sessions end-all`).
+pub fn end_everyone(conn: &mut DbConn) -> QueryResult<usize> {
+    diesel::delete(sessions::table).execute(conn)
+}
+
 /// The scheduler's sweep: sessions past their timeout, devices not seen for `device_days`.
 pub fn delete_expired(
     conn: &mut DbConn,

@@ -507,7 +507,7 @@ async fn two_server_processes_on_postgres_share_sessions_revocations_and_the_out
 }
 
 #[tokio::test]
-async fn a_session_survives_a_server_restart() {
+async fn a_session_survives_a_restart_and_the_operator_can_end_every_session() {
     let root = tempfile::tempdir().unwrap();
     let data_dir = root.path().join("data");
     std::fs::create_dir_all(&data_dir).unwrap();
@@ -526,12 +526,26 @@ async fn a_session_survives_a_server_restart() {
     assert_eq!(signed_in.status(), StatusCode::SEE_OTHER);
     drop(server); // killed, not stopped: nothing is flushed on the way out
     let restarted = start_with(&data_dir, &[]).await;
-    let page = browser
-        .get(format!("{}/dashboard", restarted.address))
-        .send()
-        .await
+    let dashboard = || {
+        browser
+            .get(format!("{}/dashboard", restarted.address))
+            .send()
+    };
+    assert_eq!(dashboard().await.unwrap().status(), StatusCode::OK);
+
+    // The operator ends every session at once, beside the running server.
+    let ended = sesame(&data_dir)
+        .args(["sessions", "end-all"])
+        .output()
         .unwrap();
-    assert_eq!(page.status(), StatusCode::OK);
+    assert!(ended.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&ended.stdout),
+        "sessions ended: 1\n"
+    );
+    let refused = dashboard().await.unwrap();
+    assert_eq!(refused.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&refused), "/login");
 }
 
 #[tokio::test]
@@ -825,7 +839,7 @@ async fn every_postgresql_command_exits_cleanly_100_times_in_a_row() {
         drop(input);
         child.wait_with_output().unwrap()
     };
-    let commands: [(&str, &dyn Fn(usize) -> std::process::Output); 5] = [
+    let commands: [(&str, &dyn Fn(usize) -> std::process::Output); 6] = [
         ("migrate", &|_| run(&["migrate"], None)),
         ("user add", &|n| {
             let email = format!("deploy-{n}@example.com");
@@ -848,6 +862,7 @@ async fn every_postgresql_command_exits_cleanly_100_times_in_a_row() {
         }),
         ("notify --once", &|_| run(&["notify", "--once"], None)),
         ("rotate-key", &|_| run(&["rotate-key"], None)),
+        ("sessions end-all", &|_| run(&["sessions", "end-all"], None)),
     ];
     for (name, command) in commands {
         for n in 0..100 {
