@@ -4,13 +4,13 @@
 
 use super::session::TypedSession;
 use crate::client_ip::ClientIp;
-use crate::db::users::{self, AccountState, Role};
+use crate::db::users::{AccountState, Role};
 use crate::domain::{AccountId, UserId};
 use crate::error::AppError;
 use crate::services::actor::Actor;
 use crate::state::AppState;
 use actix_web::dev::Payload;
-use actix_web::{web, FromRequest, HttpRequest};
+use actix_web::{FromRequest, HttpRequest};
 use futures_util::future::LocalBoxFuture;
 
 #[derive(Debug, Clone)]
@@ -52,49 +52,48 @@ impl CurrentUser {
     }
 }
 
-/// A session's claim to be a user: checked for idleness and age here, against the
-/// database by `load`. A page that reads the database anyway checks it in the same blocking
-/// task (`Claim::run`): one thread hop per page instead of two.
+/// A session's claim to be a user, with the user and their account as the session store
+/// read them in the session's own query (`auth::store`). A page that reads the database
+/// runs its work with them in one blocking task (`Claim::run`).
 pub struct Claim {
-    session: TypedSession,
-    user_id: UserId,
+    user: CurrentUser,
 }
 
 impl Claim {
-    /// The user, if the claim still holds: they exist and are enabled. (Disabling them, a
+    /// The user, if the claim holds: the session names an enabled user. (Disabling them, a
     /// new password or a new role also deletes their sessions.)
-    fn load(conn: &mut crate::db::DbConn, user_id: &UserId) -> Result<CurrentUser, AppError> {
-        match users::find_session_user(conn, user_id)? {
-            Some(user) if !user.disabled => Ok(CurrentUser {
-                role: user.role,
-                id: user.id,
-                email: user.email,
-                account_id: user.account_id,
-                account_name: user.account_name,
-                account: user.account,
-            }),
-            _ => Err(AppError::Unauthenticated),
-        }
+    fn of(session: TypedSession) -> Result<Self, AppError> {
+        let user = session.loaded_user().filter(|user| !user.disabled);
+        let Some(user) = user else {
+            if session.user().is_some() {
+                session.sign_out();
+            }
+            return Err(AppError::Unauthenticated);
+        };
+        let user = CurrentUser {
+            role: user.role,
+            id: user.id,
+            email: user.email,
+            account_id: user.account_id,
+            account_name: user.account_name,
+            account: user.account,
+        };
+        Ok(Claim { user })
     }
 
-    /// Loads the user, then runs `work` with them on the same connection.
+    /// Runs `work` with the user on a connection of the pool.
     pub async fn run<T, F>(self, state: &AppState, work: F) -> Result<(CurrentUser, T), AppError>
     where
         F: FnOnce(&mut crate::db::DbConn, &CurrentUser) -> Result<T, AppError> + Send + 'static,
         T: Send + 'static,
     {
-        let Claim { session, user_id } = self;
-        let done = state
+        let Claim { user } = self;
+        state
             .db(move |conn| {
-                let user = Self::load(conn, &user_id)?;
                 let out = work(conn, &user)?;
                 Ok((user, out))
             })
-            .await;
-        if matches!(done, Err(AppError::Unauthenticated)) {
-            session.sign_out();
-        }
-        done
+            .await
     }
 }
 
@@ -103,26 +102,18 @@ impl FromRequest for Claim {
     type Future = std::future::Ready<Result<Self, AppError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let session = TypedSession::from_request_sync(req);
-        std::future::ready(match session.user() {
-            Some(user_id) => Ok(Claim { session, user_id }),
-            None => Err(AppError::Unauthenticated),
-        })
+        std::future::ready(Claim::of(TypedSession::from_request_sync(req)))
     }
 }
 
+/// The signed-in user, as read with the session: no other read.
 impl FromRequest for CurrentUser {
     type Error = AppError;
-    type Future = LocalBoxFuture<'static, Result<Self, AppError>>;
+    type Future = std::future::Ready<Result<Self, AppError>>;
 
-    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let claim = Claim::from_request(req, payload).into_inner();
-        let state = req.app_data::<web::Data<AppState>>().cloned();
-        Box::pin(async move {
-            let state = state.ok_or_else(|| AppError::internal("application state missing"))?;
-            let (user, ()) = claim?.run(&state, |_, _| Ok(())).await?;
-            Ok(user)
-        })
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let claim = Claim::of(TypedSession::from_request_sync(req));
+        std::future::ready(claim.map(|claim| claim.user))
     }
 }
 

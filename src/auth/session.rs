@@ -2,6 +2,7 @@
 //! instead of string keys.
 
 use crate::client_ip::ClientIp;
+use crate::db::users::SessionUser;
 use crate::domain::{BrowserAndOs, SignInFrom, UserId};
 use crate::error::AppError;
 use actix_session::{Session, SessionExt};
@@ -20,6 +21,9 @@ pub(crate) mod keys {
     pub const USER_ID: &str = "uid";
     /// The session's public id (its row's), put in by the store when it loads the session.
     pub const SESSION_ID: &str = "sid";
+    /// The signed-in user and their account as the store read them with the session (one
+    /// query for both); never stored.
+    pub const LOADED_USER: &str = "loaded_user";
     pub const CSRF: &str = "csrf";
     pub const FLASH: &str = "flash";
     /// Unix seconds: when the user signed in, and last typed their password.
@@ -86,6 +90,11 @@ impl TypedSession {
             .ok()
             .flatten()
             .map(UserId::from)
+    }
+
+    /// The signed-in user as read with the session this request (see `keys::LOADED_USER`).
+    pub fn loaded_user(&self) -> Option<SessionUser> {
+        self.0.get::<SessionUser>(LOADED_USER).ok().flatten()
     }
 
     /// This session's public id (not its key), once it is stored.

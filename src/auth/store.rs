@@ -71,6 +71,7 @@ fn value<T: DeserializeOwned>(state: &State, key: &str) -> Option<T> {
 /// The values as stored: without the ones the row itself holds or this store acts on.
 fn stored(mut state: State) -> Result<String, serde_json::Error> {
     state.remove(keys::SESSION_ID);
+    state.remove(keys::LOADED_USER);
     state.remove(keys::ROTATE);
     serde_json::to_string(&state)
 }
@@ -103,8 +104,14 @@ impl SessionStore for DbSessionStore {
         }
         let mut state: State =
             serde_json::from_str(&row.state).map_err(|e| LoadError::Deserialization(e.into()))?;
+        // Only this read says who the session's user is (`stored` never writes it).
+        state.remove(keys::LOADED_USER);
         let id = serde_json::to_string(&row.id).map_err(|e| LoadError::Other(e.into()))?;
         state.insert(keys::SESSION_ID.into(), id);
+        if let Some(user) = &row.user {
+            let user = serde_json::to_string(user).map_err(|e| LoadError::Other(e.into()))?;
+            state.insert(keys::LOADED_USER.into(), user);
+        }
         Ok(Some(state))
     }
 

@@ -1,7 +1,8 @@
 //! Sessions, found by the SHA-256 of their cookie key (the key itself is never stored),
 //! and the devices people sign in from.
 
-use super::schema::{sessions, sign_in_devices};
+use super::schema::{accounts, sessions, sign_in_devices, users};
+use super::users::{self as user_rows, SessionUser};
 use super::DbConn;
 use crate::domain::UserId;
 use chrono::NaiveDateTime;
@@ -24,7 +25,8 @@ pub struct NewSession<'a> {
     pub os: &'a str,
 }
 
-/// What a request needs of its session.
+/// What a request needs of its session, and of its user and their account (read in the
+/// same query, so that a signed-in page needs no other read of them).
 #[derive(Debug, Queryable)]
 pub struct Stored {
     pub id: String,
@@ -32,6 +34,7 @@ pub struct Stored {
     pub created_at: NaiveDateTime,
     pub seen_at: NaiveDateTime,
     pub expires_at: NaiveDateTime,
+    pub user: Option<SessionUser>,
 }
 
 /// A signed-in session, as its user's list shows it.
@@ -63,9 +66,12 @@ pub fn insert(conn: &mut DbConn, new: &NewSession<'_>) -> QueryResult<()> {
         .map(|_| ())
 }
 
-/// The one read a request makes of its session (the unique index on `key_hash`).
+/// The one read a request makes of its session, with its user (the unique index on
+/// `key_hash`, then two primary keys).
 pub fn find(conn: &mut DbConn, key_hash: &[u8]) -> QueryResult<Option<Stored>> {
     sessions::table
+        .left_join(users::table.on(users::id.nullable().eq(sessions::user_id)))
+        .left_join(accounts::table.on(accounts::id.nullable().eq(users::account_id.nullable())))
         .filter(sessions::key_hash.eq(key_hash))
         .select((
             sessions::id,
@@ -73,6 +79,7 @@ pub fn find(conn: &mut DbConn, key_hash: &[u8]) -> QueryResult<Option<Stored>> {
             sessions::created_at,
             sessions::seen_at,
             sessions::expires_at,
+            user_rows::SESSION_USER_COLUMNS.nullable(),
         ))
         .first(conn)
         .optional()

@@ -1,7 +1,7 @@
 //! People who sign in: admins, support staff and members of an account.
 
 use super::schema::{accounts, users};
-use super::{sessions, DbConn};
+use super::DbConn;
 pub use crate::domain::Role;
 use crate::domain::{AccountId, EmailAddress, UserId};
 use chrono::NaiveDateTime;
@@ -9,7 +9,7 @@ use diesel::prelude::*;
 
 /// What a signed-in request needs to know about its user and their account, loaded in one
 /// query: the pages then need no other read of the account.
-#[derive(Debug, Clone, Queryable)]
+#[derive(Debug, Clone, Queryable, serde::Serialize, serde::Deserialize)]
 pub struct SessionUser {
     #[diesel(deserialize_as = String)]
     pub id: UserId,
@@ -25,7 +25,9 @@ pub struct SessionUser {
 
 /// An account as a request found it: its write version (see `accounts::lock`) and how
 /// many audit events and notices it has (see `accounts::next_number`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Queryable)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Queryable, serde::Serialize, serde::Deserialize,
+)]
 pub struct AccountState {
     pub version: i64,
     pub audit_events: i64,
@@ -51,23 +53,40 @@ pub struct NewUser<'a> {
     pub role: Role,
 }
 
+/// The columns of a `SessionUser`, from `users` joined with `accounts`.
+pub type SessionUserColumns = (
+    users::id,
+    users::account_id,
+    users::email,
+    users::role,
+    users::disabled,
+    accounts::name,
+    (
+        accounts::lock_version,
+        accounts::audit_seq,
+        accounts::notice_seq,
+    ),
+);
+
+pub const SESSION_USER_COLUMNS: SessionUserColumns = (
+    users::id,
+    users::account_id,
+    users::email,
+    users::role,
+    users::disabled,
+    accounts::name,
+    (
+        accounts::lock_version,
+        accounts::audit_seq,
+        accounts::notice_seq,
+    ),
+);
+
 pub fn find_session_user(conn: &mut DbConn, id: &UserId) -> QueryResult<Option<SessionUser>> {
     users::table
         .inner_join(accounts::table.on(accounts::id.eq(users::account_id)))
         .filter(users::id.eq(id))
-        .select((
-            users::id,
-            users::account_id,
-            users::email,
-            users::role,
-            users::disabled,
-            accounts::name,
-            (
-                accounts::lock_version,
-                accounts::audit_seq,
-                accounts::notice_seq,
-            ),
-        ))
+        .select(SESSION_USER_COLUMNS)
         .first(conn)
         .optional()
 }
@@ -243,28 +262,29 @@ pub fn count_active_admins(conn: &mut DbConn, account_id: &AccountId) -> QueryRe
         .get_result(conn)
 }
 
-/// A new role also ends every session of the user: they sign in again to their new pages.
+/// Callers also end the user's sessions (`sessions::end_all`): they sign in again to the
+/// pages of their new role.
 pub fn set_role(conn: &mut DbConn, id: &UserId, role: Role) -> QueryResult<()> {
     diesel::update(users::table.find(id))
         .set(users::role.eq(role))
-        .execute(conn)?;
-    sessions::end_all(conn, id).map(|_| ())
+        .execute(conn)
+        .map(|_| ())
 }
 
-/// Disabling (or enabling) also ends every session of the user.
+/// Callers disabling a user also end their sessions (`sessions::end_all`).
 pub fn set_disabled(conn: &mut DbConn, id: &UserId, disabled: bool) -> QueryResult<()> {
     diesel::update(users::table.find(id))
         .set(users::disabled.eq(disabled))
-        .execute(conn)?;
-    sessions::end_all(conn, id).map(|_| ())
+        .execute(conn)
+        .map(|_| ())
 }
 
-/// A new password ends every session of the user.
+/// Callers also end the user's sessions (`sessions::end_all`).
 pub fn set_password(conn: &mut DbConn, id: &UserId, password_hash: &str) -> QueryResult<()> {
     diesel::update(users::table.find(id))
         .set(users::password_hash.eq(password_hash))
-        .execute(conn)?;
-    sessions::end_all(conn, id).map(|_| ())
+        .execute(conn)
+        .map(|_| ())
 }
 
 pub fn find_password_hash(conn: &mut DbConn, id: &UserId) -> QueryResult<Option<String>> {

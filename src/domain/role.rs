@@ -3,7 +3,8 @@
 use diesel::expression::AsExpression;
 use diesel::sql_types::Text;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Role {
     /// Creates, hands out and revokes tokens; manages people.
     Admin,

@@ -4,7 +4,7 @@
 use super::people::PeopleService;
 use crate::db::invitations::Invitation;
 use crate::db::users::{self, SessionUser};
-use crate::db::{self, audit, invitations, user_links};
+use crate::db::{self, audit, invitations, sessions, user_links};
 use crate::domain::UserId;
 use crate::error::AppError;
 
@@ -92,6 +92,7 @@ impl PeopleService {
                     ));
                 }
                 users::set_password(conn, &user.id, password_hash)?;
+                sessions::end_all(conn, &user.id)?;
                 user_links::void_all(conn, &user.id, now)?;
                 let event = audit::NewEvent {
                     account_id: Some(&user.account_id),

@@ -5,7 +5,7 @@ use super::actor::Actor;
 use super::Context;
 use crate::auth::one_time;
 use crate::db::users;
-use crate::db::{self, accounts, handoffs, invitations, DbConn};
+use crate::db::{self, accounts, handoffs, invitations, sessions, DbConn};
 use crate::domain::{AccountId, EmailAddress, Role, UserId};
 use crate::error::AppError;
 use crate::links;
@@ -265,6 +265,7 @@ fn apply_change(
     let (action, detail, message) = match *change {
         Change::Role(role) => {
             users::set_role(conn, id, role)?;
+            sessions::end_all(conn, id)?;
             let detail = format!(
                 "{email}: {} \u{2192} {}",
                 target.role.as_str(),
@@ -278,6 +279,7 @@ fn apply_change(
                 return Err(AppError::Conflict("You cannot disable yourself.".into()));
             }
             users::set_disabled(conn, id, true)?;
+            sessions::end_all(conn, id)?;
             // Links they made must not outlive their access.
             let detail = match handoffs::cancel_made_by(conn, id, now)? {
                 0 => email.clone(),
