@@ -341,9 +341,9 @@ async fn checking_a_session_is_one_indexed_read_that_also_loads_the_user() {
     assert!(!all_statements.is_empty(), "nothing captured");
     let on_sessions: Vec<_> = all_statements
         .iter()
-        .cloned()
         // SQLite's statements quote names with backticks, PostgreSQL's with double quotes.
         .filter(|s| s.sql.replace('`', "\"").contains("\"sessions\""))
+        .cloned()
         .collect();
     assert_eq!(on_sessions.len(), 1, "{on_sessions:?}");
     // It also reads the user and their account: no other statement does.
