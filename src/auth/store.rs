@@ -6,6 +6,7 @@
 
 use super::session::keys;
 use crate::clock::SharedClock;
+use crate::config::DatabaseUrl;
 use crate::db::{self, sessions, DbError, DbPool};
 use crate::domain::UserId;
 use actix_session::storage::{LoadError, SaveError, SessionKey, SessionStore, UpdateError};
@@ -30,15 +31,24 @@ const SEEN_EVERY_SECONDS: i64 = 60;
 #[derive(Clone)]
 pub struct DbSessionStore {
     pool: DbPool,
+    /// Which backend: SQLite reads on the async worker (`db::read`).
+    url: DatabaseUrl,
     clock: SharedClock,
     idle: Duration,
     max: Duration,
 }
 
 impl DbSessionStore {
-    pub fn new(pool: DbPool, clock: SharedClock, idle: Duration, max: Duration) -> Self {
+    pub fn new(
+        pool: DbPool,
+        url: DatabaseUrl,
+        clock: SharedClock,
+        idle: Duration,
+        max: Duration,
+    ) -> Self {
         Self {
             pool,
+            url,
             clock,
             idle,
             max,
@@ -83,7 +93,7 @@ fn to_session_key(key: String) -> Result<SessionKey, anyhow::Error> {
 impl SessionStore for DbSessionStore {
     async fn load(&self, session_key: &SessionKey) -> Result<Option<State>, LoadError> {
         let key_hash = hash(session_key.as_ref());
-        let found = db::read(&self.pool, move |conn| {
+        let found = db::read(&self.pool, &self.url, move |conn| {
             Ok::<_, DbError>(sessions::find(conn, &key_hash)?)
         })
         .await

@@ -304,14 +304,14 @@ where
 /// free (its WAL readers never wait for writers, so a read costs microseconds and a thread
 /// hop would cost more); otherwise, and always on PostgreSQL (a network round trip), on
 /// the blocking threads.
-pub async fn read<T, E, F>(pool: &DbPool, work: F) -> Result<T, E>
+pub async fn read<T, E, F>(pool: &DbPool, url: &DatabaseUrl, work: F) -> Result<T, E>
 where
     F: FnOnce(&mut DbConn) -> Result<T, E> + Send + 'static,
     E: TaskError + Send + 'static,
     T: Send + 'static,
 {
-    if let Some(mut conn) = pool.try_get() {
-        if matches!(*conn, DbConn::Sqlite(_)) {
+    if let DatabaseUrl::Sqlite(_) = url {
+        if let Some(mut conn) = pool.try_get() {
             let done = work(&mut conn);
             if done.as_ref().is_err_and(E::is_unavailable) {
                 conn.set_instrumentation(Closed);
