@@ -1,16 +1,17 @@
 //! Who may do what. Handlers take one of these extractors; each loads the signed-in user
-//! (the session store has found the session alive; the user must still be enabled)
+//! (checking the session's row in the database, so an ended session stops working at once)
 //! and carries the account id that every query must be scoped to.
 
 use super::session::TypedSession;
 use crate::client_ip::ClientIp;
+use crate::db::sessions;
 use crate::db::users::{AccountState, Role};
 use crate::domain::{AccountId, UserId};
 use crate::error::AppError;
 use crate::services::actor::Actor;
 use crate::state::AppState;
 use actix_web::dev::Payload;
-use actix_web::{FromRequest, HttpRequest};
+use actix_web::{web, FromRequest, HttpRequest};
 use futures_util::future::LocalBoxFuture;
 
 #[derive(Debug, Clone)]
@@ -52,48 +53,64 @@ impl CurrentUser {
     }
 }
 
-/// A session's claim to be a user, with the user and their account as the session store
-/// read them in the session's own query (`auth::store`). A page that reads the database
-/// runs its work with them in one blocking task (`Claim::run`).
+/// A session's claim to be a user. The store's copy of the session's values says who it
+/// claims to be; the claim is checked against the session's row, read by its key hash with
+/// its user and their account in one query, in the same blocking task as the page's own
+/// work (`Claim::run`): one thread hop per page, and a session ended in any process (its row
+/// deleted) is refused here at its next request.
 pub struct Claim {
-    user: CurrentUser,
+    session: TypedSession,
+    key_hash: Vec<u8>,
 }
 
 impl Claim {
-    /// The user, if the claim holds: the session names an enabled user. (Disabling them, a
-    /// new password or a new role also deletes their sessions.)
     fn of(session: TypedSession) -> Result<Self, AppError> {
-        let user = session.loaded_user().filter(|user| !user.disabled);
-        let Some(user) = user else {
-            if session.user().is_some() {
-                session.sign_out();
-            }
-            return Err(AppError::Unauthenticated);
-        };
-        let user = CurrentUser {
-            role: user.role,
-            id: user.id,
-            email: user.email,
-            account_id: user.account_id,
-            account_name: user.account_name,
-            account: user.account,
-        };
-        Ok(Claim { user })
+        match (session.user(), session.key_hash()) {
+            (Some(_), Some(key_hash)) => Ok(Claim { session, key_hash }),
+            _ => Err(AppError::Unauthenticated),
+        }
     }
 
-    /// Runs `work` with the user on a connection of the pool.
+    /// The user, if the claim holds: the session's row is there and alive, and names an
+    /// enabled user. (Disabling them, a new password or a new role deletes their rows.)
+    fn check(
+        conn: &mut crate::db::DbConn,
+        key_hash: &[u8],
+        now: chrono::NaiveDateTime,
+    ) -> Result<CurrentUser, AppError> {
+        let row = sessions::find(conn, key_hash)?.filter(|row| row.expires_at > now);
+        match row.and_then(|row| row.user) {
+            Some(user) if !user.disabled => Ok(CurrentUser {
+                role: user.role,
+                id: user.id,
+                email: user.email,
+                account_id: user.account_id,
+                account_name: user.account_name,
+                account: user.account,
+            }),
+            _ => Err(AppError::Unauthenticated),
+        }
+    }
+
+    /// Checks the claim, then runs `work` with the user on the same connection.
     pub async fn run<T, F>(self, state: &AppState, work: F) -> Result<(CurrentUser, T), AppError>
     where
         F: FnOnce(&mut crate::db::DbConn, &CurrentUser) -> Result<T, AppError> + Send + 'static,
         T: Send + 'static,
     {
-        let Claim { user } = self;
-        state
+        let Claim { session, key_hash } = self;
+        let now = state.clock.now();
+        let done = state
             .db(move |conn| {
+                let user = Self::check(conn, &key_hash, now)?;
                 let out = work(conn, &user)?;
                 Ok((user, out))
             })
-            .await
+            .await;
+        if matches!(done, Err(AppError::Unauthenticated)) {
+            session.sign_out();
+        }
+        done
     }
 }
 
@@ -106,14 +123,18 @@ impl FromRequest for Claim {
     }
 }
 
-/// The signed-in user, as read with the session: no other read.
 impl FromRequest for CurrentUser {
     type Error = AppError;
-    type Future = std::future::Ready<Result<Self, AppError>>;
+    type Future = LocalBoxFuture<'static, Result<Self, AppError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let claim = Claim::of(TypedSession::from_request_sync(req));
-        std::future::ready(claim.map(|claim| claim.user))
+        let state = req.app_data::<web::Data<AppState>>().cloned();
+        Box::pin(async move {
+            let state = state.ok_or_else(|| AppError::internal("application state missing"))?;
+            let (user, ()) = claim?.run(&state, |_, _| Ok(())).await?;
+            Ok(user)
+        })
     }
 }
 

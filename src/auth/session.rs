@@ -2,7 +2,6 @@
 //! instead of string keys.
 
 use crate::client_ip::ClientIp;
-use crate::db::users::SessionUser;
 use crate::domain::{BrowserAndOs, SignInFrom, UserId};
 use crate::error::AppError;
 use actix_session::{Session, SessionExt};
@@ -21,9 +20,9 @@ pub(crate) mod keys {
     pub const USER_ID: &str = "uid";
     /// The session's public id (its row's), put in by the store when it loads the session.
     pub const SESSION_ID: &str = "sid";
-    /// The signed-in user and their account as the store read them with the session (one
-    /// query for both); never stored.
-    pub const LOADED_USER: &str = "loaded_user";
+    /// The SHA-256 of the session's key (hex), put in by the store: `Claim` finds the
+    /// session's row by it. Never stored.
+    pub const KEY_HASH: &str = "key_hash";
     pub const CSRF: &str = "csrf";
     pub const FLASH: &str = "flash";
     /// Unix seconds: when the user signed in, and last typed their password.
@@ -92,9 +91,10 @@ impl TypedSession {
             .map(UserId::from)
     }
 
-    /// The signed-in user as read with the session this request (see `keys::LOADED_USER`).
-    pub fn loaded_user(&self) -> Option<SessionUser> {
-        self.0.get::<SessionUser>(LOADED_USER).ok().flatten()
+    /// The hash of this session's key, by which its row is found (see `keys::KEY_HASH`).
+    pub fn key_hash(&self) -> Option<Vec<u8>> {
+        let text = self.0.get::<String>(KEY_HASH).ok().flatten()?;
+        hex::decode(text).ok()
     }
 
     /// This session's public id (not its key), once it is stored.

@@ -1,8 +1,13 @@
 //! actix-session's `SessionStore` over the app's database (`db::sessions`). The cookie
 //! carries only a random 256-bit key; the table holds its SHA-256, never the key, so a
-//! copy of the database opens no session. Any process serves any session, a session
-//! survives a restart, and deleting a row ends that session at its next request in every
-//! process (nothing is cached). The idle and absolute timeouts are enforced here.
+//! copy of the database opens no session. Any process serves any session, and a session
+//! survives a restart. The idle and absolute timeouts are enforced here.
+//!
+//! Each process keeps the values of the sessions it has seen (a CSRF token, a message), so
+//! that a page needs no read before its own database task. Who the session belongs to is
+//! never taken from this cache: `auth::guards::Claim` reads the session's row by its key
+//! hash with the user in the page's own task, so a session ended anywhere (its row
+//! deleted) is refused at its next request in every process.
 
 use super::session::keys;
 use crate::clock::SharedClock;
@@ -21,16 +26,32 @@ use rand::RngCore;
 use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 /// A session's values as actix-session holds them: each one JSON.
 type State = HashMap<String, String>;
 
 /// Last seen is written at most this often, not on every request.
 const SEEN_EVERY_SECONDS: i64 = 60;
+/// Sessions whose values a process keeps; past this, it forgets them all and reads again.
+const CACHED_SESSIONS: usize = 10_000;
+
+/// A session's row as this process last read or wrote it.
+#[derive(Clone)]
+struct Cached {
+    id: String,
+    state: String,
+    created_at: NaiveDateTime,
+    seen_at: NaiveDateTime,
+    expires_at: NaiveDateTime,
+}
+
+type Cache = Arc<Mutex<HashMap<Vec<u8>, Cached>>>;
 
 #[derive(Clone)]
 pub struct DbSessionStore {
     pool: DbPool,
+    cache: Cache,
     /// Which backend: SQLite reads on the async worker (`db::read`).
     url: DatabaseUrl,
     clock: SharedClock,
@@ -48,6 +69,7 @@ impl DbSessionStore {
     ) -> Self {
         Self {
             pool,
+            cache: Cache::default(),
             url,
             clock,
             idle,
@@ -58,6 +80,46 @@ impl DbSessionStore {
     /// When a session signed in at `created_at` and seen at `seen_at` ends.
     fn expiry(&self, created_at: NaiveDateTime, seen_at: NaiveDateTime) -> NaiveDateTime {
         (seen_at + self.idle).min(created_at + self.max)
+    }
+
+    fn cached(&self, key_hash: &[u8]) -> Option<Cached> {
+        self.cache.lock().ok()?.get(key_hash).cloned()
+    }
+
+    fn remember(&self, key_hash: Vec<u8>, row: Cached) {
+        if let Ok(mut cache) = self.cache.lock() {
+            if cache.len() >= CACHED_SESSIONS {
+                cache.clear();
+            }
+            cache.insert(key_hash, row);
+        }
+    }
+
+    fn forget(&self, key_hash: &[u8]) -> Option<Cached> {
+        self.cache.lock().ok()?.remove(key_hash)
+    }
+
+    /// The session's row: this process's copy, or the database's.
+    async fn row(&self, key_hash: &[u8]) -> Result<Option<Cached>, DbError> {
+        if let Some(row) = self.cached(key_hash) {
+            return Ok(Some(row));
+        }
+        let wanted = key_hash.to_vec();
+        let found = db::read(&self.pool, &self.url, move |conn| {
+            Ok::<_, DbError>(sessions::find(conn, &wanted)?)
+        })
+        .await?;
+        Ok(found.map(|row| {
+            let row = Cached {
+                id: row.id,
+                state: row.state,
+                created_at: row.created_at,
+                seen_at: row.seen_at,
+                expires_at: row.expires_at,
+            };
+            self.remember(key_hash.to_vec(), row.clone());
+            row
+        }))
     }
 }
 
@@ -81,7 +143,7 @@ fn value<T: DeserializeOwned>(state: &State, key: &str) -> Option<T> {
 /// The values as stored: without the ones the row itself holds or this store acts on.
 fn stored(mut state: State) -> Result<String, serde_json::Error> {
     state.remove(keys::SESSION_ID);
-    state.remove(keys::LOADED_USER);
+    state.remove(keys::KEY_HASH);
     state.remove(keys::ROTATE);
     serde_json::to_string(&state)
 }
@@ -93,15 +155,17 @@ fn to_session_key(key: String) -> Result<SessionKey, anyhow::Error> {
 impl SessionStore for DbSessionStore {
     async fn load(&self, session_key: &SessionKey) -> Result<Option<State>, LoadError> {
         let key_hash = hash(session_key.as_ref());
-        let found = db::read(&self.pool, &self.url, move |conn| {
-            Ok::<_, DbError>(sessions::find(conn, &key_hash)?)
-        })
-        .await
-        .map_err(|e| LoadError::Other(e.into()))?;
-        let Some(row) = found else { return Ok(None) };
+        let Some(mut row) = self
+            .row(&key_hash)
+            .await
+            .map_err(|e| LoadError::Other(e.into()))?
+        else {
+            return Ok(None);
+        };
         let now = self.clock.now();
         // The stored expiry, and today's settings (they may have been shortened since).
         if now >= row.expires_at || now >= self.expiry(row.created_at, row.seen_at) {
+            self.forget(&key_hash);
             return Ok(None); // the scheduler deletes the row
         }
         if (now - row.seen_at).num_seconds() >= SEEN_EVERY_SECONDS {
@@ -111,17 +175,14 @@ impl SessionStore for DbSessionStore {
             })
             .await
             .map_err(|e| LoadError::Other(e.into()))?;
+            (row.seen_at, row.expires_at) = (now, expires_at);
+            self.remember(key_hash.clone(), row.clone());
         }
         let mut state: State =
             serde_json::from_str(&row.state).map_err(|e| LoadError::Deserialization(e.into()))?;
-        // Only this read says who the session's user is (`stored` never writes it).
-        state.remove(keys::LOADED_USER);
-        let id = serde_json::to_string(&row.id).map_err(|e| LoadError::Other(e.into()))?;
-        state.insert(keys::SESSION_ID.into(), id);
-        if let Some(user) = &row.user {
-            let user = serde_json::to_string(user).map_err(|e| LoadError::Other(e.into()))?;
-            state.insert(keys::LOADED_USER.into(), user);
-        }
+        let json = |text: &str| serde_json::to_string(text).map_err(|e| LoadError::Other(e.into()));
+        state.insert(keys::SESSION_ID.into(), json(&row.id)?);
+        state.insert(keys::KEY_HASH.into(), json(&hex::encode(&key_hash))?);
         Ok(Some(state))
     }
 
@@ -139,10 +200,18 @@ impl SessionStore for DbSessionStore {
         let os = value::<String>(&state, keys::OS).unwrap_or_default();
         let expires_at = self.expiry(created_at, now);
         let json = stored(state).map_err(|e| SaveError::Serialization(e.into()))?;
+        let row = Cached {
+            id: db::new_id(),
+            state: json.clone(),
+            created_at,
+            seen_at: now,
+            expires_at,
+        };
+        let (id, wanted) = (row.id.clone(), key_hash.clone());
         db::run(&self.pool, move |conn| {
             let new = sessions::NewSession {
-                id: &db::new_id(),
-                key_hash: &key_hash,
+                id: &id,
+                key_hash: &wanted,
                 user_id: user_id.as_ref(),
                 state: &json,
                 created_at,
@@ -156,6 +225,7 @@ impl SessionStore for DbSessionStore {
         })
         .await
         .map_err(|e| SaveError::Other(e.into()))?;
+        self.remember(key_hash, row);
         to_session_key(key).map_err(SaveError::Other)
     }
 
@@ -174,12 +244,17 @@ impl SessionStore for DbSessionStore {
             (session_key.into(), old_hash.clone())
         };
         let json = stored(state).map_err(|e| UpdateError::Serialization(e.into()))?;
-        db::run(&self.pool, move |conn| {
-            Ok::<_, DbError>(sessions::update(conn, &old_hash, &new_hash, &json)?)
+        let (old, new, values) = (old_hash.clone(), new_hash.clone(), json.clone());
+        let updated = db::run(&self.pool, move |conn| {
+            Ok::<_, DbError>(sessions::update(conn, &old, &new, &values)?)
         })
         .await
         .map_err(|e| UpdateError::Other(e.into()))?;
         // Ended meanwhile: the key opens nothing, and the next request starts afresh.
+        let row = self.forget(&old_hash);
+        if let (true, Some(row)) = (updated, row) {
+            self.remember(new_hash, Cached { state: json, ..row });
+        }
         to_session_key(key).map_err(UpdateError::Other)
     }
 
@@ -190,11 +265,14 @@ impl SessionStore for DbSessionStore {
 
     async fn delete(&self, session_key: &SessionKey) -> Result<(), anyhow::Error> {
         let key_hash = hash(session_key.as_ref());
+        let wanted = key_hash.clone();
         db::run(&self.pool, move |conn| {
-            Ok::<_, DbError>(sessions::delete_by_key(conn, &key_hash)?)
+            Ok::<_, DbError>(sessions::delete_by_key(conn, &wanted)?)
         })
         .await
-        .map_err(anyhow::Error::new)
+        .map_err(anyhow::Error::new)?;
+        self.forget(&key_hash);
+        Ok(())
     }
 }
 

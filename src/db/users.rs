@@ -9,7 +9,7 @@ use diesel::prelude::*;
 
 /// What a signed-in request needs to know about its user and their account, loaded in one
 /// query: the pages then need no other read of the account.
-#[derive(Debug, Clone, Queryable, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Queryable)]
 pub struct SessionUser {
     #[diesel(deserialize_as = String)]
     pub id: UserId,

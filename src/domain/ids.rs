@@ -36,10 +36,7 @@ impl RecordId for String {
 macro_rules! record_id {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
-        /// Serialised as its text (a session keeps its user's, see `auth::store`).
         #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-        #[derive(serde::Serialize, serde::Deserialize)]
-        #[serde(transparent)]
         pub struct $name(String);
 
         impl $name {

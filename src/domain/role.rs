@@ -3,8 +3,7 @@
 use diesel::expression::AsExpression;
 use diesel::sql_types::Text;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
     /// Creates, hands out and revokes tokens; manages people.
     Admin,
