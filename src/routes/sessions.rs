@@ -63,11 +63,10 @@ pub async fn end_session(
     _form: PostedForm,
     ip: ClientIp,
 ) -> Result<HttpResponse, AppError> {
+    // A UUID or 404 (PostgreSQL would refuse a NUL byte with an error, a 500).
+    let id: String = super::path_ids::path_id(path)?;
     let current = current(&session)?;
-    state
-        .sessions
-        .end_one(user.actor(&ip), path.into_inner(), current)
-        .await?;
+    state.sessions.end_one(user.actor(&ip), id, current).await?;
     session.flash(FlashKind::Success, "That session is signed out.")?;
     Ok(views::see_other("/sessions"))
 }

@@ -132,6 +132,10 @@ async fn one_session_or_all_the_others_end_at_their_next_request() {
     let refused = app.post(&laptop, &format!("/sessions/{theirs}/end"), &[]).await;
     assert_eq!(refused.status(), StatusCode::NOT_FOUND);
     assert!(signed_in(&app, &colleague).await);
+    for bad in ["%00", "not-a-session", "x%27%20OR%201%3D1"] {
+        let response = app.post(&laptop, &format!("/sessions/{bad}/end"), &[]).await;
+        assert_eq!(response.status(), StatusCode::NOT_FOUND, "{bad}");
+    }
     let own = row_of(&app, &laptop, "Chrome on macOS").await;
     assert_eq!(
         app.post(&laptop, &format!("/sessions/{own}/end"), &[]).await.status(),
