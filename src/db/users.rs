@@ -53,34 +53,28 @@ pub struct NewUser<'a> {
     pub role: Role,
 }
 
-/// The columns of a `SessionUser`, from `users` joined with `accounts`.
-pub type SessionUserColumns = (
-    users::id,
-    users::account_id,
-    users::email,
-    users::role,
-    users::disabled,
-    accounts::name,
-    (
-        accounts::lock_version,
-        accounts::audit_seq,
-        accounts::notice_seq,
-    ),
-);
+/// The columns of a `SessionUser`, from `users` joined with `accounts`: written once, read
+/// as the type and as the value (columns are unit structs).
+macro_rules! session_user_columns {
+    () => {
+        (
+            users::id,
+            users::account_id,
+            users::email,
+            users::role,
+            users::disabled,
+            accounts::name,
+            (
+                accounts::lock_version,
+                accounts::audit_seq,
+                accounts::notice_seq,
+            ),
+        )
+    };
+}
 
-pub const SESSION_USER_COLUMNS: SessionUserColumns = (
-    users::id,
-    users::account_id,
-    users::email,
-    users::role,
-    users::disabled,
-    accounts::name,
-    (
-        accounts::lock_version,
-        accounts::audit_seq,
-        accounts::notice_seq,
-    ),
-);
+pub type SessionUserColumns = session_user_columns!();
+pub const SESSION_USER_COLUMNS: SessionUserColumns = session_user_columns!();
 
 pub fn find_session_user(conn: &mut DbConn, id: &UserId) -> QueryResult<Option<SessionUser>> {
     users::table
