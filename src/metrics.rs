@@ -41,6 +41,9 @@ pub struct Gauges {
     pub pool_connections: u32,
     pub pool_idle: u32,
     pub pool_max: u32,
+    /// Whether the API check may answer from this process's cache (PostgreSQL: while it
+    /// holds its lease).
+    pub check_cache_serving: bool,
 }
 
 impl Metrics {
@@ -75,6 +78,18 @@ impl Metrics {
         self.render_checks(&mut out);
         self.render_notices(&mut out, gauges);
         render_pool(&mut out, gauges);
+        family(
+            &mut out,
+            "sesame_check_cache_serving",
+            "1 while the token check may answer from this process's cache (PostgreSQL: \
+             while the process holds its lease, docs/revocation.md), 0 otherwise.",
+            "gauge",
+        );
+        let _ = writeln!(
+            out,
+            "sesame_check_cache_serving {}",
+            u8::from(gauges.check_cache_serving)
+        );
         out
     }
 

@@ -126,8 +126,8 @@ impl Application {
         self.state.direct_mail.clone()
     }
 
-    /// The API check's cache (SQLite), for tests that widen its race windows.
-    pub fn check_cache(&self) -> Option<Arc<CheckCache>> {
+    /// The API check's cache, for tests that widen its race windows.
+    pub fn check_cache(&self) -> Arc<CheckCache> {
         self.state.check_cache.clone()
     }
 
@@ -142,6 +142,9 @@ impl Application {
         let served = self.server.await;
         self.state.notifier.shutdown();
         self.state.recorder.shutdown();
+        if let Some(lease) = &self.state.lease {
+            lease.shutdown();
+        }
         tracing::info!("stopped");
         served
     }

@@ -21,6 +21,7 @@ use crate::services::tokens::TokenService;
 use crate::services::Context;
 use crate::tokens::check_cache::CheckCache;
 use crate::tokens::checker::TokenChecker;
+use crate::tokens::lease::LeaseKeeper;
 use crate::tokens::lists::TokenLists;
 use crate::tokens::secret::TokenCrypto;
 use std::sync::{Arc, Mutex};
@@ -50,14 +51,16 @@ pub struct AppState {
     pub notifier: Arc<Notifier>,
     pub metrics: Arc<Metrics>,
     pub recorder: Recorder,
-    /// The API check's cache: SQLite only, where this is the one server process.
-    pub check_cache: Option<Arc<CheckCache>>,
+    /// The API check's cache (on PostgreSQL, answering while `lease` holds).
+    pub check_cache: Arc<CheckCache>,
+    /// PostgreSQL: keeps this process's lease and applies other processes' token changes.
+    pub lease: Option<LeaseKeeper>,
     /// The rules for changing tokens, hand-off links and people (see `services`).
     pub tokens: TokenService,
     pub handoffs: HandoffService,
     pub people: PeopleService,
     pub sessions: SessionService,
-    /// The API's token check (with its cache on SQLite).
+    /// The API's token check, with its cache.
     pub checker: TokenChecker,
     /// The token lists and counts per account (see `tokens::lists`).
     pub token_lists: TokenLists,
@@ -88,9 +91,7 @@ impl AppState {
             .with_metrics(metrics.clone()),
         );
         notifier.spawn(settings.notify_interval);
-        let check_cache = instance_lock
-            .is_some()
-            .then(|| Arc::new(CheckCache::default()));
+        let (check_cache, lease) = check_cache(&settings, instance_lock.is_some());
         let crypto = Arc::new(
             TokenCrypto::new(key).with_previous(ServerKey::load_previous(&settings)?.as_ref()),
         );
@@ -106,7 +107,12 @@ impl AppState {
             handoffs: HandoffService::new(services.clone()),
             people: PeopleService::new(services.clone()),
             sessions: SessionService::new(services),
-            checker: TokenChecker::new(pool.clone(), crypto.clone(), check_cache.clone()),
+            checker: TokenChecker::new(
+                pool.clone(),
+                &settings.database_url,
+                crypto.clone(),
+                check_cache.clone(),
+            ),
             recorder: Recorder::start(
                 pool.clone(),
                 throttle.clone(),
@@ -130,6 +136,7 @@ impl AppState {
             )),
             throttle,
             check_cache,
+            lease,
             token_lists: TokenLists::default(),
             _instance_lock: instance_lock,
             pool,
@@ -148,4 +155,19 @@ impl AppState {
     {
         db::run(&self.pool, work).await
     }
+}
+
+/// The API check's cache. SQLite: the instance lock proves this is the one server process.
+/// PostgreSQL: a lease, and every other process's changes heard on a channel
+/// (docs/revocation.md).
+fn check_cache(
+    settings: &Settings,
+    single_process: bool,
+) -> (Arc<CheckCache>, Option<LeaseKeeper>) {
+    if single_process {
+        return (Arc::new(CheckCache::single_process()), None);
+    }
+    let cache = Arc::new(CheckCache::leased());
+    let keeper = LeaseKeeper::start(settings.database_url.clone(), &cache);
+    (cache, Some(keeper))
 }

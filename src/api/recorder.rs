@@ -53,7 +53,7 @@ struct Writer {
     pool: DbPool,
     notifier: Arc<Notifier>,
     base_url: Url,
-    check_cache: Option<Arc<CheckCache>>,
+    check_cache: Arc<CheckCache>,
 }
 
 impl Recorder {
@@ -63,7 +63,7 @@ impl Recorder {
         throttle: Arc<FailureThrottle>,
         notifier: Arc<Notifier>,
         base_url: Url,
-        check_cache: Option<Arc<CheckCache>>,
+        check_cache: Arc<CheckCache>,
     ) -> Self {
         let (jobs, queue) = sync_channel::<Job>(QUEUE);
         let writer = Writer {
@@ -159,7 +159,7 @@ impl Writer {
             match &job {
             Job::Used { token_id, ip, at } => {
                 let since = *at - Duration::seconds(USE_GRANULARITY_SECS);
-                crate::db::token_writes::write(conn, self.check_cache.as_deref(), |conn| {
+                crate::db::token_writes::write(conn, Some(&*self.check_cache), |conn| {
                     tokens::record_use(conn, token_id, ip.as_deref(), *at, since)?;
                     // A renewal's first use may revoke the token it replaces.
                     if let Some((old_id, account_id)) = tokens::revoke_replaced(conn, token_id, *at)? {

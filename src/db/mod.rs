@@ -9,6 +9,7 @@ pub mod bulk;
 pub mod handoffs;
 pub mod instance_lock;
 pub mod invitations;
+pub mod leases;
 pub mod outbox;
 pub mod schema;
 pub mod sessions;

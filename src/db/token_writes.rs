@@ -8,11 +8,13 @@ use std::ops::{Deref, DerefMut};
 
 /// Hears of token transactions: the API check's cache.
 pub trait TokenWatcher: Send + Sync {
-    /// Inside a transaction that changed a token, just before it commits (tests widen a
-    /// race window here).
-    fn before_commit(&self) {}
-    /// After a transaction that changed a token has committed.
-    fn committed(&self);
+    /// Inside a transaction that changed a token, as its last statement: on PostgreSQL the
+    /// change is numbered and announced to every server process (`db::leases::announce`).
+    /// Tests widen a race window here.
+    fn before_commit(&self, conn: &mut DbConn) -> diesel::QueryResult<Option<i64>>;
+    /// After a transaction that changed a token has committed (with the change's number,
+    /// if it was announced): returns once no cache of any process answers from before it.
+    fn committed(&self, conn: &mut DbConn, change: Option<i64>);
 }
 
 /// A transaction that may change tokens.
@@ -44,7 +46,8 @@ impl DerefMut for TokenWrites<'_> {
 }
 
 /// Runs `work` in a write transaction (the outermost one) that may change tokens; once
-/// it has committed, and only if a token changed, tells the watcher (the check cache).
+/// it has committed, and only if a token changed, tells the watcher (the check cache),
+/// which returns once every process's cache has let go of what changed.
 /// Never before the commit: a check landing between the two would read the row as it was
 /// and cache it under the new generation, and a revoked token would be accepted until some
 /// other token changed.
@@ -58,6 +61,7 @@ where
     W: TokenWatcher + ?Sized,
 {
     let mut changed = false;
+    let mut change = None;
     let done = super::transaction::<_, E>(conn, |conn| {
         let mut writes = TokenWrites {
             conn,
@@ -66,12 +70,12 @@ where
         let done = work(&mut writes)?;
         changed = writes.changed;
         if let Some(watcher) = watcher.filter(|_| changed) {
-            watcher.before_commit();
+            change = watcher.before_commit(conn)?;
         }
         Ok(done)
     })?;
     if let (true, Some(watcher)) = (changed, watcher) {
-        watcher.committed();
+        watcher.committed(conn, change);
     }
     Ok(done)
 }

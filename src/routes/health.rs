@@ -31,6 +31,8 @@ pub async fn metrics(state: web::Data<AppState>, req: HttpRequest) -> HttpRespon
                 .body("/metrics needs the bearer token set in SESAME_METRICS_TOKEN.\n");
         }
     }
+    // Read before the outbox, which waits for the database when it is down.
+    let check_cache_serving = state.check_cache.serving();
     let outbox = state
         .db(|conn| Ok(crate::db::outbox::depth(conn)?))
         .await
@@ -41,6 +43,7 @@ pub async fn metrics(state: web::Data<AppState>, req: HttpRequest) -> HttpRespon
         pool_connections: pool.connections,
         pool_idle: pool.idle_connections,
         pool_max: state.pool.max_size(),
+        check_cache_serving,
     });
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")

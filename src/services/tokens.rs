@@ -17,8 +17,8 @@ use url::Url;
 
 pub struct TokenService {
     ctx: Context,
-    /// The API check's cache (SQLite), emptied as part of committing a token write.
-    cache: Option<Arc<CheckCache>>,
+    /// The API check's cache, emptied in every process as part of committing a token write.
+    cache: Arc<CheckCache>,
 }
 
 /// Add Token.
@@ -105,7 +105,7 @@ struct Minted {
 }
 
 impl TokenService {
-    pub fn new(ctx: Context, cache: Option<Arc<CheckCache>>) -> Self {
+    pub fn new(ctx: Context, cache: Arc<CheckCache>) -> Self {
         Self { ctx, cache }
     }
 
@@ -283,7 +283,8 @@ impl TokenService {
         .await
     }
 
-    /// A token write: committed with the check cache emptied (see `db::token_writes`).
+    /// A token write: committed with the check cache emptied in every process (see
+    /// `db::token_writes`).
     async fn write<T, F>(&self, work: F) -> Result<T, AppError>
     where
         F: FnOnce(&mut TokenWrites<'_>) -> Result<T, AppError> + Send + 'static,
@@ -291,7 +292,7 @@ impl TokenService {
     {
         let cache = self.cache.clone();
         db::run(&self.ctx.pool, move |conn| {
-            token_writes::write(conn, cache.as_deref(), work)
+            token_writes::write(conn, Some(&*cache), work)
         })
         .await
     }

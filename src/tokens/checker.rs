@@ -1,10 +1,11 @@
-//! The token check as handlers call it: the database's answer, or the cache's on the
-//! single-process SQLite deployment. The handler does not know which.
+//! The token check as handlers call it: from the cache when it may answer, otherwise the
+//! database's answer. The handler does not know which.
 
 use super::basic::BasicCredentials;
 use super::check_cache::CheckCache;
 use super::secret::TokenCrypto;
 use super::verify::{self, Snapshot};
+use crate::config::DatabaseUrl;
 use crate::db::{self, DbError, DbPool};
 use chrono::NaiveDateTime;
 use std::sync::Arc;
@@ -12,60 +13,59 @@ use std::sync::Arc;
 pub struct TokenChecker {
     pool: DbPool,
     crypto: Arc<TokenCrypto>,
-    /// SQLite only, where this is the one server process: every token write passes
-    /// through it and empties the cache once committed (`db::token_writes`).
-    cache: Option<Arc<CheckCache>>,
+    /// SQLite: a miss is read right here on the async worker (WAL readers never wait for
+    /// the writer); PostgreSQL, a network round trip, reads on the blocking threads.
+    inline_reads: bool,
+    /// Every token write empties it once committed, in every process (`db::token_writes`);
+    /// on PostgreSQL it answers only while this process holds its lease.
+    cache: Arc<CheckCache>,
 }
 
 impl TokenChecker {
-    pub fn new(pool: DbPool, crypto: Arc<TokenCrypto>, cache: Option<Arc<CheckCache>>) -> Self {
+    pub fn new(
+        pool: DbPool,
+        url: &DatabaseUrl,
+        crypto: Arc<TokenCrypto>,
+        cache: Arc<CheckCache>,
+    ) -> Self {
         Self {
             pool,
             crypto,
+            inline_reads: matches!(url, DatabaseUrl::Sqlite(_)),
             cache,
         }
     }
 
     /// The token for these credentials if they are the right password of an active token
-    /// (see `verify::check`).
+    /// (see `verify::accept`).
     pub async fn check(
         &self,
         credentials: BasicCredentials,
         now: NaiveDateTime,
     ) -> Result<Option<Arc<Snapshot>>, DbError> {
-        match &self.cache {
-            // SQLite: from the cache, or a quick local read right here on the worker (WAL
-            // readers never wait for the writer).
-            Some(cache) => self.check_cached(cache, &credentials, now),
-            // PostgreSQL, several processes: the database on every request.
-            None => {
-                let crypto = self.crypto.clone();
-                db::run(&self.pool, move |conn| {
-                    Ok(verify::check(conn, &crypto, &credentials, now)?)
-                })
-                .await
-            }
-        }
-    }
-
-    fn check_cached(
-        &self,
-        cache: &CheckCache,
-        credentials: &BasicCredentials,
-        now: NaiveDateTime,
-    ) -> Result<Option<Arc<Snapshot>>, DbError> {
         let username = credentials.username();
-        let snapshot = match cache.get(username) {
-            Some(snapshot) => Some(snapshot),
-            None => {
-                let generation = cache.generation();
-                let snapshot = verify::load(&mut *db::get_inline(&self.pool)?, username)?;
-                if let Some(snapshot) = &snapshot {
-                    cache.insert(username, snapshot.clone(), generation);
-                }
-                snapshot
-            }
+        if let Some(snapshot) = self.cache.get(username) {
+            return Ok(verify::accept(
+                &self.crypto,
+                &credentials,
+                Some(snapshot),
+                now,
+            ));
+        }
+        // Read before the lookup: a change committed meanwhile keeps it out of the cache.
+        let generation = self.cache.generation();
+        let snapshot = if self.inline_reads {
+            verify::load(&mut *db::get_inline(&self.pool)?, username)?
+        } else {
+            let username = username.to_string();
+            db::run(&self.pool, move |conn| {
+                Ok::<_, DbError>(verify::load(conn, &username)?)
+            })
+            .await?
         };
-        Ok(verify::accept(&self.crypto, credentials, snapshot, now))
+        if let Some(snapshot) = &snapshot {
+            self.cache.insert(username, snapshot.clone(), generation);
+        }
+        Ok(verify::accept(&self.crypto, &credentials, snapshot, now))
     }
 }

@@ -5,6 +5,7 @@ pub mod check_cache;
 pub mod checker;
 pub mod directory;
 pub mod expiry;
+pub mod lease;
 pub mod lists;
 pub mod secret;
 pub mod summary;

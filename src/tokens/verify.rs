@@ -39,16 +39,6 @@ const ABSENT: [u8; 32] = [0; 32];
 
 /// The token for these credentials, if they are the right password of an active token;
 /// every other case is `None`, so callers give one answer for all of them.
-pub fn check(
-    conn: &mut DbConn,
-    crypto: &TokenCrypto,
-    credentials: &BasicCredentials,
-    now: NaiveDateTime,
-) -> diesel::QueryResult<Option<Arc<Snapshot>>> {
-    let snapshot = load(conn, credentials.username())?;
-    Ok(accept(crypto, credentials, snapshot, now))
-}
-
 pub(super) fn accept(
     crypto: &TokenCrypto,
     credentials: &BasicCredentials,

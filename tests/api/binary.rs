@@ -8,12 +8,12 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-const BINARY: &str = env!("CARGO_BIN_EXE_sesame");
+pub(crate) const BINARY: &str = env!("CARGO_BIN_EXE_sesame");
 
-struct Server {
-    child: Child,
-    address: String,
-    log: std::path::PathBuf,
+pub(crate) struct Server {
+    pub(crate) child: Child,
+    pub(crate) address: String,
+    pub(crate) log: std::path::PathBuf,
 }
 
 impl Drop for Server {
@@ -42,7 +42,7 @@ async fn start(data_dir: &Path) -> Server {
     start_with(data_dir, &[]).await
 }
 
-async fn start_with(data_dir: &Path, env: &[(&str, &str)]) -> Server {
+pub(crate) async fn start_with(data_dir: &Path, env: &[(&str, &str)]) -> Server {
     let port = free_port();
     let log = data_dir.with_extension("log");
     let child = sesame(data_dir)
@@ -84,7 +84,7 @@ fn user_add(data_dir: &Path, email: &str, role: &str, password: &str) -> std::pr
     user_add_with(data_dir, &[], email, role, password)
 }
 
-fn user_add_with(
+pub(crate) fn user_add_with(
     data_dir: &Path,
     env: &[(&str, &str)],
     email: &str,

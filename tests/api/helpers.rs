@@ -21,7 +21,7 @@ pub struct TestApp {
     pub setup_code: Option<String>,
     pub notifier: Arc<Notifier>,
     pub settings: Settings,
-    pub check_cache: Option<Arc<sesame::tokens::check_cache::CheckCache>>,
+    pub check_cache: Arc<sesame::tokens::check_cache::CheckCache>,
     /// The background worker of "Forgot password" and failed sign-ins.
     pub direct_mail: Arc<sesame::notify::direct::DirectMail>,
     /// Dropped last: the PostgreSQL database of this test, if any.

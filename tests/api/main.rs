@@ -4,6 +4,7 @@ mod architecture;
 mod authorization;
 mod binary;
 mod browser;
+mod coherence;
 mod csrf_and_escaping;
 mod email;
 mod faults;

@@ -1,0 +1,2 @@
+DROP TABLE check_cache_leases;
+DROP TABLE token_changes;
