@@ -1,10 +1,14 @@
 //! Writes caused by API calls — `last_used_at` and IP-whitelist alerts — done by a
 //! background thread, so a request never waits for a database write. Each is deduplicated
-//! in memory first (and `last_used_at` in SQL too, across processes).
+//! in memory first (and `last_used_at` in SQL too, across processes). Uses are gathered
+//! and written once a second, in one statement for every token used (`db::uses`).
 
 use super::throttle::FailureThrottle;
+use crate::db::token_writes::TokenWrites;
+use crate::db::uses::{self as db_uses, Use};
 use crate::db::{audit, tokens, DbPool};
 use crate::domain::{AccountId, TokenId};
+use crate::error::AppError;
 use crate::notify::messages::{self, TokenIpAlert};
 use crate::notify::scheduler::Notifier;
 use crate::tokens::check_cache::CheckCache;
@@ -12,8 +16,9 @@ use chrono::{Duration, NaiveDateTime};
 use std::collections::HashMap;
 use std::hash::Hash;
 use std::net::IpAddr;
-use std::sync::mpsc::{sync_channel, RecvTimeoutError, SyncSender};
+use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender};
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 use url::Url;
 
 /// `last_used_at` is written at most this often per token.
@@ -21,6 +26,12 @@ pub const USE_GRANULARITY_SECS: i64 = 60;
 /// An address outside a token's whitelist is audited at most this often per token; the
 /// admins' e-mail about it, at most once an hour (the outbox's period).
 pub const ALERT_INTERVAL_SECS: i64 = 60;
+/// Uses are written this often, or at `USE_BATCH` tokens if sooner; a renewal's first use
+/// revokes the token it replaces within the same time.
+const USE_TICK: std::time::Duration = std::time::Duration::from_secs(1);
+const USE_BATCH: usize = 1000;
+/// The failure throttle forgets old entries this often.
+const HOUSEKEEPING: std::time::Duration = std::time::Duration::from_secs(60);
 const QUEUE: usize = 4096;
 const MAX_REMEMBERED: usize = 10_000;
 
@@ -74,13 +85,7 @@ impl Recorder {
         };
         let thread = std::thread::Builder::new()
             .name("sesame-recorder".into())
-            .spawn(move || loop {
-                match queue.recv_timeout(std::time::Duration::from_secs(60)) {
-                    Ok(Job::Stop) | Err(RecvTimeoutError::Disconnected) => break,
-                    Ok(job) => writer.write(job),
-                    Err(RecvTimeoutError::Timeout) => throttle.housekeeping(),
-                }
-            })
+            .spawn(move || writer.run(&queue, &throttle))
             .expect("the recorder thread starts");
         Self {
             jobs,
@@ -154,32 +159,80 @@ impl Recorder {
 }
 
 impl Writer {
+    /// Writes jobs as they come, and the uses gathered once per tick, until stopped.
+    fn run(&self, queue: &Receiver<Job>, throttle: &FailureThrottle) {
+        let mut uses: HashMap<TokenId, Use> = HashMap::new();
+        let mut due = Instant::now() + USE_TICK;
+        let mut housekeeping = Instant::now() + HOUSEKEEPING;
+        loop {
+            let wait = if uses.is_empty() {
+                housekeeping
+            } else {
+                due.min(housekeeping)
+            };
+            match queue.recv_timeout(wait.saturating_duration_since(Instant::now())) {
+                Ok(Job::Stop) | Err(RecvTimeoutError::Disconnected) => {
+                    self.flush(&mut uses);
+                    return;
+                }
+                Ok(Job::Used { token_id, ip, at }) => {
+                    if uses.is_empty() {
+                        due = Instant::now() + USE_TICK;
+                    }
+                    let unless_since = at - Duration::seconds(USE_GRANULARITY_SECS);
+                    uses.insert(
+                        token_id.clone(),
+                        Use {
+                            token_id,
+                            ip,
+                            at,
+                            unless_since,
+                        },
+                    );
+                }
+                Ok(job) => self.write(job),
+                Err(RecvTimeoutError::Timeout) => {}
+            }
+            if !uses.is_empty() && (uses.len() >= USE_BATCH || Instant::now() >= due) {
+                self.flush(&mut uses);
+            }
+            if Instant::now() >= housekeeping {
+                throttle.housekeeping();
+                housekeeping = Instant::now() + HOUSEKEEPING;
+            }
+        }
+    }
+
+    /// Writes the gathered uses in one statement; a renewal among them revokes the token it
+    /// replaces, in the same transaction.
+    fn flush(&self, uses: &mut HashMap<TokenId, Use>) {
+        if uses.is_empty() {
+            return;
+        }
+        let batch: Vec<Use> = uses.drain().map(|(_, used)| used).collect();
+        let result = crate::db::with_conn(&self.pool, |conn| {
+            crate::db::token_writes::write(conn, Some(&*self.check_cache), |conn| {
+                db_uses::record(conn, &batch)?;
+                let ids: Vec<&str> = batch.iter().map(|u| u.token_id.as_str()).collect();
+                for renewal in db_uses::renewals_to_apply(conn, &ids)? {
+                    let used = batch.iter().find(|u| u.token_id == renewal);
+                    let (at, ip) = used.map_or((batch[0].at, None), |u| (u.at, u.ip.as_deref()));
+                    revoke_replaced(conn, &renewal, at, ip)?;
+                }
+                Ok::<_, AppError>(())
+            })
+        });
+        if let Err(error) = result {
+            let error = format!("{:#}", error.into_anyhow());
+            tracing::warn!(error, "could not record API uses");
+        }
+    }
+
     fn write(&self, job: Job) {
         let result = crate::db::with_conn(&self.pool, |conn| {
             match &job {
-            Job::Used { token_id, ip, at } => {
-                let since = *at - Duration::seconds(USE_GRANULARITY_SECS);
-                crate::db::token_writes::write(conn, Some(&*self.check_cache), |conn| {
-                    tokens::record_use(conn, token_id, ip.as_deref(), *at, since)?;
-                    // A renewal's first use may revoke the token it replaces.
-                    if let Some((old_id, account_id)) = tokens::revoke_replaced(conn, token_id, *at)? {
-                        audit::insert(
-                            conn,
-                            &audit::NewEvent {
-                                account_id: Some(&account_id),
-                                actor_id: None,
-                                actor_email: None,
-                                action: "token.revoke",
-                                token_id: Some(&old_id),
-                                detail: "reason: replaced, its renewal was used for the first time",
-                                ip: ip.as_deref(),
-                            },
-                            *at,
-                        )?;
-                    }
-                    Ok(())
-                })
-            }
+            // Gathered and written by `flush`.
+            Job::Used { .. } | Job::Stop => Ok(()),
             Job::OutsideWhitelist {
                 token_id,
                 token_name,
@@ -209,7 +262,6 @@ impl Writer {
                 messages::queue_ip_alert(conn, &self.base_url, account_id, &alert)
             })
             .map(|()| self.notifier.wake()),
-            Job::Stop => Ok(()),
         }
         });
         if let Err(error) = result {
@@ -217,6 +269,31 @@ impl Writer {
             tracing::warn!(error, "could not record API use");
         }
     }
+}
+
+/// A renewal's first use: revokes the token it replaces, audited as the system's doing.
+fn revoke_replaced(
+    conn: &mut TokenWrites<'_>,
+    renewal: &TokenId,
+    at: NaiveDateTime,
+    ip: Option<&str>,
+) -> Result<(), AppError> {
+    if let Some((old_id, account_id)) = tokens::revoke_replaced(conn, renewal, at)? {
+        audit::insert(
+            conn,
+            &audit::NewEvent {
+                account_id: Some(&account_id),
+                actor_id: None,
+                actor_email: None,
+                action: "token.revoke",
+                token_id: Some(&old_id),
+                detail: "reason: replaced, its renewal was used for the first time",
+                ip,
+            },
+            at,
+        )?;
+    }
+    Ok(())
 }
 
 /// Remembers when each key was last let through, to let it through once per interval.

@@ -17,6 +17,7 @@ pub mod token_writes;
 pub mod tokens;
 pub mod user_links;
 pub mod users;
+pub mod uses;
 
 use crate::config::DatabaseUrl;
 use diesel::connection::SimpleConnection;

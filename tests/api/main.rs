@@ -30,4 +30,5 @@ mod statements;
 mod token_api;
 mod tokens;
 mod users;
+mod uses;
 mod validation;
