@@ -138,14 +138,14 @@ pub fn release(Listener(conn): &mut Listener, process_id: &str) -> QueryResult<(
         .map(|_| ())
 }
 
-/// The change numbers received since the last call, newest last.
-pub fn received(Listener(conn): &mut Listener) -> QueryResult<Option<i64>> {
-    let mut newest = None;
+/// Whether any change was announced since the last call (the notices' payloads, the
+/// change numbers, are for people reading the channel: the number acknowledged is always
+/// read from `token_changes`).
+pub fn received(Listener(conn): &mut Listener) -> QueryResult<bool> {
+    let mut any = false;
     for notification in conn.notifications_iter() {
-        let notification = notification?;
-        if let Ok(n) = notification.payload.parse::<i64>() {
-            newest = newest.max(Some(n));
-        }
+        notification?;
+        any = true;
     }
-    Ok(newest)
+    Ok(any)
 }

@@ -100,10 +100,9 @@ fn hold(
         let Some(cache) = cache.upgrade() else {
             return Ok(());
         };
-        if let Some(change) = leases::received(conn)? {
+        if leases::received(conn)? {
             slow_down_for_tests();
-            cache.forget_all();
-            leases::ack(conn, process_id, change)?;
+            catch_up(conn, process_id, &cache)?;
         }
         if Instant::now() >= next_renewal {
             let sent = Instant::now();
@@ -133,6 +132,13 @@ fn hold(
 /// wrote is read afresh, and every later one arrives on the channel.
 fn claim(conn: &mut Listener, process_id: &str, cache: &CheckCache) -> anyhow::Result<()> {
     leases::claim(conn, process_id, LEASE)?;
+    catch_up(conn, process_id, cache)
+}
+
+/// Reads the last committed change, then empties the cache, then acknowledges that change:
+/// every change up to it is read afresh. The number is read from the table, never taken
+/// from a notice, so a stray `NOTIFY` on the channel can only cause an extra emptying.
+fn catch_up(conn: &mut Listener, process_id: &str, cache: &CheckCache) -> anyhow::Result<()> {
     let last = leases::last_change(conn)?;
     cache.forget_all();
     leases::ack(conn, process_id, last)?;

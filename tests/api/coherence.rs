@@ -710,3 +710,50 @@ async fn across_a_postgresql_restart_under_load_no_revoked_token_is_accepted() {
     drop(pair);
     drop(cluster);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stray_notice_on_the_channel_acknowledges_nothing_that_did_not_happen() {
+    use diesel::connection::SimpleConnection;
+    use diesel::prelude::*;
+    #[derive(QueryableByName)]
+    struct Acks {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        highest: i64,
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        last: i64,
+    }
+    if !postgres_available() {
+        return;
+    }
+    let database = PgDatabase::create();
+    let pair = Pair::start(&database.url).await;
+    let mut conn = diesel::PgConnection::establish(&database.url).unwrap();
+    conn.batch_execute("NOTIFY sesame_token_changes, '9000000000000000000'")
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let acks: Acks = diesel::sql_query(
+        "SELECT (SELECT max(acked) FROM check_cache_leases) AS highest, \
+         (SELECT last_change FROM token_changes) AS last",
+    )
+    .get_result(&mut conn)
+    .unwrap();
+    assert!(
+        acks.highest <= acks.last,
+        "acknowledged {} with {} changes made",
+        acks.highest,
+        acks.last
+    );
+    // And the next real change is still waited for and applied.
+    let (id, username, password) = pair.create("after the stray notice", "").await;
+    assert_eq!(
+        pair.whoami(&pair.b, &username, &password).await,
+        StatusCode::OK
+    );
+    pair.revoke(&id).await;
+    assert_eq!(
+        pair.whoami(&pair.b, &username, &password).await,
+        StatusCode::UNAUTHORIZED
+    );
+    drop(pair);
+    drop(database);
+}
