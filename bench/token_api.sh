@@ -72,13 +72,19 @@ summary() { # name wrk-output
   errors=$(awk '/Non-2xx/ {print $5}' <<<"$2")
   echo "$1 $rps $p50 $p99 ${errors:-0}"
 }
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; } # user + system, in clock ticks
 hello=$(run hello "http://127.0.0.1:$HELLO_PORT/")
+ticks_before=$(cpu_ticks "$sesame_pid")
 whoami=$(run whoami "$base/api/v1/whoami" "$auth")
+ticks_after=$(cpu_ticks "$sesame_pid")
 rss_kib=$(awk '/VmHWM/ {print $2}' "/proc/$sesame_pid/status")
 
 read -r _ hello_rps hello_p50 hello_p99 _ <<<"$hello"
 read -r _ who_rps who_p50 who_p99 who_errors <<<"$whoami"
 ratio=$(awk -v a="$who_rps" -v b="$hello_rps" 'BEGIN {printf "%.1f", 100*a/b}')
+seconds=${DURATION%s}
+cpu_us=$(awk -v t=$((ticks_after - ticks_before)) -v hz="$(getconf CLK_TCK)" -v r="$who_rps" -v s="$seconds" \
+  'BEGIN {printf "%.1f", 1e6 * t / hz / (r * s)}')
 store=SQLite; [ "$BACKEND" = postgres ] && store=PostgreSQL
 echo
 echo "## Token API, commit $commit, $(date -u +%Y-%m-%d), $(nproc) cores, wrk -t$THREADS -c$CONNECTIONS -d$DURATION, 10,000 tokens on $store"
@@ -89,7 +95,7 @@ echo "| hello-world (ceiling) | $hello_rps | $hello_p50 | $hello_p99 | 0 |"
 echo "| sesame /api/v1/whoami, one process | $who_rps | $who_p50 | $who_p99 | $who_errors |"
 [ "$BACKEND" = postgres ] || {
   echo
-  echo "whoami / hello-world: ${ratio}%; sesame peak RSS: $((rss_kib / 1024)) MiB"
+  echo "whoami / hello-world: ${ratio}%; sesame CPU per check: ${cpu_us} µs; sesame peak RSS: $((rss_kib / 1024)) MiB"
   exit 0
 }
 
@@ -134,5 +140,5 @@ kill "$load" 2>/dev/null || true
 revoke_p50=$(sort -n "$work/revokes" | awk '{a[NR]=$1} END {printf "%.1f", 1000*a[int(NR*0.5)]}')
 revoke_p99=$(sort -n "$work/revokes" | awk '{a[NR]=$1} END {printf "%.1f", 1000*a[int(NR*0.99)]}')
 echo
-echo "one process / hello-world: ${ratio}%; two processes / hello-world: ${both_ratio}%; peak RSS of A: $((rss_kib / 1024)) MiB"
+echo "one process / hello-world: ${ratio}%; CPU per check (one process): ${cpu_us} µs; two processes / hello-world: ${both_ratio}% (two wrk of one thread each against one of two threads: not the same client, read with care); peak RSS of A: $((rss_kib / 1024)) MiB"
 echo "revoke through A with B under load, 200 revokes: p50 ${revoke_p50} ms, p99 ${revoke_p99} ms; accepted by B after the revoke: $late"

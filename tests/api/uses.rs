@@ -74,3 +74,39 @@ crate::both_backends! {
         );
     }
 }
+
+/// The uncached check's read is one statement, prepared once per connection and reused
+/// (diesel's statement cache; a boxed or raw query would be planned at every call).
+#[tokio::test]
+async fn the_checks_read_is_prepared_once_per_connection_on_postgres() {
+    use diesel::prelude::*;
+    if !postgres_available() {
+        return;
+    }
+    #[derive(QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let database = PgDatabase::create();
+    let pool =
+        sesame::db::connect(&sesame::config::DatabaseUrl::Postgres(database.url.clone())).unwrap();
+    let mut conn = pool.get().unwrap();
+    let prepared = |conn: &mut sesame::db::DbConn| {
+        diesel::sql_query(
+            "SELECT count(*) AS n FROM pg_prepared_statements \
+             WHERE statement LIKE '%\"api_tokens\".\"secret_hmac\"%' \
+             AND statement LIKE '%\"api_tokens\".\"username\" = $1%'",
+        )
+        .get_result::<Count>(conn)
+        .unwrap()
+        .n
+    };
+    for round in 1..=5 {
+        sesame::db::tokens::find_for_check(&mut conn, &format!("tok_absent{round}")).unwrap();
+        assert_eq!(prepared(&mut conn), 1, "after {round} checks");
+    }
+    drop(conn);
+    drop(pool);
+    drop(database);
+}
