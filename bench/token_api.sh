@@ -16,6 +16,12 @@ PG=${PG:-postgres://postgres@127.0.0.1:5432}
 
 command -v wrk >/dev/null || { echo "wrk is needed: apt-get install wrk" >&2; exit 1; }
 cargo build --release --quiet --bin sesame --example bench-hello
+bin=./target/release/sesame
+# PERF=1 profiles the release code with line tables (`cargo build --profile profiling`).
+if [ "${PERF:-0}" = 1 ]; then
+  cargo build --profile profiling --quiet --bin sesame
+  bin=./target/profiling/sesame
+fi
 commit=$(git rev-parse --short HEAD)
 [ -n "$(git status --porcelain)" ] && commit="$commit-dirty"
 work=$(mktemp -d)
@@ -37,9 +43,9 @@ if [ "$BACKEND" = postgres ]; then
   # The revoke timing calls each revoked token once more: 200 deliberate 401s a run.
   export SESAME_API_MAX_FAILURES_PER_MINUTE=100000
 fi
-./target/release/sesame seed --account Bench --tokens 10000
-echo "plum-Orbit-lantern-42-gravel" | ./target/release/sesame user add --account Bench --email bench@bench.test --role admin >/dev/null
-./target/release/sesame serve 2>"$work/server.log" &
+$bin seed --account Bench --tokens 10000
+echo "plum-Orbit-lantern-42-gravel" | $bin user add --account Bench --email bench@bench.test --role admin >/dev/null
+$bin serve 2>"$work/server.log" &
 pids+=($!); sesame_pid=$!
 HELLO_BIND="127.0.0.1:$HELLO_PORT" ./target/release/examples/bench-hello &
 pids+=($!)
@@ -75,8 +81,15 @@ summary() { # name wrk-output
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; } # user + system, in clock ticks
 hello=$(run hello "http://127.0.0.1:$HELLO_PORT/")
 ticks_before=$(cpu_ticks "$sesame_pid")
+# PERF=1: a CPU profile of the server during the run (perf's cpu-clock: works where the
+# hardware counters are not offered), its hottest symbols printed after the table.
+if [ "${PERF:-0}" = 1 ]; then
+  perf record -q -e cpu-clock -F 999 -g -p "$sesame_pid" -o "$work/perf.data" -- sleep "${DURATION%s}" 2>/dev/null &
+  perf_pid=$!
+fi
 whoami=$(run whoami "$base/api/v1/whoami" "$auth")
 ticks_after=$(cpu_ticks "$sesame_pid")
+[ "${PERF:-0}" = 1 ] && wait "$perf_pid"
 rss_kib=$(awk '/VmHWM/ {print $2}' "/proc/$sesame_pid/status")
 
 read -r _ hello_rps hello_p50 hello_p99 _ <<<"$hello"
@@ -93,14 +106,24 @@ echo "| server | requests/s | p50 | p99 | non-2xx |"
 echo "|---|---|---|---|---|"
 echo "| hello-world (ceiling) | $hello_rps | $hello_p50 | $hello_p99 | 0 |"
 echo "| sesame /api/v1/whoami, one process | $who_rps | $who_p50 | $who_p99 | $who_errors |"
+profile() {
+  [ "${PERF:-0}" = 1 ] || return 0
+  echo
+  echo "Hottest symbols of the server during the one-process run (perf, self time):"
+  echo
+  echo '```'
+  perf report -q -i "$work/perf.data" --no-children --sort symbol --percent-limit 1.5 -g none 2>/dev/null | head -25
+  echo '```'
+}
 [ "$BACKEND" = postgres ] || {
   echo
   echo "whoami / hello-world: ${ratio}%; sesame CPU per check: ${cpu_us} µs; sesame peak RSS: $((rss_kib / 1024)) MiB"
+  profile
   exit 0
 }
 
 # PostgreSQL: a second process on the same database, and both loaded at once.
-SESAME_DATA_DIR="$work/data2" SESAME_BIND="127.0.0.1:$SECOND_PORT" ./target/release/sesame serve 2>"$work/server2.log" &
+SESAME_DATA_DIR="$work/data2" SESAME_BIND="127.0.0.1:$SECOND_PORT" $bin serve 2>"$work/server2.log" &
 pids+=($!)
 second="http://127.0.0.1:$SECOND_PORT"
 for _ in $(seq 50); do curl -fs "$second/healthz" >/dev/null && break; sleep 0.1; done
@@ -142,3 +165,4 @@ revoke_p99=$(sort -n "$work/revokes" | awk '{a[NR]=$1} END {printf "%.1f", 1000*
 echo
 echo "one process / hello-world: ${ratio}%; CPU per check (one process): ${cpu_us} µs; two processes / hello-world: ${both_ratio}% (two wrk of one thread each against one of two threads: not the same client, read with care); peak RSS of A: $((rss_kib / 1024)) MiB"
 echo "revoke through A with B under load, 200 revokes: p50 ${revoke_p50} ms, p99 ${revoke_p99} ms; accepted by B after the revoke: $late"
+profile
