@@ -112,7 +112,11 @@ profile() {
   echo "Hottest symbols of the server during the one-process run (perf, self time):"
   echo
   echo '```'
-  perf report -q -i "$work/perf.data" --no-children --sort symbol --percent-limit 1.5 -g none 2>/dev/null | head -25
+  perf report -q -i "$work/perf.data" --no-children --sort symbol --percent-limit 1.5 -g none 2>/dev/null \
+    | sed 's/[ -]*$//' | grep -v '^$' | head -25
+  echo
+  perf report -q -i "$work/perf.data" --no-children --sort dso -g none 2>/dev/null \
+    | sed 's/[ -]*$//' | grep -v '^$' | head -8
   echo '```'
 }
 [ "$BACKEND" = postgres ] || {
