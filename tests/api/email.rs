@@ -94,7 +94,11 @@ async fn the_creator_is_reminded_once_two_days_before_expiry_across_ticks_and_a_
         .await
         .unwrap();
     assert_eq!(use_it.status(), StatusCode::OK);
-    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    // Uses are written once a second (`api::recorder`).
+    eventually("the use recorded", || {
+        app.count("SELECT COUNT(*) AS n FROM api_tokens WHERE last_used_ip = '127.0.0.1'") == 1
+    })
+    .await;
 
     // Three days before expiry: nothing yet.
     app.clock.advance(Duration::days(4));

@@ -133,7 +133,16 @@ async fn renewing_copies_the_settings_and_revokes_the_old_token_as_chosen() {
         .create_token(&cast.admin, &[("name", "Kept"), ("expires_in", "30d"), ("renews", &kept.id), ("revoke_old", "keep")])
         .await;
     assert_eq!(whoami(&app, &successor).await, StatusCode::OK);
-    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    // The use is recorded (in the same transaction as a first-use revoke would be).
+    let used = format!(
+        "SELECT COUNT(*) AS n FROM api_tokens WHERE id = '{}' AND last_used_at IS NOT NULL",
+        successor.id
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while app.count(&used) == 0 {
+        assert!(std::time::Instant::now() < deadline, "the use was not recorded");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
     assert_eq!(whoami(&app, &kept).await, StatusCode::OK);
 
     // A revoked token is not renewed; an expired one is, with nothing to revoke.
