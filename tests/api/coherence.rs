@@ -348,14 +348,15 @@ async fn a_revoke_waits_out_a_paused_process_which_refuses_the_token_when_resume
     let started = Instant::now();
     pair.revoke(&id).await;
     let took = started.elapsed();
-    // B renewed its lease at most a second before it stopped: the revoke waited for it
-    // to run out (about two seconds at least), and no longer than one lease.
+    // B renews its lease every second: the revoke waited for it to run out (a revoke
+    // that waits for no one takes milliseconds), and no longer than one lease (with a
+    // second's allowance for a loaded machine).
     assert!(
-        took >= LEASE - Duration::from_millis(1200),
+        took >= Duration::from_millis(500),
         "the revoke did not wait for the paused process ({took:?})"
     );
     assert!(
-        took <= LEASE + Duration::from_millis(700),
+        took <= LEASE + Duration::from_secs(1),
         "the revoke took longer than a lease ({took:?})"
     );
     signal(&pair.b, "CONT");
