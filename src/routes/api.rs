@@ -1,8 +1,8 @@
 //! The token API: `GET /api/v1/whoami` and the forward-auth check `GET /api/v1/auth`.
-//! Expiry is evaluated on every request. On PostgreSQL (several processes may serve) every
-//! request reads the token from the database; on SQLite (one process) it reads the check
-//! cache, which every token write empties once it has committed (`tokens::check_cache`).
-//! Either way a revoke is effective for the very next request.
+//! Expiry is evaluated on every request. The check reads the process's check cache, which
+//! every token write empties once it has committed: on SQLite the one process's, on
+//! PostgreSQL every live process's before the write answers (`tokens::check_cache`,
+//! docs/revocation.md). Either way a revoke is effective for the very next request.
 
 use crate::api::throttle::Client;
 use crate::client_ip::ClientIp;
