@@ -78,7 +78,8 @@ pub fn listen(url: &DatabaseUrl) -> Result<Listener, ConnectionError> {
 }
 
 /// Takes a lease for `process_id`, valid `lease` from now by the database's clock, with
-/// nothing acknowledged yet (writers wait for it until `sync`). Clears leases long dead.
+/// nothing acknowledged yet (writers wait for it until it has caught up, `tokens::lease`).
+/// Clears leases long dead.
 pub fn claim(Listener(conn): &mut Listener, process_id: &str, lease: Duration) -> QueryResult<()> {
     conn.batch_execute(
         "DELETE FROM check_cache_leases \
