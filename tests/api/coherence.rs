@@ -115,6 +115,17 @@ impl Pair {
         assert_eq!(response.status(), StatusCode::SEE_OTHER, "revoking {id}");
     }
 
+    /// Two checks on B, both accepted: the first reads the database and fills B's cache,
+    /// the second is answered from it.
+    async fn warm_on_b(&self, username: &str, password: &str) {
+        for _ in 0..2 {
+            assert_eq!(
+                self.whoami(&self.b, username, password).await,
+                StatusCode::OK
+            );
+        }
+    }
+
     async fn whoami(&self, server: &Server, username: &str, password: &str) -> StatusCode {
         whoami(&self.api, server, username, password).await
     }
@@ -240,14 +251,7 @@ async fn a_token_revoked_through_one_process_is_refused_by_the_other_at_once_100
     let mut late = Vec::new();
     for i in 0..1000 {
         let (id, username, password) = pair.create(&format!("revoked {i}"), "").await;
-        // Two checks on B: the first reads the database and fills B's cache, the second
-        // is answered from it.
-        for _ in 0..2 {
-            assert_eq!(
-                pair.whoami(&pair.b, &username, &password).await,
-                StatusCode::OK
-            );
-        }
+        pair.warm_on_b(&username, &password).await;
         pair.revoke(&id).await;
         let status = pair.whoami(&pair.b, &username, &password).await;
         if status != StatusCode::UNAUTHORIZED {
@@ -338,12 +342,7 @@ async fn a_revoke_waits_out_a_paused_process_which_refuses_the_token_when_resume
     let database = PgDatabase::create();
     let pair = Pair::start(&database.url).await;
     let (id, username, password) = pair.create("paused", "").await;
-    for _ in 0..2 {
-        assert_eq!(
-            pair.whoami(&pair.b, &username, &password).await,
-            StatusCode::OK
-        );
-    }
+    pair.warm_on_b(&username, &password).await;
     signal(&pair.b, "STOP");
     let started = Instant::now();
     pair.revoke(&id).await;
@@ -392,12 +391,7 @@ async fn a_process_that_cannot_renew_its_lease_stops_answering_from_its_cache() 
     let (id, username, password) = pair.create("unleased", "").await;
     // Made now: a token write waits on the lease table, which is about to be locked.
     let (_, live_user, live_password) = pair.create("live", "").await;
-    for _ in 0..2 {
-        assert_eq!(
-            pair.whoami(&pair.b, &username, &password).await,
-            StatusCode::OK
-        );
-    }
+    pair.warm_on_b(&username, &password).await;
     // No lease can be renewed while the table is locked. The token is then revoked in SQL,
     // behind Sesame's back: no process hears of it, and only a cache can still accept it.
     let mut locker = diesel::PgConnection::establish(&database.url).unwrap();
