@@ -139,9 +139,21 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
+/// What the command line's writes must announce to running servers: on PostgreSQL they
+/// cache sessions' claims and tokens (`tokens::check_cache`), and wait for every one of
+/// them to let go. On SQLite, servers read sessions afresh; tokens see `rotate_key`.
+fn server_caches(settings: &Settings) -> Option<crate::tokens::check_cache::CheckCache> {
+    matches!(
+        settings.database_url,
+        crate::config::DatabaseUrl::Postgres(_)
+    )
+    .then(crate::tokens::check_cache::CheckCache::leased)
+}
+
 fn end_all_sessions(settings: &Settings) -> anyhow::Result<()> {
     let mut conn = db::open(&settings.database_url)?;
-    let ended = db::sessions::end_everyone(&mut conn)?;
+    let caches = server_caches(settings);
+    let ended = token_writes::write(&mut conn, caches.as_ref(), db::sessions::end_everyone)?;
     tracing::warn!(ended, "every session ended from the command line");
     println!("sessions ended: {ended}");
     Ok(())
@@ -264,6 +276,10 @@ fn seed(settings: &Settings, account: &str, plan: &crate::seed::Plan) -> anyhow:
     let mut conn = db::open(&settings.database_url)?;
     let started = std::time::Instant::now();
     crate::seed::run(&mut conn, &crypto, account.trim(), plan, SystemClock.now())?;
+    // Running servers' pages then read the account's new version (its tokens) afresh.
+    if let Some(caches) = server_caches(settings) {
+        token_writes::announce(&mut conn, &caches)?;
+    }
     println!(
         "seeded {} tokens, {} audit events, {} notices and {} users into account {} in {:.1} s",
         plan.tokens,

@@ -62,6 +62,7 @@ impl Application {
         let app_state = state.clone();
         let sessions = DbSessionStore::new(
             state.pool.clone(),
+            state.check_cache.clone(),
             state.settings.database_url.clone(),
             state.clock.clone(),
             state.settings.session_idle,

@@ -99,11 +99,12 @@ impl AppState {
             pool: pool.clone(),
             clock: clock.clone(),
             crypto: crypto.clone(),
+            check_cache: check_cache.clone(),
             notifier: notifier.clone(),
             base_url: settings.base_url.clone(),
         };
         Ok(AppState {
-            tokens: TokenService::new(services.clone(), check_cache.clone()),
+            tokens: TokenService::new(services.clone()),
             handoffs: HandoffService::new(services.clone()),
             people: PeopleService::new(services.clone()),
             sessions: SessionService::new(services),

@@ -5,14 +5,17 @@
 use super::session::TypedSession;
 use crate::client_ip::ClientIp;
 use crate::db::sessions;
-use crate::db::users::{AccountState, Role};
+use crate::db::users::{AccountState, Role, SessionUser};
 use crate::domain::{AccountId, UserId};
 use crate::error::AppError;
 use crate::services::actor::Actor;
 use crate::state::AppState;
+use crate::tokens::check_cache::{CheckCache, SessionClaim};
 use actix_web::dev::Payload;
 use actix_web::{web, FromRequest, HttpRequest};
+use chrono::NaiveDateTime;
 use futures_util::future::LocalBoxFuture;
+use std::sync::Arc;
 
 #[derive(Debug, Clone)]
 pub struct CurrentUser {
@@ -58,9 +61,28 @@ impl CurrentUser {
 /// its user and their account in one query, in the same blocking task as the page's own
 /// work (`Claim::run`): one thread hop per page, and a session ended in any process (its row
 /// deleted) is refused here at its next request.
+///
+/// On PostgreSQL, where that read is a round trip costing as much as the page's own, the
+/// token pages (`Claim::run`) take it from the check cache instead: every end of a session
+/// and every change to a user's role, password or access empties that cache in every
+/// process before its response (`db::token_writes`), as a token write does. Other pages
+/// (through `CurrentUser`) always read the row: they show the account's latest counts.
 pub struct Claim {
     session: TypedSession,
     key_hash: Vec<u8>,
+}
+
+impl From<SessionUser> for CurrentUser {
+    fn from(user: SessionUser) -> Self {
+        CurrentUser {
+            role: user.role,
+            id: user.id,
+            email: user.email,
+            account_id: user.account_id,
+            account_name: user.account_name,
+            account: user.account,
+        }
+    }
 }
 
 impl Claim {
@@ -73,27 +95,58 @@ impl Claim {
 
     /// The user, if the claim holds: the session's row is there and alive, and names an
     /// enabled user. (Disabling them, a new password or a new role deletes their rows.)
+    /// With `cache`, what was read is held there, unless it was emptied meanwhile.
     fn check(
         conn: &mut crate::db::DbConn,
         key_hash: &[u8],
-        now: chrono::NaiveDateTime,
+        now: NaiveDateTime,
+        cache: Option<&CheckCache>,
     ) -> Result<CurrentUser, AppError> {
+        // Read before the row: an emptying after this refuses what the read found.
+        let generation = cache.map(CheckCache::generation);
         let row = sessions::find(conn, key_hash)?.filter(|row| row.expires_at > now);
-        match row.and_then(|row| row.user) {
-            Some(user) if !user.disabled => Ok(CurrentUser {
-                role: user.role,
-                id: user.id,
-                email: user.email,
-                account_id: user.account_id,
-                account_name: user.account_name,
-                account: user.account,
-            }),
-            _ => Err(AppError::Unauthenticated),
+        let Some((expires_at, user)) = row.and_then(|row| Some((row.expires_at, row.user?))) else {
+            return Err(AppError::Unauthenticated);
+        };
+        if user.disabled {
+            return Err(AppError::Unauthenticated);
         }
+        if let (Some(cache), Some(generation)) = (cache, generation) {
+            let claim = SessionClaim {
+                expires_at,
+                user: user.clone(),
+            };
+            cache.insert_claim(key_hash, claim, generation);
+        }
+        Ok(CurrentUser::from(user))
     }
 
-    /// Checks the claim, then runs `work` with the user on the same connection.
+    /// Checks the claim (on PostgreSQL, from the check cache when it holds it), then runs
+    /// `work` with the user on the same connection.
     pub async fn run<T, F>(self, state: &AppState, work: F) -> Result<(CurrentUser, T), AppError>
+    where
+        F: FnOnce(&mut crate::db::DbConn, &CurrentUser) -> Result<T, AppError> + Send + 'static,
+        T: Send + 'static,
+    {
+        self.run_with(state, Some(state.check_cache.clone()), work)
+            .await
+    }
+
+    /// Checks the claim against the session's row, read now, then runs `work`.
+    async fn run_fresh<T, F>(self, state: &AppState, work: F) -> Result<(CurrentUser, T), AppError>
+    where
+        F: FnOnce(&mut crate::db::DbConn, &CurrentUser) -> Result<T, AppError> + Send + 'static,
+        T: Send + 'static,
+    {
+        self.run_with(state, None, work).await
+    }
+
+    async fn run_with<T, F>(
+        self,
+        state: &AppState,
+        cache: Option<Arc<CheckCache>>,
+        work: F,
+    ) -> Result<(CurrentUser, T), AppError>
     where
         F: FnOnce(&mut crate::db::DbConn, &CurrentUser) -> Result<T, AppError> + Send + 'static,
         T: Send + 'static,
@@ -102,7 +155,11 @@ impl Claim {
         let now = state.clock.now();
         let done = state
             .db(move |conn| {
-                let user = Self::check(conn, &key_hash, now)?;
+                let cache = cache.as_deref();
+                let user = match cache.and_then(|cache| cache.claim(&key_hash, now)) {
+                    Some(claim) => CurrentUser::from(claim.user.clone()),
+                    None => Self::check(conn, &key_hash, now, cache)?,
+                };
                 let out = work(conn, &user)?;
                 Ok((user, out))
             })
@@ -132,7 +189,7 @@ impl FromRequest for CurrentUser {
         let state = req.app_data::<web::Data<AppState>>().cloned();
         Box::pin(async move {
             let state = state.ok_or_else(|| AppError::internal("application state missing"))?;
-            let (user, ()) = claim?.run(&state, |_, _| Ok(())).await?;
+            let (user, ()) = claim?.run_fresh(&state, |_, _| Ok(())).await?;
             Ok(user)
         })
     }

@@ -6,14 +6,17 @@
 //! Each process keeps the values of the sessions it has seen (a CSRF token, a message), so
 //! that a page needs no read before its own database task. Who the session belongs to is
 //! never taken from this cache: `auth::guards::Claim` reads the session's row by its key
-//! hash with the user in the page's own task, so a session ended anywhere (its row
-//! deleted) is refused at its next request in every process.
+//! hash with the user in the page's own task (or, for the token pages on PostgreSQL, from
+//! the check cache, which every end of a session empties in every process), so a session
+//! ended anywhere is refused at its next request in every process.
 
 use super::session::keys;
 use crate::clock::SharedClock;
 use crate::config::DatabaseUrl;
+use crate::db::token_writes;
 use crate::db::{self, sessions, DbError, DbPool};
 use crate::domain::UserId;
+use crate::tokens::check_cache::CheckCache;
 use actix_session::storage::{LoadError, SaveError, SessionKey, SessionStore, UpdateError};
 use actix_web::body::MessageBody;
 use actix_web::cookie::time::Duration as CookieDuration;
@@ -52,6 +55,8 @@ type Cache = Arc<Mutex<HashMap<Vec<u8>, Cached>>>;
 pub struct DbSessionStore {
     pool: DbPool,
     cache: Cache,
+    /// Emptied when a session ends or changes key: it may hold the session's claim.
+    claims: Arc<CheckCache>,
     /// Which backend: SQLite reads on the async worker (`db::read`).
     url: DatabaseUrl,
     clock: SharedClock,
@@ -62,6 +67,7 @@ pub struct DbSessionStore {
 impl DbSessionStore {
     pub fn new(
         pool: DbPool,
+        claims: Arc<CheckCache>,
         url: DatabaseUrl,
         clock: SharedClock,
         idle: Duration,
@@ -70,6 +76,7 @@ impl DbSessionStore {
         Self {
             pool,
             cache: Cache::default(),
+            claims,
             url,
             clock,
             idle,
@@ -245,8 +252,14 @@ impl SessionStore for DbSessionStore {
         };
         let json = stored(state).map_err(|e| UpdateError::Serialization(e.into()))?;
         let (old, new, values) = (old_hash.clone(), new_hash.clone(), json.clone());
+        let claims = self.claims.clone();
         let updated = db::run(&self.pool, move |conn| {
-            Ok::<_, DbError>(sessions::update(conn, &old, &new, &values)?)
+            if old == new {
+                return Ok::<_, DbError>(sessions::update(conn, &old, &values)?);
+            }
+            token_writes::write(conn, Some(&*claims), |conn| {
+                Ok(sessions::rotate(conn, &old, &new, &values)?)
+            })
         })
         .await
         .map_err(|e| UpdateError::Other(e.into()))?;
@@ -265,9 +278,11 @@ impl SessionStore for DbSessionStore {
 
     async fn delete(&self, session_key: &SessionKey) -> Result<(), anyhow::Error> {
         let key_hash = hash(session_key.as_ref());
-        let wanted = key_hash.clone();
+        let (wanted, claims) = (key_hash.clone(), self.claims.clone());
         db::run(&self.pool, move |conn| {
-            Ok::<_, DbError>(sessions::delete_by_key(conn, &wanted)?)
+            token_writes::write(conn, Some(&*claims), |conn| {
+                Ok::<_, DbError>(sessions::delete_by_key(conn, &wanted)?)
+            })
         })
         .await
         .map_err(anyhow::Error::new)?;

@@ -2,6 +2,7 @@
 //! and the devices people sign in from.
 
 use super::schema::{accounts, sessions, sign_in_devices, users};
+use super::token_writes::TokenWrites;
 use super::users::{self as user_rows, SessionUser};
 use super::DbConn;
 use crate::domain::UserId;
@@ -85,10 +86,19 @@ pub fn find(conn: &mut DbConn, key_hash: &[u8]) -> QueryResult<Option<Stored>> {
         .optional()
 }
 
-/// New values for a session, and optionally a new key; false when the session has ended
-/// meanwhile (an update never brings an ended session back).
-pub fn update(
-    conn: &mut DbConn,
+/// New values for a session; false when the session has ended meanwhile (an update never
+/// brings an ended session back).
+pub fn update(conn: &mut DbConn, key_hash: &[u8], state: &str) -> QueryResult<bool> {
+    diesel::update(sessions::table.filter(sessions::key_hash.eq(key_hash)))
+        .set(sessions::state.eq(state))
+        .execute(conn)
+        .map(|n| n == 1)
+}
+
+/// New values and a new key, in one statement: the old key opens nothing from then on
+/// (its cached claims are let go); false when the session has ended meanwhile.
+pub fn rotate(
+    conn: &mut TokenWrites<'_>,
     key_hash: &[u8],
     new_key_hash: &[u8],
     state: &str,
@@ -98,8 +108,8 @@ pub fn update(
             sessions::key_hash.eq(new_key_hash),
             sessions::state.eq(state),
         ))
-        .execute(conn)
-        .map(|n| n == 1)
+        .execute(&mut **conn)
+        .map(|n| conn.changed_rows(n) == 1)
 }
 
 /// Notes a request: last seen, and the idle timeout moved on.
@@ -118,9 +128,12 @@ pub fn touch(
         .map(|_| ())
 }
 
-pub fn delete_by_key(conn: &mut DbConn, key_hash: &[u8]) -> QueryResult<()> {
+/// Signing out. Ending a session changes what the checks may cache (`db::token_writes`),
+/// as do all the ends below.
+pub fn delete_by_key(conn: &mut TokenWrites<'_>, key_hash: &[u8]) -> QueryResult<()> {
     diesel::delete(sessions::table.filter(sessions::key_hash.eq(key_hash)))
-        .execute(conn)
+        .execute(&mut **conn)
+        .map(|n| conn.changed_rows(n))
         .map(|_| ())
 }
 
@@ -146,34 +159,39 @@ pub fn list_for_user(
 }
 
 /// Ends one session of the user; false if they have none with this id.
-pub fn end_one(conn: &mut DbConn, user_id: &UserId, id: &str) -> QueryResult<bool> {
+pub fn end_one(conn: &mut TokenWrites<'_>, user_id: &UserId, id: &str) -> QueryResult<bool> {
     diesel::delete(
         sessions::table
             .filter(sessions::user_id.eq(user_id))
             .filter(sessions::id.eq(id)),
     )
-    .execute(conn)
-    .map(|n| n == 1)
+    .execute(&mut **conn)
+    .map(|n| conn.changed_rows(n) == 1)
 }
 
 /// Ends every session of the user but `keep`; how many ended.
-pub fn end_others(conn: &mut DbConn, user_id: &UserId, keep: &str) -> QueryResult<usize> {
+pub fn end_others(conn: &mut TokenWrites<'_>, user_id: &UserId, keep: &str) -> QueryResult<usize> {
     diesel::delete(
         sessions::table
             .filter(sessions::user_id.eq(user_id))
             .filter(sessions::id.ne(keep)),
     )
-    .execute(conn)
+    .execute(&mut **conn)
+    .map(|n| conn.changed_rows(n))
 }
 
 /// Ends every session of the user (disabled, new password, new role, or an admin's order).
-pub fn end_all(conn: &mut DbConn, user_id: &UserId) -> QueryResult<usize> {
-    diesel::delete(sessions::table.filter(sessions::user_id.eq(user_id))).execute(conn)
+pub fn end_all(conn: &mut TokenWrites<'_>, user_id: &UserId) -> QueryResult<usize> {
+    diesel::delete(sessions::table.filter(sessions::user_id.eq(user_id)))
+        .execute(&mut **conn)
+        .map(|n| conn.changed_rows(n))
 }
 
 /// Ends every session of every user (the operator's `sesame sessions end-all`).
-pub fn end_everyone(conn: &mut DbConn) -> QueryResult<usize> {
-    diesel::delete(sessions::table).execute(conn)
+pub fn end_everyone(conn: &mut TokenWrites<'_>) -> QueryResult<usize> {
+    diesel::delete(sessions::table)
+        .execute(&mut **conn)
+        .map(|n| conn.changed_rows(n))
 }
 
 /// The scheduler's sweep: sessions past their timeout, devices not seen for `device_days`.

@@ -1,12 +1,13 @@
-//! Transactions that may change tokens. The token writes of `db::tokens` take a
-//! `TokenWrites` instead of a bare connection, and only `write` makes one: a cache of what
-//! the API check reads (the `TokenWatcher`) hears of every committed change, and no write
-//! can forget it.
+//! Transactions that may change what the checks cache: tokens (the API check), and on
+//! PostgreSQL sessions and their users' role and access (the token pages' sign-in check,
+//! `auth::guards::Claim`). Those writes, in `db::tokens`, `db::sessions` and `db::users`,
+//! take a `TokenWrites` instead of a bare connection, and only `write` makes one: the cache
+//! (the `TokenWatcher`) hears of every committed change, and no write can forget it.
 
 use super::DbConn;
 use std::ops::{Deref, DerefMut};
 
-/// Hears of token transactions: the API check's cache.
+/// Hears of those transactions: the checks' cache.
 pub trait TokenWatcher: Send + Sync {
     /// Inside a transaction that changed a token, as its last statement: on PostgreSQL the
     /// change is numbered and announced to every server process (`db::leases::announce`).
@@ -17,17 +18,24 @@ pub trait TokenWatcher: Send + Sync {
     fn committed(&self, conn: &mut DbConn, change: Option<i64>);
 }
 
-/// A transaction that may change tokens.
+/// A transaction that may change what the checks cache.
 pub struct TokenWrites<'a> {
     conn: &'a mut DbConn,
     changed: bool,
 }
 
 impl TokenWrites<'_> {
-    /// The connection, for a statement that changes a token the check reads.
+    /// The connection, for a statement that changes what a check reads.
     pub fn changing(&mut self) -> &mut DbConn {
         self.changed = true;
         self.conn
+    }
+
+    /// What a statement that may change what a check reads returned: how many rows it
+    /// changed. None (a session already ended, say) announces nothing.
+    pub fn changed_rows(&mut self, rows: usize) -> usize {
+        self.changed |= rows > 0;
+        rows
     }
 }
 
@@ -78,4 +86,16 @@ where
         watcher.committed(conn, change);
     }
     Ok(done)
+}
+
+/// Tells the watcher of changes committed without it (the command line's bulk `seed`):
+/// once this returns, no cache of any process answers from before them.
+pub fn announce<W: TokenWatcher + ?Sized>(
+    conn: &mut DbConn,
+    watcher: &W,
+) -> diesel::QueryResult<()> {
+    write(conn, Some(watcher), |writes| {
+        writes.changing();
+        Ok(())
+    })
 }

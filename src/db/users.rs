@@ -1,6 +1,7 @@
 //! People who sign in: admins, support staff and members of an account.
 
 use super::schema::{accounts, users};
+use super::token_writes::TokenWrites;
 use super::DbConn;
 pub use crate::domain::Role;
 use crate::domain::{AccountId, EmailAddress, UserId};
@@ -258,26 +259,30 @@ pub fn count_active_admins(conn: &mut DbConn, account_id: &AccountId) -> QueryRe
 
 /// Callers also end the user's sessions (`sessions::end_all`): they sign in again to the
 /// pages of their new role.
-pub fn set_role(conn: &mut DbConn, id: &UserId, role: Role) -> QueryResult<()> {
+pub fn set_role(conn: &mut TokenWrites<'_>, id: &UserId, role: Role) -> QueryResult<()> {
     diesel::update(users::table.find(id))
         .set(users::role.eq(role))
-        .execute(conn)
+        .execute(conn.changing())
         .map(|_| ())
 }
 
 /// Callers disabling a user also end their sessions (`sessions::end_all`).
-pub fn set_disabled(conn: &mut DbConn, id: &UserId, disabled: bool) -> QueryResult<()> {
+pub fn set_disabled(conn: &mut TokenWrites<'_>, id: &UserId, disabled: bool) -> QueryResult<()> {
     diesel::update(users::table.find(id))
         .set(users::disabled.eq(disabled))
-        .execute(conn)
+        .execute(conn.changing())
         .map(|_| ())
 }
 
 /// Callers also end the user's sessions (`sessions::end_all`).
-pub fn set_password(conn: &mut DbConn, id: &UserId, password_hash: &str) -> QueryResult<()> {
+pub fn set_password(
+    conn: &mut TokenWrites<'_>,
+    id: &UserId,
+    password_hash: &str,
+) -> QueryResult<()> {
     diesel::update(users::table.find(id))
         .set(users::password_hash.eq(password_hash))
-        .execute(conn)
+        .execute(conn.changing())
         .map(|_| ())
 }
 

@@ -78,8 +78,8 @@ impl PeopleService {
     /// Sets the new password, voids every other reset link and ends every session.
     pub async fn reset_password(&self, reset: Reset) -> Result<(), AppError> {
         let now = self.ctx.clock.now();
-        db::run(&self.ctx.pool, move |conn| {
-            db::transaction(conn, |conn| {
+        self.ctx
+            .write(move |conn| {
                 let Reset {
                     link_id,
                     user,
@@ -105,7 +105,6 @@ impl PeopleService {
                 };
                 Ok(audit::insert(conn, &event, now)?)
             })
-        })
-        .await
+            .await
     }
 }

@@ -4,6 +4,7 @@
 use super::actor::Actor;
 use super::Context;
 use crate::auth::one_time;
+use crate::db::token_writes::TokenWrites;
 use crate::db::users;
 use crate::db::{self, accounts, handoffs, invitations, sessions, DbConn};
 use crate::domain::{AccountId, EmailAddress, Role, UserId};
@@ -194,10 +195,9 @@ impl PeopleService {
     /// Changes another user's role, or disables or enables them. What happened, in words.
     pub async fn change(&self, change: UserChange) -> Result<String, AppError> {
         let now = self.ctx.clock.now();
-        db::run(&self.ctx.pool, move |conn| {
-            db::transaction(conn, |conn| apply_change(conn, &change, now))
-        })
-        .await
+        self.ctx
+            .write(move |conn| apply_change(conn, &change, now))
+            .await
     }
 }
 
@@ -238,7 +238,7 @@ fn save_invitation(
 }
 
 fn apply_change(
-    conn: &mut DbConn,
+    conn: &mut TokenWrites<'_>,
     change: &UserChange,
     now: NaiveDateTime,
 ) -> Result<String, AppError> {

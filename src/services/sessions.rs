@@ -123,29 +123,27 @@ impl SessionService {
             ));
         }
         let now = self.ctx.clock.now();
-        db::run(&self.ctx.pool, move |conn| {
-            db::transaction(conn, |conn| {
+        self.ctx
+            .write(move |conn| {
                 if !sessions::end_one(conn, &actor.user_id, &id)? {
                     return Err(AppError::not_found());
                 }
                 Ok(actor.record(conn, "session.ended", None, "", now)?)
             })
-        })
-        .await
+            .await
     }
 
     /// Ends every session of the actor but the one they are using; how many.
     pub async fn end_others(&self, actor: Actor, current: String) -> Result<usize, AppError> {
         let now = self.ctx.clock.now();
-        db::run(&self.ctx.pool, move |conn| {
-            db::transaction(conn, |conn| {
+        self.ctx
+            .write(move |conn| {
                 let ended = sessions::end_others(conn, &actor.user_id, &current)?;
                 let detail = format!("{ended} other session(s)");
                 actor.record(conn, "session.ended_others", None, &detail, now)?;
-                Ok::<_, AppError>(ended)
+                Ok(ended)
             })
-        })
-        .await
+            .await
     }
 
     /// An admin ends every session of a user of their account; their address and how
@@ -156,8 +154,8 @@ impl SessionService {
         user_id: UserId,
     ) -> Result<(String, usize), AppError> {
         let now = self.ctx.clock.now();
-        db::run(&self.ctx.pool, move |conn| {
-            db::transaction(conn, |conn| {
+        self.ctx
+            .write(move |conn| {
                 let user = users::find_in_account(conn, &actor.account_id, &user_id)?
                     .ok_or_else(AppError::not_found)?;
                 let ended = sessions::end_all(conn, &user_id)?;
@@ -165,8 +163,7 @@ impl SessionService {
                 actor.record(conn, "user.sessions_ended", None, &detail, now)?;
                 Ok((user.email, ended))
             })
-        })
-        .await
+            .await
     }
 }
 

@@ -3,22 +3,18 @@
 
 use super::actor::Actor;
 use super::Context;
-use crate::db::token_writes::{self, TokenWrites};
+use crate::db::token_writes::TokenWrites;
 use crate::db::{self, accounts, tokens, DbConn};
 use crate::domain::token::TokenDetails;
 use crate::domain::{TokenId, TokenStatus};
 use crate::error::AppError;
 use crate::notify::messages::{self, TokenCreated};
-use crate::tokens::check_cache::CheckCache;
 use crate::tokens::secret::{self, Password};
 use chrono::NaiveDateTime;
-use std::sync::Arc;
 use url::Url;
 
 pub struct TokenService {
     ctx: Context,
-    /// The API check's cache, emptied in every process as part of committing a token write.
-    cache: Arc<CheckCache>,
 }
 
 /// Add Token.
@@ -105,8 +101,8 @@ struct Minted {
 }
 
 impl TokenService {
-    pub fn new(ctx: Context, cache: Arc<CheckCache>) -> Self {
-        Self { ctx, cache }
+    pub fn new(ctx: Context) -> Self {
+        Self { ctx }
     }
 
     pub async fn create(&self, new: NewToken) -> Result<Creation, AppError> {
@@ -283,18 +279,13 @@ impl TokenService {
         .await
     }
 
-    /// A token write: committed with the check cache emptied in every process (see
-    /// `db::token_writes`).
+    /// A token write: committed with the check cache emptied in every process.
     async fn write<T, F>(&self, work: F) -> Result<T, AppError>
     where
         F: FnOnce(&mut TokenWrites<'_>) -> Result<T, AppError> + Send + 'static,
         T: Send + 'static,
     {
-        let cache = self.cache.clone();
-        db::run(&self.ctx.pool, move |conn| {
-            token_writes::write(conn, Some(&*cache), work)
-        })
-        .await
+        self.ctx.write(work).await
     }
 }
 

@@ -1,8 +1,10 @@
-//! A cache of what the API check reads from the database.
+//! A cache of what the checks read from the database: the API check's tokens, and on
+//! PostgreSQL who a session is (`auth::guards::Claim`, for the token pages).
 //!
 //! It never answers from stale state: expiry is evaluated on every request, and every
-//! write to a token empties the cache after its commit and before its response
-//! (`db::token_writes::write`, the only way to change a token). A lookup that read the
+//! write to a token, and every end of a session or change to a user's role or access,
+//! empties the cache after its commit and before its response (`db::token_writes::write`,
+//! the only way to make those writes). A lookup that read the
 //! database before such a write cannot re-insert what it read: insertion only succeeds if
 //! no invalidation happened since the lookup began (the generation).
 //!
@@ -15,7 +17,9 @@
 use super::verify::Snapshot;
 use crate::db::leases;
 use crate::db::token_writes::TokenWatcher;
+use crate::db::users::SessionUser;
 use crate::db::DbConn;
+use chrono::NaiveDateTime;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
@@ -25,6 +29,8 @@ type Hook = Arc<dyn Fn() + Send + Sync>;
 
 /// Bounds memory: when full, the cache starts over.
 const MAX_ENTRIES: usize = 100_000;
+/// Sessions' claims held; when full, they start over.
+const MAX_CLAIMS: usize = 10_000;
 
 /// How long a lease lasts, by the database's clock, from its renewal.
 pub const LEASE: Duration = Duration::from_secs(3);
@@ -37,12 +43,23 @@ const ACK_LIMIT: Duration = Duration::from_secs(5);
 
 pub struct CheckCache {
     entries: RwLock<HashMap<String, Arc<Snapshot>>>,
+    /// Who each session (by its key's hash) is, with its account as then read; `None` on
+    /// SQLite, where that read is in-process and cheap, and where the command line can end
+    /// sessions without any server hearing of it.
+    claims: Option<RwLock<HashMap<Vec<u8>, Arc<SessionClaim>>>>,
     generation: AtomicU64,
     /// PostgreSQL: until when this process holds its lease; `None` on SQLite.
     lease: Option<LeaseClock>,
     /// Tests only: runs inside each token transaction just before it commits, to widen
     /// the window a check could race it in.
     before_commit: Mutex<Option<Hook>>,
+}
+
+/// A session's row as a page's check read it: its user, and when it ends.
+#[derive(Debug, Clone)]
+pub struct SessionClaim {
+    pub expires_at: NaiveDateTime,
+    pub user: SessionUser,
 }
 
 /// Until when the lease holds, on this process's monotonic clock.
@@ -69,6 +86,7 @@ impl CheckCache {
     fn new(lease: Option<LeaseClock>) -> Self {
         Self {
             entries: RwLock::default(),
+            claims: lease.as_ref().map(|_| RwLock::default()),
             generation: AtomicU64::new(0),
             lease,
             before_commit: Mutex::new(None),
@@ -110,11 +128,42 @@ impl CheckCache {
         entries.insert(username.to_string(), snapshot);
     }
 
+    /// The session's claim, if held and not yet past its end (a later end, moved on by
+    /// activity, is read again: the cache never refuses).
+    pub fn claim(&self, key_hash: &[u8], now: NaiveDateTime) -> Option<Arc<SessionClaim>> {
+        let claims = self.claims.as_ref()?;
+        if !self.serving() {
+            return None;
+        }
+        let claim = claims.read().ok()?.get(key_hash).cloned()?;
+        (claim.expires_at > now).then_some(claim)
+    }
+
+    /// Holds a claim read from the database since `generation` (read before the lookup).
+    pub fn insert_claim(&self, key_hash: &[u8], claim: SessionClaim, generation: u64) {
+        let Some(Ok(mut claims)) = self.claims.as_ref().map(|c| c.write()) else {
+            return;
+        };
+        // Checked under the write lock that `forget_all` also takes.
+        if self.generation.load(Ordering::Acquire) != generation || !self.serving() {
+            return;
+        }
+        if claims.len() >= MAX_CLAIMS {
+            claims.clear();
+        }
+        claims.insert(key_hash.to_vec(), Arc::new(claim));
+    }
+
     /// Empties the cache; a lookup that began before cannot insert what it read.
     pub fn forget_all(&self) {
-        if let Ok(mut entries) = self.entries.write() {
-            self.generation.fetch_add(1, Ordering::AcqRel);
-            entries.clear();
+        // A poisoned lock is cleared all the same: forgetting must never be skipped.
+        let mut entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
+        let mut claims =
+            (self.claims.as_ref()).map(|c| c.write().unwrap_or_else(|e| e.into_inner()));
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        entries.clear();
+        if let Some(claims) = claims.as_mut() {
+            claims.clear();
         }
     }
 

@@ -23,7 +23,7 @@ impl Drop for Server {
     }
 }
 
-fn sesame(data_dir: &Path) -> Command {
+pub(crate) fn sesame(data_dir: &Path) -> Command {
     let mut command = Command::new(BINARY);
     // Run from a folder without the project's `static/` or `templates/`: the binary is the
     // whole deployment.

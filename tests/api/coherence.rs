@@ -1,8 +1,9 @@
 //! PostgreSQL with two real server processes, each with its own check cache: a token write
 //! through one holds at the very next request on the other (docs/revocation.md), under
-//! load, with a paused process, across a database restart, and without a lease.
+//! load, with a paused process, across a database restart, and without a lease; and so
+//! does every end of a session, on the token pages that take sessions' claims from it.
 
-use crate::binary::{start_with, user_add_with, Server};
+use crate::binary::{sesame, start_with, user_add_with, Server};
 use crate::helpers::*;
 use reqwest::StatusCode;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -39,8 +40,13 @@ impl Pair {
         for dir in [&dir_a, &dir_b] {
             std::fs::create_dir_all(dir).unwrap();
         }
-        let added = user_add_with(&dir_a, &env, "admin@acme.test", "admin", PASSWORD);
-        assert!(added.status.success(), "{added:?}");
+        for (email, role) in [
+            ("admin@acme.test", "admin"),
+            ("support@acme.test", "support"),
+        ] {
+            let added = user_add_with(&dir_a, &env, email, role, PASSWORD);
+            assert!(added.status.success(), "{added:?}");
+        }
         let a = start_with(&dir_a, &env).await;
         let b = start_with(&dir_b, &env).await;
         let admin = client();
@@ -724,4 +730,261 @@ async fn a_stray_notice_on_the_channel_acknowledges_nothing_that_did_not_happen(
     );
     drop(pair);
     drop(database);
+}
+
+/// The support user signed in through A, in a browser of their own (with its cookies).
+async fn support_signs_in(pair: &Pair) -> (reqwest::Client, Arc<reqwest::cookie::Jar>) {
+    let jar = Arc::new(reqwest::cookie::Jar::default());
+    let browser = reqwest::Client::builder()
+        .cookie_provider(jar.clone())
+        .redirect(reqwest::redirect::Policy::none())
+        .pool_idle_timeout(Duration::from_secs(2))
+        .build()
+        .unwrap();
+    let login = format!("{}/login", pair.a.address);
+    let fields = [("email", "support@acme.test"), ("password", PASSWORD)];
+    let signed_in = submit(&browser, &login, &login, &fields).await;
+    assert_eq!(signed_in.status(), StatusCode::SEE_OTHER);
+    (browser, jar)
+}
+
+/// API Tokens on B: its status, and where a refusal sends the browser.
+async fn tokens_on_b(pair: &Pair, browser: &reqwest::Client) -> (StatusCode, String) {
+    let response = browser
+        .get(format!("{}/tokens", pair.b.address))
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    (
+        status,
+        if status.is_redirection() {
+            location(&response)
+        } else {
+            String::new()
+        },
+    )
+}
+
+/// Shown twice on B: the first view reads the session's row and holds its claim, the
+/// second is answered from that claim.
+async fn warm_tokens_on_b(pair: &Pair, browser: &reqwest::Client) {
+    for _ in 0..2 {
+        assert_eq!(tokens_on_b(pair, browser).await.0, StatusCode::OK);
+    }
+}
+
+async fn refused_on_b(pair: &Pair, browser: &reqwest::Client, after: &str) {
+    assert_eq!(
+        tokens_on_b(pair, browser).await,
+        (StatusCode::SEE_OTHER, "/login".to_string()),
+        "B still showed API Tokens after {after}"
+    );
+}
+
+/// A form of `page` on A, posted by `browser` with its CSRF token.
+async fn post_on_a(
+    pair: &Pair,
+    browser: &reqwest::Client,
+    page: &str,
+    action: &str,
+    fields: &[(&str, &str)],
+) -> StatusCode {
+    let page = format!("{}{page}", pair.a.address);
+    let action = format!("{}{action}", pair.a.address);
+    submit(browser, &page, &action, fields).await.status()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_end_of_a_session_through_one_process_holds_on_the_others_token_pages_at_once() {
+    use diesel::prelude::*;
+    #[derive(QueryableByName)]
+    struct Id {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        id: String,
+    }
+    if !postgres_available() {
+        return;
+    }
+    let database = PgDatabase::create();
+    let pair = Pair::start(&database.url).await;
+    let mut conn = diesel::PgConnection::establish(&database.url).unwrap();
+    let support_id = diesel::sql_query("SELECT id FROM users WHERE email = 'support@acme.test'")
+        .get_result::<Id>(&mut conn)
+        .unwrap()
+        .id;
+
+    // Signing out: the cookie, kept from before, opens nothing on B.
+    let (browser, jar) = support_signs_in(&pair).await;
+    let url: reqwest::Url = pair.b.address.parse().unwrap();
+    let kept = reqwest::cookie::CookieStore::cookies(&*jar, &url).expect("a session cookie");
+    let replay = reqwest::Client::builder()
+        .default_headers([(reqwest::header::COOKIE, kept)].into_iter().collect())
+        .redirect(reqwest::redirect::Policy::none())
+        .pool_idle_timeout(Duration::from_secs(2))
+        .build()
+        .unwrap();
+    warm_tokens_on_b(&pair, &replay).await;
+    let signed_out = post_on_a(&pair, &browser, "/logout", "/logout", &[]).await;
+    assert_eq!(signed_out, StatusCode::SEE_OTHER);
+    refused_on_b(&pair, &replay, "signing out through A").await;
+
+    // Ending one other session, from the Sessions page (its one form for another session).
+    let ((this, _), (other, _)) = (support_signs_in(&pair).await, support_signs_in(&pair).await);
+    warm_tokens_on_b(&pair, &other).await;
+    let sessions = format!("{}/sessions", pair.a.address);
+    let page = this
+        .get(&sessions)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let ends: Vec<&str> = page
+        .split("action=\"")
+        .skip(1)
+        .filter_map(|rest| rest.split('"').next())
+        .filter(|action| action.starts_with("/sessions/") && action.ends_with("/end"))
+        .collect();
+    assert_eq!(ends.len(), 1, "{page}");
+    let ended = post_on_a(&pair, &this, "/sessions", ends[0], &[]).await;
+    assert_eq!(ended, StatusCode::SEE_OTHER);
+    refused_on_b(&pair, &other, "ending that session through A").await;
+
+    // Ending one's other sessions.
+    let (other, _) = support_signs_in(&pair).await;
+    warm_tokens_on_b(&pair, &other).await;
+    let ended = post_on_a(&pair, &this, "/sessions", "/sessions/end-others", &[]).await;
+    assert_eq!(ended, StatusCode::SEE_OTHER);
+    refused_on_b(&pair, &other, "ending the other sessions through A").await;
+    warm_tokens_on_b(&pair, &this).await;
+
+    // An admin ending every session of the user.
+    let ends = format!("/users/{support_id}/sessions/end");
+    let ended = post_on_a(&pair, &pair.admin, "/users", &ends, &[]).await;
+    assert_eq!(ended, StatusCode::SEE_OTHER);
+    refused_on_b(&pair, &this, "an admin ended the user's sessions through A").await;
+
+    // A new role, then disabling: each ends the user's sessions.
+    let (browser, _) = support_signs_in(&pair).await;
+    warm_tokens_on_b(&pair, &browser).await;
+    let role = format!("/users/{support_id}/role");
+    let changed = post_on_a(&pair, &pair.admin, "/users", &role, &[("role", "admin")]).await;
+    assert_eq!(changed, StatusCode::SEE_OTHER);
+    refused_on_b(&pair, &browser, "a role change through A").await;
+    let (browser, _) = support_signs_in(&pair).await;
+    warm_tokens_on_b(&pair, &browser).await;
+    let disable = format!("/users/{support_id}/disable");
+    let disabled = post_on_a(&pair, &pair.admin, "/users", &disable, &[]).await;
+    assert_eq!(disabled, StatusCode::SEE_OTHER);
+    refused_on_b(&pair, &browser, "disabling the user through A").await;
+
+    // `sesame seed` into the running servers, from a third process: B's token pages, which
+    // held the account's version with the claim, show the new tokens at once.
+    warm_tokens_on_b(&pair, &pair.admin).await;
+    let cli = pair._dirs.path().join("cli");
+    std::fs::create_dir_all(&cli).unwrap();
+    let command = |args: &[&str]| {
+        sesame(&cli)
+            .env("SESAME_DATABASE_URL", &database.url)
+            .env("SESAME_SECRET_KEY", KEY)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let seeded = command(&["seed", "--account", "Acme", "--tokens", "30"]);
+    assert!(seeded.status.success(), "{seeded:?}");
+    let list = pair
+        .admin
+        .get(format!("{}/tokens", pair.b.address))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        list.text().await.unwrap().contains("synthetic-"),
+        "B's API Tokens did not show the seeded tokens"
+    );
+
+    // The operator's `sesame sessions end-all`.
+    warm_tokens_on_b(&pair, &pair.admin).await;
+    let ended = command(&["sessions", "end-all"]);
+    assert!(ended.status.success(), "{ended:?}");
+    refused_on_b(&pair, &pair.admin, "`sesame sessions end-all`").await;
+    drop(pair);
+    drop(database);
+}
+
+/// A confirmed password turns the session's key over (`auth::store`): from then on the old
+/// key opens no token page in any process. Two apps in this test process on one database,
+/// with A's test clock moved past the sudo window.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_turned_over_at_sudo_opens_no_token_page_in_another_process() {
+    if !postgres_available() {
+        return;
+    }
+    BACKEND
+        .scope(Backend::Postgres, async {
+            let vars = [("SESAME_SECRET_KEY", KEY), ("SESAME_SUDO_MINUTES", "5")];
+            let a = spawn_app_with(&vars).await;
+            let url = a.database_url();
+            let b = spawn_app_with(&[vars[0], vars[1], ("SESAME_DATABASE_URL", &url)]).await;
+            a.add_user("Acme", "admin@acme.test", sesame::db::users::Role::Admin);
+            let jar = Arc::new(reqwest::cookie::Jar::default());
+            let admin = Session {
+                client: reqwest::Client::builder()
+                    .cookie_provider(jar.clone())
+                    .redirect(reqwest::redirect::Policy::none())
+                    .build()
+                    .unwrap(),
+            };
+            let login = a.url("/login");
+            let fields = [("email", "admin@acme.test"), ("password", PASSWORD)];
+            let signed_in = submit(&admin.client, &login, &login, &fields).await;
+            assert_eq!(signed_in.status(), StatusCode::SEE_OTHER);
+            let created = a.create_named(&admin, "to retrieve").await;
+
+            // The key as it is now, replayed later by a copy of the cookie.
+            let old = reqwest::cookie::CookieStore::cookies(&*jar, &a.address.parse().unwrap())
+                .expect("a session cookie");
+            let replay = reqwest::Client::builder()
+                .default_headers([(reqwest::header::COOKIE, old)].into_iter().collect())
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap();
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while !b.check_cache.serving() {
+                assert!(Instant::now() < deadline, "B never held its lease");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            let on_b = || async { replay.get(b.url("/tokens")).send().await.unwrap() };
+            for _ in 0..2 {
+                assert_eq!(on_b().await.status(), StatusCode::OK);
+            }
+
+            a.clock.advance(chrono::Duration::minutes(6));
+            let path = format!("/tokens/{}/credentials", created.id);
+            let retrieved = a.post(&admin, &path, &[("sudo_password", PASSWORD)]).await;
+            assert_eq!(retrieved.status(), StatusCode::OK);
+            assert!(retrieved.text().await.unwrap().contains(&created.password));
+            let refused = on_b().await;
+            assert_eq!(
+                refused.status(),
+                StatusCode::SEE_OTHER,
+                "the old key still opened API Tokens on B"
+            );
+            assert_eq!(location(&refused), "/login");
+            // The browser, with its new key, goes on.
+            assert_eq!(
+                admin
+                    .client
+                    .get(b.url("/tokens"))
+                    .send()
+                    .await
+                    .unwrap()
+                    .status(),
+                StatusCode::OK
+            );
+        })
+        .await;
 }

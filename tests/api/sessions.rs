@@ -44,16 +44,27 @@ async fn sign_in(app: &TestApp, agent: &str, email: &str) -> Session {
     session
 }
 
-/// Whether the browser is still signed in: a page, or the way to the sign-in form.
+/// Whether the browser is still signed in: a page, or the way to the sign-in form. API
+/// Tokens (which on PostgreSQL takes the session's claim from the check cache) is asked
+/// first, and must agree with Sessions (which reads the row, and signs a refused browser
+/// out, emptying that cache).
 async fn signed_in(app: &TestApp, session: &Session) -> bool {
-    let response = app.get(session, "/sessions").await;
+    let on_tokens = page_signed_in(app, session, "/tokens").await;
+    let on_sessions = page_signed_in(app, session, "/sessions").await;
+    assert_eq!(on_tokens, on_sessions, "API Tokens and Sessions disagree");
+    on_sessions
+}
+
+async fn page_signed_in(app: &TestApp, session: &Session, path: &str) -> bool {
+    let response = app.get(session, path).await;
     match response.status() {
-        StatusCode::OK => true,
+        // A member may not see API Tokens, signed in.
+        StatusCode::OK | StatusCode::FORBIDDEN => true,
         StatusCode::SEE_OTHER => {
             assert_eq!(location(&response), "/login");
             false
         }
-        other => panic!("GET /sessions answered {other}"),
+        other => panic!("GET {path} answered {other}"),
     }
 }
 
@@ -333,14 +344,14 @@ async fn an_admin_signs_a_user_out_everywhere_and_role_changes_do_too() {
 }
 
 #[tokio::test]
-async fn checking_a_session_is_one_indexed_read_that_also_loads_the_user() {
+async fn checking_a_session_is_one_indexed_read_that_also_loads_the_user_or_on_postgresql_a_cached_claim() {
     statements::install();
     let app = spawn_app().await;
     app.add_user("Acme", "admin@acme.test", Role::Admin);
     let admin = sign_in(&app, LAPTOP, "admin@acme.test").await;
-    app.get_html(&admin, "/dashboard").await;
+    app.get_html(&admin, "/audit").await;
     let capture = Capture::start(&app.database_url());
-    app.get_html(&admin, "/dashboard").await;
+    app.get_html(&admin, "/audit").await;
     let all_statements = capture.take();
     assert!(!all_statements.is_empty(), "nothing captured");
     let on_sessions: Vec<_> = all_statements
@@ -376,6 +387,26 @@ async fn checking_a_session_is_one_indexed_read_that_also_loads_the_user() {
             plan.iter().all(|line| line.starts_with("SEARCH ") && line.contains("=?)")),
             "{plan:?}"
         );
+    }
+
+    // The token pages on PostgreSQL take the claim, once read, from the check cache
+    // (`auth::guards::Claim`); on SQLite, where the read is in-process, they read it.
+    let expected = match app.settings.database_url {
+        DatabaseUrl::Sqlite(_) => 1,
+        DatabaseUrl::Postgres(_) => 0,
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !app.check_cache.serving() {
+        assert!(std::time::Instant::now() < deadline, "the check cache never served");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    for page in ["/dashboard", "/tokens", "/tokens/inactive"] {
+        app.get_html(&admin, page).await;
+        capture.take();
+        app.get_html(&admin, page).await;
+        let ran = capture.take();
+        let on_sessions = ran.iter().filter(|s| s.sql.replace('`', "\"").contains("\"sessions\"")).count();
+        assert_eq!(on_sessions, expected, "{page}: {ran:?}");
     }
 }
 }
