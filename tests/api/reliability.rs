@@ -307,7 +307,7 @@ mod burst {
         let done = Arc::new(AtomicBool::new(false));
 
         let api = {
-            let (url, auth, done) = (app.url("/api/v1/whoami"), basic(&token), done.clone());
+            let (url, auth, done) = (app.url("/api/v1/whoami"), basic(token), done.clone());
             tokio::spawn(async move {
                 let client = client();
                 let mut times = Vec::new();
