@@ -37,31 +37,43 @@ pub fn enqueue(conn: &mut DbConn, notice: &NewNotice<'_>, now: NaiveDateTime) ->
             Some(account_id) => Some(accounts::next_number(conn, account_id, Numbered::Notices)?),
             None => None,
         };
-        diesel::insert_into(outbox::table)
-            .values((
-                outbox::id.eq(super::new_id()),
-                outbox::account_id.eq(notice.account_id.map(AccountId::as_str)),
-                outbox::kind.eq(notice.kind),
-                outbox::token_id.eq(notice.token_id.map(TokenId::as_str)),
-                outbox::period.eq(notice.period),
-                outbox::recipient.eq(notice.recipient),
-                outbox::subject.eq(notice.subject),
-                outbox::body_text.eq(notice.body_text),
-                outbox::body_html.eq(notice.body_html),
-                outbox::status.eq(PENDING),
-                outbox::attempts.eq(0),
-                outbox::next_attempt_at.eq(now),
-                outbox::give_up_at.eq(now + Duration::hours(RETRY_WINDOW_HOURS)),
-                outbox::created_at.eq(now),
-                outbox::seq.eq(seq),
-            ))
-            .execute(conn)
+        insert_numbered(conn, notice, seq, now)
     });
     match inserted {
-        Ok(_) => Ok(true),
+        Ok(()) => Ok(true),
         Err(Error::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => Ok(false),
         Err(other) => Err(other),
     }
+}
+
+/// Inserts a notice with the account's number `seq`, which the caller took in its
+/// transaction (`accounts::take_numbers`).
+pub fn insert_numbered(
+    conn: &mut DbConn,
+    notice: &NewNotice<'_>,
+    seq: Option<i64>,
+    now: NaiveDateTime,
+) -> QueryResult<()> {
+    diesel::insert_into(outbox::table)
+        .values((
+            outbox::id.eq(super::new_id()),
+            outbox::account_id.eq(notice.account_id.map(AccountId::as_str)),
+            outbox::kind.eq(notice.kind),
+            outbox::token_id.eq(notice.token_id.map(TokenId::as_str)),
+            outbox::period.eq(notice.period),
+            outbox::recipient.eq(notice.recipient),
+            outbox::subject.eq(notice.subject),
+            outbox::body_text.eq(notice.body_text),
+            outbox::body_html.eq(notice.body_html),
+            outbox::status.eq(PENDING),
+            outbox::attempts.eq(0),
+            outbox::next_attempt_at.eq(now),
+            outbox::give_up_at.eq(now + Duration::hours(RETRY_WINDOW_HOURS)),
+            outbox::created_at.eq(now),
+            outbox::seq.eq(seq),
+        ))
+        .execute(conn)
+        .map(|_| ())
 }
 
 /// Notices due now: pending ones whose time has come, and claims that lapsed.
@@ -300,10 +312,21 @@ pub fn queued_since(
     Ok(!recent.is_empty())
 }
 
-/// Marks the token's expiry reminder as queued (in the transaction that queues it).
-pub fn mark_reminder_queued(conn: &mut DbConn, token_id: &TokenId) -> QueryResult<()> {
-    diesel::update(api_tokens::table.find(token_id))
+/// Marks these tokens' expiry reminders as queued (in the transaction that queues them).
+pub fn mark_reminders_queued(conn: &mut DbConn, token_ids: &[&TokenId]) -> QueryResult<()> {
+    let ids: Vec<&str> = token_ids.iter().map(|id| id.as_str()).collect();
+    diesel::update(api_tokens::table.filter(api_tokens::id.eq_any(ids)))
         .set(api_tokens::expiry_reminder_queued.eq(true))
         .execute(conn)
         .map(|_| ())
+}
+
+/// Those of `token_ids` whose expiry reminder is not queued yet.
+pub fn reminders_not_queued(conn: &mut DbConn, token_ids: &[&TokenId]) -> QueryResult<Vec<String>> {
+    let ids: Vec<&str> = token_ids.iter().map(|id| id.as_str()).collect();
+    api_tokens::table
+        .filter(api_tokens::id.eq_any(ids))
+        .filter(diesel::dsl::not(api_tokens::expiry_reminder_queued))
+        .select(api_tokens::id)
+        .load(conn)
 }

@@ -437,6 +437,7 @@ pub fn some_ids(
 /// A token as the in-memory lists hold it (`tokens::directory`).
 #[derive(Debug, Queryable)]
 pub struct ListedRow {
+    pub changed_version: i64,
     pub id: String,
     pub expires_at: NaiveDateTime,
     pub revoked_at: Option<NaiveDateTime>,
@@ -447,30 +448,58 @@ pub struct ListedRow {
     pub description: String,
 }
 
-/// Up to `limit` of the account's tokens changed after account version `after` (all of
-/// them for -1): an index range on `api_tokens_changed`.
+/// The account's tokens with their creators' e-mails, as `ListedRow` reads them.
+macro_rules! listed_rows {
+    ($account_id:expr) => {
+        api_tokens::table
+            .inner_join(users::table.on(users::id.eq(api_tokens::created_by)))
+            .filter(api_tokens::account_id.eq($account_id))
+            .select((
+                api_tokens::changed_version,
+                api_tokens::id,
+                api_tokens::expires_at,
+                api_tokens::revoked_at,
+                api_tokens::created_by,
+                users::email,
+                api_tokens::name,
+                api_tokens::username,
+                api_tokens::description,
+            ))
+    };
+}
+
+/// The next `limit` of the account's tokens changed after account version `after` (all of
+/// them for -1), in (changed_version, id) order from just past `position`, the last row of
+/// the chunk before. Two index ranges on `api_tokens_changed`, each starting at its
+/// position: the rest of the position's version, then the versions after it.
 pub fn listed_since(
     conn: &mut DbConn,
     account_id: &AccountId,
     after: i64,
+    position: Option<(i64, &str)>,
     limit: i64,
 ) -> QueryResult<Vec<ListedRow>> {
-    api_tokens::table
-        .inner_join(users::table.on(users::id.eq(api_tokens::created_by)))
-        .filter(api_tokens::account_id.eq(account_id))
-        .filter(api_tokens::changed_version.gt(after))
-        .select((
-            api_tokens::id,
-            api_tokens::expires_at,
-            api_tokens::revoked_at,
-            api_tokens::created_by,
-            users::email,
-            api_tokens::name,
-            api_tokens::username,
-            api_tokens::description,
-        ))
-        .limit(limit)
-        .load(conn)
+    let mut rows = match position {
+        Some((version, id)) => listed_rows!(account_id)
+            .filter(api_tokens::changed_version.eq(version))
+            .filter(api_tokens::id.gt(id))
+            .order(api_tokens::id)
+            .limit(limit)
+            .load(conn)?,
+        None => Vec::new(),
+    };
+    let rest = limit - rows.len() as i64;
+    if rest > 0 {
+        let from = position.map_or(after, |(version, _)| version.max(after));
+        rows.extend(
+            listed_rows!(account_id)
+                .filter(api_tokens::changed_version.gt(from))
+                .order((api_tokens::changed_version, api_tokens::id))
+                .limit(rest)
+                .load::<ListedRow>(conn)?,
+        );
+    }
+    Ok(rows)
 }
 
 /// How many active tokens match `search` (without a search, `tokens::summary` has the

@@ -384,18 +384,27 @@ pub fn enqueue(
     message: &Message,
     now: NaiveDateTime,
 ) -> diesel::QueryResult<bool> {
-    outbox::enqueue(
-        conn,
-        &NewNotice {
-            account_id: Some(account_id),
-            kind,
-            token_id: Some(token_id),
-            period,
-            recipient,
-            subject: &message.subject,
-            body_text: &message.text,
-            body_html: &message.html,
-        },
-        now,
-    )
+    let notice = notice(account_id, kind, token_id, period, recipient, message);
+    outbox::enqueue(conn, &notice, now)
+}
+
+/// The outbox row of `message` about a token.
+pub fn notice<'a>(
+    account_id: &'a AccountId,
+    kind: &'a str,
+    token_id: &'a TokenId,
+    period: &'a str,
+    recipient: &'a str,
+    message: &'a Message,
+) -> NewNotice<'a> {
+    NewNotice {
+        account_id: Some(account_id),
+        kind,
+        token_id: Some(token_id),
+        period,
+        recipient,
+        subject: &message.subject,
+        body_text: &message.text,
+        body_html: &message.html,
+    }
 }

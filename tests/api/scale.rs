@@ -3,6 +3,7 @@
 //! merged in by version; and the numbered audit log and outbox behind their pages.
 
 use crate::helpers::*;
+use crate::statements::{self, Capture};
 use chrono::{Duration, NaiveDateTime};
 use reqwest::StatusCode;
 use sesame::clock::Clock;
@@ -186,6 +187,67 @@ async fn an_account_too_large_for_memory_is_listed_by_sql() {
     assert_eq!((rows[0].0.id.as_str(), total), (c.id.as_str(), 1));
     let summary = lists.summary(&mut conn, account, now).unwrap();
     assert_eq!((summary.counts.active, summary.counts.revoked), (2, 1));
+}
+
+#[tokio::test]
+async fn a_first_load_in_chunks_holds_every_token_once() {
+    let app = spawn_app().await;
+    let crypto = TokenCrypto::new(&ServerKey::from_secret(&[7; 32]));
+    let mut conn = app.pool.get().unwrap();
+    let now = app.clock.now();
+    // 12,000 tokens: the seed's first 10,000 share one account version, so the 5,000-row
+    // chunks start inside a version as well as at one.
+    sesame::seed::seed(&mut conn, &crypto, "Acme", 12_000, now).unwrap();
+    let account = account_id(&app, "Acme");
+    let lists = TokenLists::default();
+    let directory = lists.directory(&mut conn, &account).unwrap().expect("held");
+    assert_eq!(directory.len(), 12_000);
+    assert_lists_agree_with_sql(&mut conn, &lists, &account, now);
+    // An account found too large in the middle of its load is listed by SQL.
+    let small = TokenLists::with_max_tokens(7_000);
+    assert!(small.directory(&mut conn, &account).unwrap().is_none());
+}
+
+#[tokio::test]
+async fn a_batch_of_reminders_updates_its_account_row_once_not_once_a_notice() {
+    statements::install();
+    let app = spawn_app().await;
+    app.add_user("Bulk", "admin@bulk.test", sesame::db::users::Role::Admin);
+    let crypto = TokenCrypto::new(&ServerKey::from_secret(&[7; 32]));
+    let account = account_id(&app, "Bulk");
+    {
+        use diesel::RunQueryDsl;
+        let mut conn = app.pool.get().unwrap();
+        sesame::seed::seed(&mut conn, &crypto, "Bulk", 1_200, app.clock.now()).unwrap();
+        // Every token not revoked expires tomorrow: three batches of reminders (500 each).
+        let tomorrow = (app.clock.now() + Duration::days(1)).format("%Y-%m-%d %H:%M:%S");
+        diesel::sql_query(format!(
+            "UPDATE api_tokens SET expires_at = '{tomorrow}' WHERE revoked_at IS NULL"
+        ))
+        .execute(&mut *conn)
+        .unwrap();
+    }
+    let due = app.count("SELECT COUNT(*) AS n FROM api_tokens WHERE revoked_at IS NULL");
+    assert!(due > 1_000, "{due}");
+
+    let capture = Capture::start(&app.database_url());
+    let report = app.tick().await;
+    let run = capture.take();
+    drop(capture);
+    assert_eq!(report.reminders_queued as i64, due);
+    let account_updates = run.iter().filter(|s| s.sql.starts_with("UPDATE \"accounts\"")).count();
+    let savepoints = run.iter().filter(|s| s.sql.starts_with("SAVEPOINT")).count();
+    // Per batch: the row locked, then its numbers taken.
+    assert!(account_updates <= 6, "{account_updates} updates of the account row");
+    assert_eq!(savepoints, 0);
+    // The numbers stay dense, and a second scheduler queues nothing again.
+    let count = |sql: &str| app.count(&sql.replace("ACCOUNT", account.as_str()));
+    let notices = count("SELECT COUNT(*) AS n FROM outbox WHERE account_id = 'ACCOUNT'");
+    assert_eq!(notices, due);
+    assert_eq!(count("SELECT MAX(seq) AS n FROM outbox WHERE account_id = 'ACCOUNT'"), notices);
+    let second = app.second_notifier();
+    let again = tokio::task::spawn_blocking(move || second.tick().unwrap()).await.unwrap();
+    assert_eq!(again.reminders_queued, 0);
 }
 
 #[tokio::test]
