@@ -26,14 +26,17 @@ async fn metrics_count_requests_checks_notices_and_the_pool() {
     assert_eq!(bad.status(), StatusCode::UNAUTHORIZED);
     app.tick().await;
 
-    // The app's own scheduler may be sending the notice right now: wait for it.
+    // The app's own scheduler may be sending the notice right now: wait for it. Its
+    // counter moves just after the row is marked sent, so wait for both.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     let text = loop {
         let response = client().get(app.url("/metrics")).send().await.unwrap();
         assert_eq!(response.status(), StatusCode::OK);
         assert!(response.headers()["content-type"].to_str().unwrap().starts_with("text/plain; version=0.0.4"));
         let text = response.text().await.unwrap();
-        if metric(&text, "sesame_outbox_notices{status=\"sent\"}") == Some(1) {
+        if metric(&text, "sesame_outbox_notices{status=\"sent\"}") == Some(1)
+            && metric(&text, "sesame_notices_sent_total") == Some(1)
+        {
             break text;
         }
         assert!(std::time::Instant::now() < deadline, "the notice was never sent:\n{text}");
