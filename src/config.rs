@@ -40,11 +40,35 @@ impl DatabaseUrl {
             return Ok(Self::Sqlite(PathBuf::from(path)));
         }
         if raw.starts_with("postgres://") || raw.starts_with("postgresql://") {
-            Url::parse(raw).map_err(|e| format!("not a valid PostgreSQL URL: {e}"))?;
-            return Ok(Self::Postgres(raw.to_string()));
+            let url = Url::parse(raw).map_err(|e| format!("not a valid PostgreSQL URL: {e}"))?;
+            return Ok(Self::Postgres(without_tls_on_loopback(raw, &url)));
         }
         Err("expected sqlite://PATH or postgres://USER@HOST/DATABASE".into())
     }
+}
+
+/// A database on this machine's loopback gets `sslmode=disable` unless the URL names a
+/// mode: libpq's default (`prefer`) would encrypt traffic that never leaves the machine,
+/// and TLS was an eighth of the server's CPU on a token list page (bench/RESULTS.md).
+fn without_tls_on_loopback(raw: &str, url: &Url) -> String {
+    let loopback = match url.host() {
+        // An IPv4 address in a `postgres://` URL is a domain to the `url` crate.
+        Some(url::Host::Domain(name)) => {
+            name.eq_ignore_ascii_case("localhost")
+                || name
+                    .parse::<std::net::Ipv4Addr>()
+                    .is_ok_and(|ip| ip.is_loopback())
+        }
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    };
+    let names_mode = url.query_pairs().any(|(key, _)| key == "sslmode");
+    if !loopback || names_mode {
+        return raw.to_string();
+    }
+    let separator = if url.query().is_some() { '&' } else { '?' };
+    format!("{raw}{separator}sslmode=disable")
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -332,5 +356,42 @@ mod tests {
     fn postgres_urls_select_postgres() {
         let s = settings(&[("SESAME_DATABASE_URL", "postgres://postgres@127.0.0.1/test")]).unwrap();
         assert!(matches!(s.database_url, DatabaseUrl::Postgres(_)));
+    }
+
+    #[test]
+    fn a_loopback_database_is_reached_without_tls_unless_the_url_says_otherwise() {
+        let parsed = |raw: &str| match DatabaseUrl::parse(raw).unwrap() {
+            DatabaseUrl::Postgres(url) => url,
+            other => panic!("{other:?}"),
+        };
+        for (raw, expected) in [
+            (
+                "postgres://u@127.0.0.1/db",
+                "postgres://u@127.0.0.1/db?sslmode=disable",
+            ),
+            (
+                "postgres://u@127.8.0.1:5433/db",
+                "postgres://u@127.8.0.1:5433/db?sslmode=disable",
+            ),
+            (
+                "postgresql://u@LocalHost/db",
+                "postgresql://u@LocalHost/db?sslmode=disable",
+            ),
+            (
+                "postgres://u:p%40ss@[::1]/db?connect_timeout=5",
+                "postgres://u:p%40ss@[::1]/db?connect_timeout=5&sslmode=disable",
+            ),
+            // Named by the operator: kept.
+            (
+                "postgres://u@127.0.0.1/db?sslmode=require",
+                "postgres://u@127.0.0.1/db?sslmode=require",
+            ),
+            // Another machine, or libpq's default socket: untouched.
+            ("postgres://u@db.internal/db", "postgres://u@db.internal/db"),
+            ("postgres://u@10.0.0.5/db", "postgres://u@10.0.0.5/db"),
+            ("postgres:///db", "postgres:///db"),
+        ] {
+            assert_eq!(parsed(raw), expected, "{raw}");
+        }
     }
 }

@@ -64,24 +64,59 @@ pub struct TimeView {
 impl TimeView {
     pub fn new(at: NaiveDateTime, now: NaiveDateTime) -> Self {
         use chrono::{Datelike, Timelike};
-        // Written out rather than through a format string, which chrono parses on every
-        // call (lists show a hundred times a page).
+        // Digits pushed by hand: lists show a hundred times a page, and `format!` was a
+        // seventh of the server's CPU on a token list page (bench/RESULTS.md).
         let (date, time) = (at.date(), at.time());
-        let day = format!("{:04}-{:02}-{:02}", date.year(), date.month(), date.day());
+        let mut day = String::with_capacity(10);
+        match u32::try_from(date.year()) {
+            Ok(year) if year <= 9999 => push_digits(&mut day, year, 4),
+            _ => day.push_str(&format!("{:04}", date.year())),
+        }
+        for part in [date.month(), date.day()] {
+            day.push('-');
+            push_digits(&mut day, part, 2);
+        }
+        let mut iso = String::with_capacity(20);
+        iso.push_str(&day);
+        let mut exact = String::with_capacity(20);
+        exact.push_str(&day);
+        for (i, part) in [time.hour(), time.minute(), time.second()]
+            .into_iter()
+            .enumerate()
+        {
+            iso.push(if i == 0 { 'T' } else { ':' });
+            push_digits(&mut iso, part, 2);
+            if i < 2 {
+                exact.push(if i == 0 { ' ' } else { ':' });
+                push_digits(&mut exact, part, 2);
+            }
+        }
+        iso.push('Z');
+        exact.push_str(" UTC");
         Self {
-            iso: format!(
-                "{day}T{:02}:{:02}:{:02}Z",
-                time.hour(),
-                time.minute(),
-                time.second()
-            ),
-            exact: format!("{day} {:02}:{:02} UTC", time.hour(), time.minute()),
+            iso,
+            exact,
             relative: relative(at, now),
         }
     }
 
     pub fn maybe(at: Option<NaiveDateTime>, now: NaiveDateTime) -> Option<Self> {
         at.map(|at| Self::new(at, now))
+    }
+}
+
+/// `value` in decimal, zero-padded to at least `width` digits.
+fn push_digits(out: &mut String, value: impl Into<u64>, width: usize) {
+    let mut digits = [b'0'; 20];
+    let mut rest = value.into();
+    let mut len = 0;
+    while rest > 0 || len < width.max(1) {
+        digits[digits.len() - 1 - len] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        len += 1;
+    }
+    for &digit in &digits[digits.len() - len..] {
+        out.push(char::from(digit));
     }
 }
 
@@ -100,12 +135,20 @@ fn relative(at: NaiveDateTime, now: NaiveDateTime) -> String {
     };
     // Rounded, so a 7-day token created a second ago says "in 7 days".
     let count = (magnitude + unit_seconds / 2) / unit_seconds;
-    let plural = if count == 1 { "" } else { "s" };
+    let mut out = String::with_capacity(24);
     if seconds > 0 {
-        format!("in {count} {unit}{plural}")
-    } else {
-        format!("{count} {unit}{plural} ago")
+        out.push_str("in ");
     }
+    push_digits(&mut out, count, 1);
+    out.push(' ');
+    out.push_str(unit);
+    if count != 1 {
+        out.push('s');
+    }
+    if seconds <= 0 {
+        out.push_str(" ago");
+    }
+    out
 }
 
 pub const PAGE_SIZE: i64 = 25;
@@ -266,7 +309,7 @@ impl ResponseError for AppError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::Duration;
+    use chrono::{Duration, NaiveDate};
 
     #[test]
     fn relative_times_read_naturally() {
@@ -292,6 +335,31 @@ mod tests {
         let view = TimeView::new(at, at);
         assert_eq!(view.exact, "2026-03-04 05:06 UTC");
         assert_eq!(view.iso, "2026-03-04T05:06:07Z");
+        let early = NaiveDate::from_ymd_opt(987, 11, 30)
+            .unwrap()
+            .and_hms_opt(23, 59, 0)
+            .unwrap();
+        assert_eq!(TimeView::new(early, early).iso, "0987-11-30T23:59:00Z");
+        let late = NaiveDate::from_ymd_opt(12345, 1, 2)
+            .unwrap()
+            .and_hms_opt(0, 0, 9)
+            .unwrap();
+        assert_eq!(TimeView::new(late, late).exact, "12345-01-02 00:00 UTC");
+    }
+
+    #[test]
+    fn counts_of_more_than_one_digit_read_naturally() {
+        let now = NaiveDate::from_ymd_opt(2026, 1, 1)
+            .unwrap()
+            .and_hms_opt(0, 0, 0)
+            .unwrap();
+        assert_eq!(relative(now + Duration::days(45), now), "in 45 days");
+        assert_eq!(relative(now - Duration::minutes(59), now), "59 minutes ago");
+        assert_eq!(
+            relative(now - Duration::days(365 * 120), now),
+            "120 years ago"
+        );
+        assert_eq!(relative(now - Duration::days(1), now), "1 day ago");
     }
 
     #[test]

@@ -56,3 +56,35 @@ async fn metrics_count_requests_checks_notices_and_the_pool() {
     assert!(!text.contains(&token.id) && !text.contains("Acme"), "nothing about any account");
 }
 }
+
+/// What a connection of the app's pool reports of TLS (`pg_stat_ssl`).
+fn uses_tls(pool: &sesame::db::DbPool) -> bool {
+    use diesel::RunQueryDsl;
+    #[derive(diesel::QueryableByName)]
+    struct Ssl {
+        #[diesel(sql_type = diesel::sql_types::Bool)]
+        ssl: bool,
+    }
+    let mut conn = pool.get().unwrap();
+    let sesame::db::DbConn::Pg(pg) = &mut *conn else {
+        panic!("a PostgreSQL pool")
+    };
+    diesel::sql_query("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
+        .get_result::<Ssl>(pg)
+        .unwrap()
+        .ssl
+}
+
+#[tokio::test]
+async fn a_database_on_loopback_is_reached_without_tls_unless_the_url_asks_for_it() {
+    if !postgres_available() {
+        return;
+    }
+    let database = PgDatabase::create();
+    let plain = sesame::config::DatabaseUrl::parse(&database.url).unwrap();
+    assert!(!uses_tls(&sesame::db::connect(&plain).unwrap()));
+    // The test server has TLS on (Debian's default): a URL asking for it gets it.
+    let asked =
+        sesame::config::DatabaseUrl::parse(&format!("{}?sslmode=require", database.url)).unwrap();
+    assert!(uses_tls(&sesame::db::connect(&asked).unwrap()));
+}
