@@ -133,6 +133,7 @@ impl TokenService {
         let base_url = self.ctx.base_url.clone();
         let account_id = new.actor.account_id.clone();
         let created = self
+            .ctx
             .write(move |conn| {
                 let version = accounts::lock(conn, &new.actor.account_id)?;
                 let shares_name_with = match &replaces {
@@ -182,49 +183,51 @@ impl TokenService {
 
     pub async fn update(&self, update: TokenUpdate) -> Result<Update, AppError> {
         let now = self.ctx.clock.now();
-        self.write(move |conn| {
-            let TokenUpdate {
-                actor,
-                token_id,
-                details: wanted,
-            } = update;
-            let version = accounts::lock(conn, &actor.account_id)?;
-            let current = tokens::find(conn, &actor.account_id, &token_id)?
-                .ok_or_else(AppError::not_found)?;
-            if !current.is_active(now) {
-                return Err(inactive_conflict());
-            }
-            let name = wanted.name.as_str();
-            if tokens::name_in_use(conn, &actor.account_id, name, now, Some(&token_id))? {
-                return Ok(Update::NameTaken);
-            }
-            let networks: Vec<String> = tokens::networks_of(conn, std::slice::from_ref(&token_id))?
-                .into_iter()
-                .map(|(_, network)| network)
-                .collect();
-            let changes = changes(&current, &networks, &wanted);
-            if changes.is_empty() {
-                return Ok(Update::Unchanged);
-            }
-            tokens::update_details(
-                conn,
-                &token_id,
-                name,
-                &wanted.description,
-                &wanted.networks.canonical(),
-                now,
-                version,
-            )?;
-            actor.record(
-                conn,
-                "token.update",
-                Some(&token_id),
-                &changes.join("; "),
-                now,
-            )?;
-            Ok(Update::Changed)
-        })
-        .await
+        self.ctx
+            .write(move |conn| {
+                let TokenUpdate {
+                    actor,
+                    token_id,
+                    details: wanted,
+                } = update;
+                let version = accounts::lock(conn, &actor.account_id)?;
+                let current = tokens::find(conn, &actor.account_id, &token_id)?
+                    .ok_or_else(AppError::not_found)?;
+                if !current.is_active(now) {
+                    return Err(inactive_conflict());
+                }
+                let name = wanted.name.as_str();
+                if tokens::name_in_use(conn, &actor.account_id, name, now, Some(&token_id))? {
+                    return Ok(Update::NameTaken);
+                }
+                let networks: Vec<String> =
+                    tokens::networks_of(conn, std::slice::from_ref(&token_id))?
+                        .into_iter()
+                        .map(|(_, network)| network)
+                        .collect();
+                let changes = changes(&current, &networks, &wanted);
+                if changes.is_empty() {
+                    return Ok(Update::Unchanged);
+                }
+                tokens::update_details(
+                    conn,
+                    &token_id,
+                    name,
+                    &wanted.description,
+                    &wanted.networks.canonical(),
+                    now,
+                    version,
+                )?;
+                actor.record(
+                    conn,
+                    "token.update",
+                    Some(&token_id),
+                    &changes.join("; "),
+                    now,
+                )?;
+                Ok(Update::Changed)
+            })
+            .await
     }
 
     /// Revokes an active token: it stops working at once. Its name.
@@ -237,6 +240,7 @@ impl TokenService {
         } = revocation;
         let (account_id, id) = (actor.account_id.clone(), token_id.clone());
         let name = self
+            .ctx
             .write(move |conn| {
                 let version = accounts::lock(conn, &actor.account_id)?;
                 let token = tokens::find(conn, &actor.account_id, &token_id)?
@@ -277,15 +281,6 @@ impl TokenService {
             })
         })
         .await
-    }
-
-    /// A token write: committed with the check cache emptied in every process.
-    async fn write<T, F>(&self, work: F) -> Result<T, AppError>
-    where
-        F: FnOnce(&mut TokenWrites<'_>) -> Result<T, AppError> + Send + 'static,
-        T: Send + 'static,
-    {
-        self.ctx.write(work).await
     }
 }
 

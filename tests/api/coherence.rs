@@ -816,14 +816,7 @@ async fn every_end_of_a_session_through_one_process_holds_on_the_others_token_pa
 
     // Signing out: the cookie, kept from before, opens nothing on B.
     let (browser, jar) = support_signs_in(&pair).await;
-    let url: reqwest::Url = pair.b.address.parse().unwrap();
-    let kept = reqwest::cookie::CookieStore::cookies(&*jar, &url).expect("a session cookie");
-    let replay = reqwest::Client::builder()
-        .default_headers([(reqwest::header::COOKIE, kept)].into_iter().collect())
-        .redirect(reqwest::redirect::Policy::none())
-        .pool_idle_timeout(Duration::from_secs(2))
-        .build()
-        .unwrap();
+    let replay = replaying(&jar, &pair.b.address);
     warm_tokens_on_b(&pair, &replay).await;
     let signed_out = post_on_a(&pair, &browser, "/logout", "/logout", &[]).await;
     assert_eq!(signed_out, StatusCode::SEE_OTHER);
@@ -945,13 +938,7 @@ async fn a_key_turned_over_at_sudo_opens_no_token_page_in_another_process() {
             let created = a.create_named(&admin, "to retrieve").await;
 
             // The key as it is now, replayed later by a copy of the cookie.
-            let old = reqwest::cookie::CookieStore::cookies(&*jar, &a.address.parse().unwrap())
-                .expect("a session cookie");
-            let replay = reqwest::Client::builder()
-                .default_headers([(reqwest::header::COOKIE, old)].into_iter().collect())
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .unwrap();
+            let replay = replaying(&jar, &a.address);
             let deadline = Instant::now() + Duration::from_secs(20);
             while !b.check_cache.serving() {
                 assert!(Instant::now() < deadline, "B never held its lease");
@@ -987,4 +974,17 @@ async fn a_key_turned_over_at_sudo_opens_no_token_page_in_another_process() {
             );
         })
         .await;
+}
+
+/// A client that sends, on every request, the session cookie `jar` holds now for
+/// `address`: a copy of the cookie, replayed after the session has moved on.
+fn replaying(jar: &reqwest::cookie::Jar, address: &str) -> reqwest::Client {
+    let url: reqwest::Url = address.parse().unwrap();
+    let kept = reqwest::cookie::CookieStore::cookies(jar, &url).expect("a session cookie");
+    reqwest::Client::builder()
+        .default_headers([(reqwest::header::COOKIE, kept)].into_iter().collect())
+        .redirect(reqwest::redirect::Policy::none())
+        .pool_idle_timeout(Duration::from_secs(2))
+        .build()
+        .unwrap()
 }
