@@ -50,7 +50,14 @@ impl DatabaseUrl {
 /// A database on this machine's loopback gets `sslmode=disable` unless the URL names a
 /// mode: libpq's default (`prefer`) would encrypt traffic that never leaves the machine,
 /// and TLS was an eighth of the server's CPU on a token list page (bench/RESULTS.md).
+/// Untouched when libpq may go elsewhere or was told a mode some other way: a `host`,
+/// `hostaddr` or `service` parameter overrides the URL's host, and `PGSSLMODE` sets the
+/// mode (an explicit `sslmode` in the URL would override it).
 fn without_tls_on_loopback(raw: &str, url: &Url) -> String {
+    without_tls_on_loopback_given(raw, url, std::env::var_os("PGSSLMODE").is_some())
+}
+
+fn without_tls_on_loopback_given(raw: &str, url: &Url, mode_in_environment: bool) -> String {
     let loopback = match url.host() {
         // An IPv4 address in a `postgres://` URL is a domain to the `url` crate.
         Some(url::Host::Domain(name)) => {
@@ -63,8 +70,10 @@ fn without_tls_on_loopback(raw: &str, url: &Url) -> String {
         Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
         None => false,
     };
-    let names_mode = url.query_pairs().any(|(key, _)| key == "sslmode");
-    if !loopback || names_mode {
+    let elsewhere_or_named = url
+        .query_pairs()
+        .any(|(key, _)| matches!(&*key, "sslmode" | "host" | "hostaddr" | "service"));
+    if !loopback || elsewhere_or_named || mode_in_environment {
         return raw.to_string();
     }
     let separator = if url.query().is_some() { '&' } else { '?' };
@@ -390,8 +399,29 @@ mod tests {
             ("postgres://u@db.internal/db", "postgres://u@db.internal/db"),
             ("postgres://u@10.0.0.5/db", "postgres://u@10.0.0.5/db"),
             ("postgres:///db", "postgres:///db"),
+            // libpq would go where these say, not to the URL's host: untouched.
+            (
+                "postgres://u@localhost/db?host=db.internal",
+                "postgres://u@localhost/db?host=db.internal",
+            ),
+            (
+                "postgres://u@127.0.0.1/db?hostaddr=10.0.0.5",
+                "postgres://u@127.0.0.1/db?hostaddr=10.0.0.5",
+            ),
+            (
+                "postgres://u@localhost/db?service=main",
+                "postgres://u@localhost/db?service=main",
+            ),
         ] {
             assert_eq!(parsed(raw), expected, "{raw}");
         }
+        // A mode set in the environment (PGSSLMODE) is the operator's: untouched.
+        let raw = "postgres://u@127.0.0.1/db";
+        let url = Url::parse(raw).unwrap();
+        assert_eq!(without_tls_on_loopback_given(raw, &url, true), raw);
+        assert_eq!(
+            without_tls_on_loopback_given(raw, &url, false),
+            "postgres://u@127.0.0.1/db?sslmode=disable"
+        );
     }
 }
