@@ -1,4 +1,4 @@
-//! The command line: `sesame [serve]`, `sesame migrate`, `sesame user add`.
+//! The command line: `sesame [serve]`, `sesame migrate`, `sesame user add`, `sesame scan`, …
 
 use crate::auth::password;
 use crate::clock::{Clock, SystemClock};
@@ -12,6 +12,7 @@ use crate::startup::Application;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use std::io::BufRead;
+use std::process::ExitCode;
 use std::sync::Arc;
 
 #[derive(Parser)]
@@ -72,6 +73,17 @@ pub enum Command {
         #[command(subcommand)]
         command: SessionsCommand,
     },
+    /// Find token passwords in files (prefix and checksum), for pre-commit hooks and CI.
+    /// Skips .git and binary files; prints path:line with the secret masked. Exits 1 when
+    /// it finds any, 0 when the tree is clean, 2 when a path cannot be read.
+    Scan {
+        #[arg(required = true)]
+        paths: Vec<std::path::PathBuf>,
+        /// Also revoke the live ones, as a leak report would (uses the server's settings:
+        /// its database and key; on SQLite the server must be stopped).
+        #[arg(long)]
+        revoke: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -95,10 +107,11 @@ pub enum UserCommand {
     },
 }
 
-pub fn run(cli: Cli) -> anyhow::Result<()> {
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let settings = Settings::from_env()?;
     init_tracing(settings.log_format);
-    match cli.command.unwrap_or(Command::Serve) {
+    let done = match cli.command.unwrap_or(Command::Serve) {
+        Command::Scan { paths, revoke } => return scan(&settings, &paths, revoke),
         Command::Serve => serve(settings),
         Command::Migrate => {
             std::fs::create_dir_all(&settings.data_dir).ok();
@@ -136,7 +149,93 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Sessions {
             command: SessionsCommand::EndAll,
         } => end_all_sessions(&settings),
+    };
+    done.map(|()| ExitCode::SUCCESS)
+}
+
+/// `sesame scan`: 1 when it found a password, 2 when a path could not be read or `--revoke`
+/// failed, else 0.
+fn scan(
+    settings: &Settings,
+    paths: &[std::path::PathBuf],
+    revoke: bool,
+) -> anyhow::Result<ExitCode> {
+    let found = crate::scan::scan(paths);
+    for (path, error) in &found.unreadable {
+        eprintln!("sesame scan: {}: {error}", path.display());
     }
+    let mut failed = false;
+    let outcomes = if revoke && !found.findings.is_empty() {
+        revoke_found(settings, &found.findings)
+            .inspect_err(|error| {
+                eprintln!("sesame scan: --revoke: {error:#}");
+                failed = true;
+            })
+            .ok()
+    } else {
+        None
+    };
+    for (index, finding) in found.findings.iter().enumerate() {
+        match outcomes.as_ref().map(|o| o[index]) {
+            None => println!("{}", finding.describe()),
+            Some(outcome) => println!("{} [{outcome}]", finding.describe()),
+        }
+    }
+    let code = if failed {
+        2
+    } else if !found.findings.is_empty() {
+        1
+    } else if !found.unreadable.is_empty() {
+        2
+    } else {
+        0
+    };
+    Ok(ExitCode::from(code))
+}
+
+/// What `--revoke` did with each finding, through the leak reports' own rules.
+fn revoke_found(
+    settings: &Settings,
+    findings: &[crate::scan::Finding],
+) -> anyhow::Result<Vec<&'static str>> {
+    use crate::services::leaks::{Leaks, Reported, Verdict};
+    // SQLite: a running server caches token checks and would not hear of the revocation.
+    let _lock = db::instance_lock::acquire(&settings.database_url).map_err(|_| {
+        anyhow::anyhow!(
+            "the server is running on this SQLite database and would not see the revocation: \
+             stop it first, or report the passwords to it (POST {}api/v1/leaks)",
+            settings.base_url
+        )
+    })?;
+    let key = crate::keys::ServerKey::load_or_generate(settings)?;
+    let crypto = crate::tokens::secret::TokenCrypto::new(&key)
+        .with_previous(crate::keys::ServerKey::load_previous(settings)?.as_ref());
+    let mut conn = db::open(&settings.database_url)?;
+    let reports: Vec<Reported> = findings
+        .iter()
+        .map(|f| Reported {
+            token: f.password.clone(),
+            url: format!("{}:{}", f.path.display(), f.line),
+            source: "sesame scan".into(),
+        })
+        .collect();
+    let leaks = Leaks {
+        crypto: &crypto,
+        base_url: &settings.base_url,
+        reporter: Some("sesame scan"),
+        now: SystemClock.now(),
+    };
+    // On PostgreSQL every running server empties its cache before each revocation returns.
+    let caches = server_caches(settings);
+    let verdicts = leaks.judge(&mut conn, caches.as_ref(), &reports)?;
+    Ok(verdicts
+        .iter()
+        .map(|verdict| match verdict {
+            Verdict::Revoked => "revoked now",
+            Verdict::AlreadyEnded => "already expired or revoked",
+            Verdict::NotOurs => "not a token of this server",
+        })
+        .collect())
 }
 
 /// What the command line's writes must announce to running servers: on PostgreSQL they

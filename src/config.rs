@@ -134,6 +134,8 @@ pub struct Settings {
     /// A request body not complete within this long answers 408 (slow senders hold no
     /// connection for long).
     pub body_timeout: Duration,
+    /// GitHub's public keys for signed leak reports; unset, reports are accepted unsigned.
+    pub leak_report_keys_file: Option<PathBuf>,
 }
 
 impl Settings {
@@ -175,6 +177,7 @@ impl Settings {
             metrics_token: vars.metrics_token()?,
             body_timeout: vars.seconds("SESAME_BODY_TIMEOUT_SECS", 600, 20)?,
             log_format: vars.log_format()?,
+            leak_report_keys_file: vars.get("SESAME_LEAK_REPORT_KEYS_FILE").map(PathBuf::from),
             signin_failures_per_15_min: vars.count("SESAME_SIGNIN_MAX_FAILURES", 10)?,
             session_idle: vars.minutes("SESAME_SESSION_IDLE_MINUTES", 30)?,
             session_max: vars.minutes("SESAME_SESSION_MAX_MINUTES", 12 * 60)?,

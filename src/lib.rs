@@ -16,6 +16,7 @@ pub mod links;
 pub mod metrics;
 pub mod notify;
 pub mod routes;
+pub mod scan;
 pub mod seed;
 pub mod services;
 pub mod startup;

@@ -20,7 +20,7 @@ fn main() -> std::process::ExitCode {
     // No thread may be inside libpq while the process exits (see `close_connections`).
     sesame::db::close_connections();
     match done {
-        Ok(()) => std::process::ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(error) => {
             eprintln!("sesame: {error:#}");
             std::process::ExitCode::FAILURE

@@ -247,7 +247,7 @@ async fn log_request(
         if let Some(metrics) = metrics {
             // The API's routes are fixed paths: no pattern lookup needed.
             let path = response.request().path();
-            let route = if matches!(path, "/api/v1/whoami" | "/api/v1/auth") {
+            let route = if matches!(path, "/api/v1/whoami" | "/api/v1/auth" | "/api/v1/leaks") {
                 path
             } else {
                 "(unmatched)"

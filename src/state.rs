@@ -15,6 +15,7 @@ use crate::notify::direct::DirectMail;
 use crate::notify::mailer::Mailer;
 use crate::notify::scheduler::Notifier;
 use crate::services::handoffs::HandoffService;
+use crate::services::leaks::LeakService;
 use crate::services::people::PeopleService;
 use crate::services::sessions::SessionService;
 use crate::services::tokens::TokenService;
@@ -32,6 +33,11 @@ const RESET_WINDOW: std::time::Duration = std::time::Duration::from_secs(60 * 60
 const RESETS_PER_EMAIL: std::num::NonZeroU32 = std::num::NonZeroU32::new(3).unwrap();
 const RESETS_PER_ADDRESS: std::num::NonZeroU32 = std::num::NonZeroU32::new(20).unwrap();
 
+/// Leak reports: 60 a minute from one client address (IPv6: its /64), in a burst or spread
+/// out; GitHub batches its reports, so that is far more than it sends.
+const LEAK_WINDOW: std::time::Duration = std::time::Duration::from_secs(60);
+const LEAK_REPORTS_PER_MINUTE: std::num::NonZeroU32 = std::num::NonZeroU32::new(60).unwrap();
+
 /// What every handler can reach.
 pub struct AppState {
     pub pool: DbPool,
@@ -46,6 +52,10 @@ pub struct AppState {
     /// Password-reset requests, per e-mail address and per client address.
     pub forgot_by_email: FailureThrottle<String>,
     pub forgot_by_address: FailureThrottle,
+    /// Leak reports per client address (`routes::leaks`).
+    pub leak_reports: FailureThrottle,
+    /// Set when reports must be signed (`SESAME_LEAK_REPORT_KEYS_FILE`).
+    pub leak_keys: Option<crate::api::leak_keys::LeakReportKeys>,
     /// E-mail holding a one-time link that must never be stored (password resets).
     pub direct_mail: Arc<DirectMail>,
     pub notifier: Arc<Notifier>,
@@ -58,6 +68,7 @@ pub struct AppState {
     /// The rules for changing tokens, hand-off links and people (see `services`).
     pub tokens: TokenService,
     pub handoffs: HandoffService,
+    pub leaks: LeakService,
     pub people: PeopleService,
     pub sessions: SessionService,
     /// The API's token check, with its cache.
@@ -106,6 +117,7 @@ impl AppState {
         Ok(AppState {
             tokens: TokenService::new(services.clone()),
             handoffs: HandoffService::new(services.clone()),
+            leaks: LeakService::new(services.clone()),
             people: PeopleService::new(services.clone()),
             sessions: SessionService::new(services),
             checker: TokenChecker::new(
@@ -129,6 +141,8 @@ impl AppState {
             ),
             forgot_by_email: FailureThrottle::per_period(RESETS_PER_EMAIL, RESET_WINDOW),
             forgot_by_address: FailureThrottle::per_period(RESETS_PER_ADDRESS, RESET_WINDOW),
+            leak_reports: FailureThrottle::per_period(LEAK_REPORTS_PER_MINUTE, LEAK_WINDOW),
+            leak_keys: crate::api::leak_keys::LeakReportKeys::from_settings(&settings)?,
             direct_mail: Arc::new(DirectMail::start(
                 pool.clone(),
                 Mailer::from_settings(&settings)?,

@@ -179,6 +179,15 @@ pub fn find(
         .optional()
 }
 
+/// The token whose stored password hash is one of `hashes` (see `TokenCrypto::stored_forms`),
+/// in any account: a leak report names only the password.
+pub fn find_by_secret(conn: &mut DbConn, hashes: &[Vec<u8>]) -> QueryResult<Option<TokenRow>> {
+    token_rows!()
+        .filter(api_tokens::secret_hmac.eq_any(hashes))
+        .first(conn)
+        .optional()
+}
+
 /// Rows read by id per statement: a page of a list (`views::PAGE_SIZE`).
 pub const IDS_PER_STATEMENT: usize = 25;
 
@@ -303,10 +312,11 @@ pub fn update_details(
 
 /// Revokes an active token; returns false when it was not active (already revoked or
 /// expired). `version` is the account version its transaction took (`accounts::lock`).
+/// Revokes an active token. `revoked_by` is `None` when no person did it (a leak report).
 pub fn revoke(
     conn: &mut TokenWrites<'_>,
     id: &TokenId,
-    revoked_by: &UserId,
+    revoked_by: Option<&UserId>,
     reason: Option<&str>,
     now: NaiveDateTime,
     version: i64,
@@ -320,7 +330,7 @@ pub fn revoke(
     )
     .set((
         api_tokens::revoked_at.eq(now),
-        api_tokens::revoked_by.eq(revoked_by),
+        api_tokens::revoked_by.eq(revoked_by.map(UserId::as_str)),
         api_tokens::revoke_reason.eq(reason),
         api_tokens::updated_at.eq(now),
         api_tokens::changed_version.eq(version),
@@ -760,7 +770,14 @@ pub fn revoke_replaced(
         .set(api_tokens::revoke_replaced_on_use.eq(false))
         .execute(conn.changing())?;
     let reason = "replaced: its renewal was used for the first time";
-    let revoked = revoke(conn, &old_id, &creator.into(), Some(reason), now, version)?;
+    let revoked = revoke(
+        conn,
+        &old_id,
+        Some(&creator.into()),
+        Some(reason),
+        now,
+        version,
+    )?;
     Ok(revoked.then_some((old_id, account_id)))
 }
 

@@ -12,6 +12,7 @@ pub const TOKEN_CREATED: &str = "token_created";
 pub const TOKEN_EXPIRING: &str = "token_expiring";
 pub const TOKEN_IP_ALERT: &str = "token_ip_alert";
 pub const NEW_SIGN_IN: &str = "new_sign_in";
+pub const TOKEN_LEAKED: &str = "token_leaked";
 
 /// How long before expiry the creator is reminded.
 pub const REMINDER_HOURS: i64 = 48;
@@ -225,6 +226,86 @@ pub fn queue_ip_alert(
             &admin,
             &message,
             alert.at,
+        )?;
+    }
+    Ok(())
+}
+
+/// What the notice of a token revoked after a leak report says.
+pub struct TokenLeaked<'a> {
+    pub token_id: &'a TokenId,
+    pub name: &'a str,
+    /// Where the report says it was found, and by what (GitHub: `url`, `source`).
+    pub url: &'a str,
+    pub source: &'a str,
+    pub revoked_at: NaiveDateTime,
+    pub last_used_at: Option<NaiveDateTime>,
+    pub last_used_ip: Option<&'a str>,
+}
+
+#[derive(Template)]
+#[template(path = "email/token_leaked.txt")]
+struct LeakedText<'a> {
+    m: &'a TokenLeaked<'a>,
+    link: &'a str,
+    renew_link: &'a str,
+    when: String,
+    last_used: String,
+}
+
+#[derive(Template)]
+#[template(path = "email/token_leaked.html")]
+struct LeakedHtml<'a> {
+    m: &'a TokenLeaked<'a>,
+    link: &'a str,
+    renew_link: &'a str,
+    when: String,
+    last_used: String,
+}
+
+/// Queues "API token revoked after a leak" for every admin of the account, in the
+/// revoking transaction.
+pub fn queue_token_leaked(
+    conn: &mut DbConn,
+    base_url: &Url,
+    account_id: &AccountId,
+    leak: &TokenLeaked<'_>,
+) -> Result<(), crate::error::AppError> {
+    let link = crate::links::absolute(base_url, &format!("tokens/{}", leak.token_id));
+    let renew_link = crate::links::absolute(base_url, &format!("tokens/{}/renew", leak.token_id));
+    let last_used = match (leak.last_used_at, leak.last_used_ip) {
+        (Some(at), Some(ip)) => format!("{} from {ip}", utc(at)),
+        (Some(at), None) => utc(at),
+        (None, _) => "never".to_string(),
+    };
+    let message = render(
+        format!("API token revoked after a leak: {}", leak.name),
+        LeakedText {
+            m: leak,
+            link: &link,
+            renew_link: &renew_link,
+            when: utc(leak.revoked_at),
+            last_used: last_used.clone(),
+        },
+        LeakedHtml {
+            m: leak,
+            link: &link,
+            renew_link: &renew_link,
+            when: utc(leak.revoked_at),
+            last_used,
+        },
+    )
+    .map_err(|e| crate::error::AppError::internal(format!("e-mail template: {e}")))?;
+    for admin in users::admin_emails(conn, account_id)? {
+        enqueue(
+            conn,
+            account_id,
+            TOKEN_LEAKED,
+            leak.token_id,
+            "",
+            &admin,
+            &message,
+            leak.revoked_at,
         )?;
     }
     Ok(())

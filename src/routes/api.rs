@@ -1,9 +1,11 @@
-//! The token API: `GET /api/v1/whoami` and the forward-auth check `GET /api/v1/auth`.
+//! The token API: `GET /api/v1/whoami` and the forward-auth check `GET /api/v1/auth`
+//! (leak reports, `POST /api/v1/leaks`, are `routes::leaks`).
 //! Expiry is evaluated on every request. The check reads the process's check cache, which
 //! every token write empties once it has committed: on SQLite the one process's, on
 //! PostgreSQL every live process's before the write answers (`tokens::check_cache`,
 //! docs/revocation.md). Either way a revoke is effective for the very next request.
 
+use super::api_errors::{error, throttled, unavailable};
 use crate::api::throttle::Client;
 use crate::client_ip::ClientIp;
 use crate::metrics::CheckOutcome;
@@ -24,6 +26,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .register(cfg, Answer::Json);
     Endpoint::at("/auth")
         .get(forward_auth)
+        .register(cfg, Answer::Json);
+    Endpoint::at("/leaks")
+        .post(super::leaks::report)
         .register(cfg, Answer::Json);
     cfg.default_service(web::to(|| async {
         error(StatusCode::NOT_FOUND, "not_found", "No such API endpoint.")
@@ -170,42 +175,11 @@ fn refuse(denial: Denial) -> HttpResponse {
             "address_not_allowed",
             "This token may not be used from your address.",
         ),
-        Denial::Throttled(wait) => {
-            let mut response = error(
-                StatusCode::TOO_MANY_REQUESTS,
-                "too_many_failures",
-                "Too many failed attempts from your address; retry later.",
-            );
-            response.headers_mut().insert(
-                header::RETRY_AFTER,
-                HeaderValue::from(wait.as_secs_f64().ceil() as u64),
-            );
-            response
-        }
-        Denial::Unavailable => {
-            let mut response = error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "unavailable",
-                "The service is temporarily unavailable.",
-            );
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
-            response
-        }
+        Denial::Throttled(wait) => throttled(
+            wait,
+            "too_many_failures",
+            "Too many failed attempts from your address; retry later.",
+        ),
+        Denial::Unavailable => unavailable(),
     }
-}
-
-fn error(status: StatusCode, code: &'static str, message: &'static str) -> HttpResponse {
-    #[derive(Serialize)]
-    struct Body {
-        error: &'static str,
-        message: &'static str,
-    }
-    HttpResponse::build(status)
-        .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
-        .json(Body {
-            error: code,
-            message,
-        })
 }

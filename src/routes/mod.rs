@@ -1,12 +1,14 @@
 //! Handlers, one module per area of the product.
 
 pub mod api;
+pub mod api_errors;
 pub mod audit;
 pub mod dashboard;
 pub mod endpoint;
 pub mod handoff;
 pub mod health;
 pub mod inactive;
+pub mod leaks;
 pub mod login;
 pub mod notifications;
 pub mod password;

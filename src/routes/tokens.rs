@@ -242,12 +242,9 @@ pub async fn renew_token_form(
     session: TypedSession,
     path: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {
+    // Any token, revoked ones too: renewing is how a leaked token is replaced (its
+    // settings, new credentials), and the leak notice links here.
     let token = load_token(&state, &user, path_id(path)?).await?;
-    if token.status.is_revoked() {
-        return Err(AppError::Conflict(
-            "A revoked token cannot be renewed; add a new token instead.".into(),
-        ));
-    }
     let values = TokenFormValues {
         name: token.name.clone(),
         description: token.description.clone(),
@@ -404,7 +401,7 @@ fn token_page(
     Ok(TokenPage {
         layout: Layout::new(token.name.clone(), "tokens", Some(user), session)?,
         can_manage: user.is_admin() && token.active,
-        can_renew: user.is_admin() && !token.status.is_revoked(),
+        can_renew: user.is_admin(),
         token,
         values,
         errors,

@@ -6,6 +6,7 @@
 
 pub mod actor;
 pub mod handoffs;
+pub mod leaks;
 pub mod passwords;
 pub mod people;
 pub mod sessions;

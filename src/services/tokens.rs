@@ -246,7 +246,7 @@ impl TokenService {
                 let token = tokens::find(conn, &actor.account_id, &token_id)?
                     .ok_or_else(AppError::not_found)?;
                 let reason = (!reason.is_empty()).then_some(reason.as_str());
-                if !tokens::revoke(conn, &token_id, &actor.user_id, reason, now, version)? {
+                if !tokens::revoke(conn, &token_id, Some(&actor.user_id), reason, now, version)? {
                     return Err(inactive_conflict());
                 }
                 let detail = reason.map(|r| format!("reason: {r}")).unwrap_or_default();
@@ -295,11 +295,7 @@ fn retire(
     version: i64,
 ) -> Result<Option<TokenId>, AppError> {
     let old = tokens::find(conn, &actor.account_id, old_id)?.ok_or_else(AppError::not_found)?;
-    if old.revoked_at.is_some() {
-        return Err(AppError::Conflict(
-            "A revoked token cannot be renewed; add a new token instead.".into(),
-        ));
-    }
+    // An expired or revoked token has nothing to retire, and its name is free.
     if !old.is_active(now) {
         return Ok(None);
     }
@@ -307,7 +303,14 @@ fn retire(
         return Ok(Some(old_id.clone()));
     }
     let reason = "replaced by its renewal";
-    tokens::revoke(conn, old_id, &actor.user_id, Some(reason), now, version)?;
+    tokens::revoke(
+        conn,
+        old_id,
+        Some(&actor.user_id),
+        Some(reason),
+        now,
+        version,
+    )?;
     actor.record(
         conn,
         "token.revoke",

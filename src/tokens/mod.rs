@@ -7,6 +7,7 @@ pub mod directory;
 pub mod expiry;
 pub mod lease;
 pub mod lists;
+pub mod password_format;
 pub mod secret;
 pub mod summary;
 pub mod verify;

@@ -1,6 +1,7 @@
 //! Token credentials: generation, the keyed hash that checks them, and the encryption
 //! that lets an admin retrieve them later.
 
+use super::password_format;
 use crate::keys::ServerKey;
 use aes_gcm::aead::{Aead, AeadCore, KeyInit, OsRng, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
@@ -9,8 +10,6 @@ use sha2::Sha256;
 
 const USERNAME_PREFIX: &str = "tok_";
 const USERNAME_RANDOM_CHARS: usize = 20;
-/// 40 base62 characters: 238 bits from the operating system's CSPRNG.
-const PASSWORD_CHARS: usize = 40;
 const NONCE_LEN: usize = 12;
 
 /// A token password. It has no `Debug` or `Display`, so it cannot reach a log by accident.
@@ -42,8 +41,13 @@ pub fn generate_username() -> String {
     format!("{USERNAME_PREFIX}{}", random_base62(USERNAME_RANDOM_CHARS))
 }
 
+/// A password of the recognisable form (`password_format`): 214 random bits from the
+/// operating system's CSPRNG behind a prefix, with a checksum. Passwords made before it
+/// (40 base62 characters) are checked the same way and keep working.
 pub fn generate_password() -> Password {
-    Password(random_base62(PASSWORD_CHARS))
+    Password(password_format::assemble(&random_base62(
+        password_format::RANDOM_CHARS,
+    )))
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -81,6 +85,16 @@ impl TokenCrypto {
         let mut mac = self.mac.clone();
         mac.update(password.as_bytes());
         mac.finalize().into_bytes().to_vec()
+    }
+
+    /// What the database may hold for this password: its hash under the current key and,
+    /// during a rotation, under the previous one (a leak report finds the token by it).
+    pub fn stored_forms(&self, password: &str) -> Vec<Vec<u8>> {
+        let mut forms = vec![self.hash(password)];
+        if let Some(previous) = &self.previous {
+            forms.extend(previous.stored_forms(password));
+        }
+        forms
     }
 
     /// Constant-time comparison of a presented password with the stored hash.
@@ -156,8 +170,9 @@ mod tests {
         assert!(username.starts_with("tok_"));
         assert_eq!(username.len(), 24);
         let password = generate_password();
-        assert_eq!(password.expose().len(), 40);
-        assert!(password.expose().chars().all(|c| c.is_ascii_alphanumeric()));
+        assert_eq!(password.expose().len(), 49);
+        assert!(password.expose().starts_with("sesame_"));
+        assert!(password_format::is_valid(password.expose()));
         assert_ne!(generate_password().expose(), password.expose());
     }
 
@@ -165,14 +180,16 @@ mod tests {
     fn every_base62_character_turns_up_evenly() {
         let mut counts = std::collections::HashMap::new();
         for _ in 0..2000 {
-            for c in generate_password().expose().chars() {
+            let password = generate_password();
+            let random = &password.expose()[7..7 + password_format::RANDOM_CHARS];
+            for c in random.chars() {
                 *counts.entry(c).or_insert(0u32) += 1;
             }
         }
-        // 80,000 characters, about 1,290 each: a skewed mapping would leave some far off.
+        // 72,000 characters, about 1,160 each: a skewed mapping would leave some far off.
         assert_eq!(counts.len(), 62);
         assert!(
-            counts.values().all(|n| (1000..1600).contains(n)),
+            counts.values().all(|n| (900..1450).contains(n)),
             "{counts:?}"
         );
     }
@@ -192,7 +209,7 @@ mod tests {
         let password = generate_password();
         let stored = crypto.encrypt("token-a", &password);
         assert!(!stored
-            .windows(40)
+            .windows(password.expose().len())
             .any(|w| w == password.expose().as_bytes()));
         assert_eq!(
             crypto.decrypt("token-a", &stored).unwrap().expose(),

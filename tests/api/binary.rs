@@ -80,6 +80,34 @@ pub(crate) async fn start_with(data_dir: &Path, env: &[(&str, &str)]) -> Server 
 }
 
 /// `sesame user add` in account Acme, with the password on stdin.
+/// Signs in as admin@acme.test and creates a token: its id, username and password.
+async fn create_token_on(server: &Server, name: &str) -> (String, String, String) {
+    let base = &server.address;
+    let browser = client();
+    submit(
+        &browser,
+        &format!("{base}/login"),
+        &format!("{base}/login"),
+        &[("email", "admin@acme.test"), ("password", PASSWORD)],
+    )
+    .await;
+    let html = submit(
+        &browser,
+        &format!("{base}/tokens/new"),
+        &format!("{base}/tokens"),
+        &[("name", name), ("expires_in", "30d")],
+    )
+    .await
+    .text()
+    .await
+    .unwrap();
+    (
+        token_id_in(&html),
+        element_text(&html, "token-username").unwrap(),
+        element_text(&html, "token-password").unwrap(),
+    )
+}
+
 fn user_add(data_dir: &Path, email: &str, role: &str, password: &str) -> std::process::Output {
     user_add_with(data_dir, &[], email, role, password)
 }
@@ -636,35 +664,6 @@ async fn rotate_key_rekeys_every_secret_and_tokens_keep_working() {
     assert!(user_add(&data_dir, "admin@acme.test", "admin", PASSWORD)
         .status
         .success());
-    let create = |server: &Server| {
-        let base = server.address.clone();
-        async move {
-            let browser = client();
-            submit(
-                &browser,
-                &format!("{base}/login"),
-                &format!("{base}/login"),
-                &[("email", "admin@acme.test"), ("password", PASSWORD)],
-            )
-            .await;
-            let html = submit(
-                &browser,
-                &format!("{base}/tokens/new"),
-                &format!("{base}/tokens"),
-                &[("name", "Long-lived"), ("expires_in", "30d")],
-            )
-            .await
-            .text()
-            .await
-            .unwrap();
-            (
-                browser,
-                token_id_in(&html),
-                element_text(&html, "token-username").unwrap(),
-                element_text(&html, "token-password").unwrap(),
-            )
-        }
-    };
     let whoami = |server: &Server, username: &str, password: &str| {
         reqwest::Client::new()
             .get(format!("{}/api/v1/whoami", server.address))
@@ -672,7 +671,7 @@ async fn rotate_key_rekeys_every_secret_and_tokens_keep_working() {
             .send()
     };
     let server = start(&data_dir).await;
-    let (_, id, username, password) = create(&server).await;
+    let (id, username, password) = create_token_on(&server, "Long-lived").await;
     assert_eq!(
         whoami(&server, &username, &password)
             .await
@@ -916,6 +915,122 @@ async fn the_data_directory_and_its_files_are_the_owners_alone() {
     assert_eq!(mode(&mail), 0o700);
     for file in files(&data_dir) {
         assert_eq!(mode(&file), 0o600, "{}", file.display());
+    }
+    drop(server);
+}
+
+/// `sesame scan`: the real password in a tree is found and masked, look-alikes, `.git` and
+/// binary files are not; the exit code says which; `--revoke` ends the live token as a leak
+/// report would, and refuses while a server holds the SQLite database.
+#[tokio::test]
+async fn scan_finds_passwords_by_checksum_and_revoke_ends_the_live_ones() {
+    let root = tempfile::tempdir().unwrap();
+    let data_dir = root.path().join("data");
+    std::fs::create_dir_all(&data_dir).unwrap();
+    assert!(user_add(&data_dir, "admin@acme.test", "admin", PASSWORD)
+        .status
+        .success());
+    let server = start(&data_dir).await;
+    let (id, username, password) = create_token_on(&server, "Committed").await;
+    let whoami = |server: &Server| {
+        reqwest::Client::new()
+            .get(format!("{}/api/v1/whoami", server.address))
+            .basic_auth(&username, Some(&password))
+            .send()
+    };
+    assert_eq!(whoami(&server).await.unwrap().status(), StatusCode::OK);
+
+    let repo = root.path().join("repo");
+    std::fs::create_dir_all(repo.join(".git")).unwrap();
+    std::fs::create_dir_all(repo.join("deploy")).unwrap();
+    let mut look_alike = password.clone();
+    look_alike.replace_range(10..11, if &password[10..11] == "a" { "b" } else { "a" });
+    std::fs::write(
+        repo.join("deploy/app.env"),
+        format!("SESAME_USER={username}\nSESAME_PASSWORD={password}\n"),
+    )
+    .unwrap();
+    std::fs::write(repo.join("README.md"), format!("e.g. {look_alike}\n")).unwrap();
+    std::fs::write(repo.join(".git/ORIG_HEAD"), &password).unwrap();
+    std::fs::write(
+        repo.join("blob.bin"),
+        [b"\0".as_slice(), password.as_bytes()].concat(),
+    )
+    .unwrap();
+    let clean = root.path().join("clean");
+    std::fs::create_dir_all(&clean).unwrap();
+    std::fs::write(clean.join("notes.txt"), format!("{look_alike}\n")).unwrap();
+
+    let scan = |args: &[&str]| {
+        let output = sesame(&data_dir).arg("scan").args(args).output().unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+        assert!(
+            !stdout.contains(&password) && !stderr.contains(&password),
+            "the password is never printed: {stdout}{stderr}"
+        );
+        (output.status.code(), stdout, stderr)
+    };
+    let repo_arg = repo.to_str().unwrap();
+    let (code, stdout, _) = scan(&[repo_arg]);
+    assert_eq!(code, Some(1), "found: {stdout}");
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 1, "{stdout}");
+    assert!(
+        lines[0].starts_with(&format!(
+            "{repo_arg}/deploy/app.env:2: Sesame token password (checksum valid): {}",
+            &password[..11]
+        )),
+        "{stdout}"
+    );
+    assert!(lines[0].ends_with('*'), "masked: {stdout}");
+    assert_eq!(scan(&[clean.to_str().unwrap()]).0, Some(0), "a clean tree");
+    assert_eq!(
+        scan(&[root.path().join("missing").to_str().unwrap()]).0,
+        Some(2)
+    );
+
+    // A running server caches checks: the command line must not revoke behind it.
+    let (code, _, stderr) = scan(&["--revoke", repo_arg]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("server is running"), "{stderr}");
+    assert_eq!(whoami(&server).await.unwrap().status(), StatusCode::OK);
+    drop(server);
+
+    let (code, stdout, stderr) = scan(&["--revoke", repo_arg]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stdout.contains("[revoked now]"), "{stdout}");
+    let (_, again, _) = scan(&["--revoke", repo_arg]);
+    assert!(again.contains("[already expired or revoked]"), "{again}");
+    let server = start(&data_dir).await;
+    assert_eq!(
+        whoami(&server).await.unwrap().status(),
+        StatusCode::UNAUTHORIZED
+    );
+    {
+        use diesel::prelude::*;
+        #[derive(QueryableByName)]
+        struct Row {
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            reason: String,
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            notices: i64,
+        }
+        let mut db =
+            diesel::SqliteConnection::establish(data_dir.join("sesame.db").to_str().unwrap())
+                .unwrap();
+        let row: Row = diesel::sql_query(format!(
+            "SELECT revoke_reason AS reason, (SELECT COUNT(*) FROM outbox WHERE kind = 'token_leaked' \
+             AND subject = 'API token revoked after a leak: Committed') AS notices \
+             FROM api_tokens WHERE id = '{id}'"
+        ))
+        .get_result(&mut db)
+        .unwrap();
+        assert_eq!(
+            row.reason,
+            format!("reported leaked at {repo_arg}/deploy/app.env:2")
+        );
+        assert_eq!(row.notices, 1, "the admin is told, once");
     }
     drop(server);
 }

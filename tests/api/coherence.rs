@@ -466,7 +466,7 @@ impl PrivateCluster {
                 .status()
                 .is_ok_and(|s| s.success());
         if !runnable {
-            let required = std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false");
+            let required = crate::helpers::in_ci();
             assert!(
                 !required,
                 "CI must be able to run a private PostgreSQL server"

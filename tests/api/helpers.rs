@@ -80,6 +80,12 @@ fn postgres_server() -> String {
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
 }
 
+/// Whether this is CI (`CI` set, and not to `false`): there a test whose outside service is
+/// missing fails instead of skipping.
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false")
+}
+
 /// Whether PostgreSQL tests can run. Without a server they are skipped, loudly, on a
 /// developer's machine; in CI (or with SESAME_TEST_REQUIRE_POSTGRES=1) they fail instead.
 pub fn postgres_available() -> bool {
@@ -93,8 +99,8 @@ pub fn postgres_available() -> bool {
     match available {
         Ok(()) => true,
         Err(error) => {
-            let required = std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false")
-                || std::env::var("SESAME_TEST_REQUIRE_POSTGRES").is_ok_and(|v| v == "1");
+            let required =
+                in_ci() || std::env::var("SESAME_TEST_REQUIRE_POSTGRES").is_ok_and(|v| v == "1");
             assert!(
                 !required,
                 "PostgreSQL is required here but unreachable at {}: {error}",

@@ -26,7 +26,7 @@ fn nginx_available() -> bool {
     if std::path::Path::new(NGINX).exists() {
         return true;
     }
-    let ci = std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false");
+    let ci = crate::helpers::in_ci();
     assert!(!ci, "nginx is required here: apt-get install nginx-light");
     use std::io::Write;
     let _ = writeln!(

@@ -110,7 +110,7 @@ fn tools() -> Option<&'static Tools> {
     match found {
         Ok(tools) => Some(tools),
         Err(error) => {
-            let required = std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false")
+            let required = crate::helpers::in_ci()
                 || std::env::var("SESAME_TEST_REQUIRE_BROWSER").is_ok_and(|v| v == "1");
             assert!(!required, "the browser suite must run here, but: {error}");
             use std::io::Write;
