@@ -79,9 +79,8 @@ pub(crate) async fn start_with(data_dir: &Path, env: &[(&str, &str)]) -> Server 
     }
 }
 
-/// `sesame user add` in account Acme, with the password on stdin.
-/// Signs in as admin@acme.test and creates a token: its id, username and password.
-async fn create_token_on(server: &Server, name: &str) -> (String, String, String) {
+/// A browser signed in to `server` as admin@acme.test.
+async fn sign_in_on(server: &Server) -> reqwest::Client {
     let base = &server.address;
     let browser = client();
     submit(
@@ -91,6 +90,13 @@ async fn create_token_on(server: &Server, name: &str) -> (String, String, String
         &[("email", "admin@acme.test"), ("password", PASSWORD)],
     )
     .await;
+    browser
+}
+
+/// Signs in as admin@acme.test and creates a token: its id, username and password.
+async fn create_token_on(server: &Server, name: &str) -> (String, String, String) {
+    let base = &server.address;
+    let browser = sign_in_on(server).await;
     let html = submit(
         &browser,
         &format!("{base}/tokens/new"),
@@ -108,6 +114,7 @@ async fn create_token_on(server: &Server, name: &str) -> (String, String, String
     )
 }
 
+/// `sesame user add` in account Acme, with the password on stdin.
 fn user_add(data_dir: &Path, email: &str, role: &str, password: &str) -> std::process::Output {
     user_add_with(data_dir, &[], email, role, password)
 }
@@ -722,15 +729,8 @@ async fn rotate_key_rekeys_every_secret_and_tokens_keep_working() {
         let refused = sesame(&data_dir).arg("rotate-key").output().unwrap();
         assert!(!refused.status.success());
         assert!(String::from_utf8_lossy(&refused.stderr).contains("stop the server first"));
-        let browser = client();
+        let browser = sign_in_on(&server).await;
         let base = &server.address;
-        submit(
-            &browser,
-            &format!("{base}/login"),
-            &format!("{base}/login"),
-            &[("email", "admin@acme.test"), ("password", PASSWORD)],
-        )
-        .await;
         let again = submit(
             &browser,
             &format!("{base}/tokens/{id}"),

@@ -389,6 +389,17 @@ impl TestApp {
         }
     }
 
+    /// What `GET /api/v1/whoami` with this token's credentials answers.
+    pub async fn whoami(&self, token: &Created) -> StatusCode {
+        Client::new()
+            .get(self.url("/api/v1/whoami"))
+            .basic_auth(&token.username, Some(&token.password))
+            .send()
+            .await
+            .unwrap()
+            .status()
+    }
+
     pub async fn create_named(&self, session: &Session, name: &str) -> Created {
         self.create_token(session, &[("name", name), ("expires_in", "30d")])
             .await

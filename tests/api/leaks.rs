@@ -54,16 +54,6 @@ async fn labels(response: reqwest::Response, passwords: &[&str]) -> Vec<String> 
         .collect()
 }
 
-async fn whoami(app: &TestApp, token: &Created) -> StatusCode {
-    Client::new()
-        .get(app.url("/api/v1/whoami"))
-        .basic_auth(&token.username, Some(&token.password))
-        .send()
-        .await
-        .unwrap()
-        .status()
-}
-
 async fn eventually(what: &str, mut condition: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(10);
     while !condition() {
@@ -92,7 +82,7 @@ async fn a_leaked_live_password_revokes_its_token_at_once_and_every_admin_is_tol
     app.add_user("Acme", "second-admin@acme.test", Role::Admin);
     let token = app.create_named(&cast.admin, "Payroll sync").await;
     // In use, and so in the check's cache: the report must empty it.
-    assert_eq!(whoami(&app, &token).await, StatusCode::OK);
+    assert_eq!(app.whoami(&token).await, StatusCode::OK);
     let used = format!("SELECT COUNT(*) AS n FROM api_tokens WHERE id = '{}' AND last_used_ip IS NOT NULL", token.id);
     eventually("the use recorded", || app.count(&used) == 1).await;
     for _ in 0..2 {
@@ -101,7 +91,7 @@ async fn a_leaked_live_password_revokes_its_token_at_once_and_every_admin_is_tol
     let before = smtp.mails().len();
 
     assert_eq!(report(&app, &[&token.password]).await, ["true_positive"]);
-    assert_eq!(whoami(&app, &token).await, StatusCode::UNAUTHORIZED, "revoked at once");
+    assert_eq!(app.whoami(&token).await, StatusCode::UNAUTHORIZED, "revoked at once");
 
     let reason = app.text(&format!("SELECT revoke_reason AS t FROM api_tokens WHERE id = '{}'", token.id));
     assert_eq!(reason, format!("reported leaked at {REPORTED_AT}"));
@@ -148,8 +138,8 @@ async fn a_leaked_live_password_revokes_its_token_at_once_and_every_admin_is_tol
     let renewed = app
         .create_token(&cast.admin, &[("name", "Payroll sync"), ("expires_in", "30d"), ("renews", &token.id)])
         .await;
-    assert_eq!(whoami(&app, &renewed).await, StatusCode::OK);
-    assert_eq!(whoami(&app, &token).await, StatusCode::UNAUTHORIZED, "the leaked one stays revoked");
+    assert_eq!(app.whoami(&renewed).await, StatusCode::OK);
+    assert_eq!(app.whoami(&token).await, StatusCode::UNAUTHORIZED, "the leaked one stays revoked");
 }
 
 #[tokio::test]
@@ -185,7 +175,7 @@ async fn an_ended_token_is_a_true_positive_that_changes_nothing_and_the_rest_are
         ["true_positive", "false_positive", "false_positive", "false_positive", "false_positive", "false_positive"]
     );
     assert_eq!(snapshot(&app), before, "nothing changed");
-    assert_eq!(whoami(&app, &live).await, StatusCode::OK, "a look-alike of a live password revokes nothing");
+    assert_eq!(app.whoami(&live).await, StatusCode::OK, "a look-alike of a live password revokes nothing");
 
     // The same live password twice in one report: revoked once, audited once.
     let labels = report(&app, &[&live.password, &live.password]).await;
@@ -215,9 +205,9 @@ async fn an_old_format_password_still_works_and_can_be_reported() {
         .unwrap();
     token.password = old.clone();
     assert!(!password_format::has_prefix(&old));
-    assert_eq!(whoami(&app, &token).await, StatusCode::OK, "an old password keeps working");
+    assert_eq!(app.whoami(&token).await, StatusCode::OK, "an old password keeps working");
     assert_eq!(report(&app, &[&old]).await, ["true_positive"]);
-    assert_eq!(whoami(&app, &token).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(app.whoami(&token).await, StatusCode::UNAUTHORIZED);
 }
 
 #[tokio::test]
@@ -253,7 +243,7 @@ async fn malformed_oversized_and_overfull_reports_are_refused_and_change_nothing
     let refs: Vec<&str> = many[..1000].iter().map(String::as_str).collect();
     let response = report_raw(&app, entries(&refs), &[]).await;
     assert_eq!(response.status(), StatusCode::OK);
-    assert_eq!(whoami(&app, &token).await, StatusCode::OK, "no refused report revoked anything");
+    assert_eq!(app.whoami(&token).await, StatusCode::OK, "no refused report revoked anything");
     let get = Client::new().get(app.url("/api/v1/leaks")).send().await.unwrap();
     assert_eq!(get.status(), StatusCode::METHOD_NOT_ALLOWED);
     assert_eq!(get.headers()["allow"], "POST");
@@ -330,7 +320,7 @@ async fn with_keys_set_only_a_valid_signature_is_heard() {
         let response = report_raw(&app, body.clone(), headers).await;
         assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{headers:?}");
         assert_eq!(
-            whoami(&app, &token).await,
+            app.whoami(&token).await,
             StatusCode::OK,
             "changed nothing: {headers:?}"
         );
@@ -346,7 +336,7 @@ async fn with_keys_set_only_a_valid_signature_is_heard() {
         labels(response, &[&token.password]).await,
         ["true_positive"]
     );
-    assert_eq!(whoami(&app, &token).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(app.whoami(&token).await, StatusCode::UNAUTHORIZED);
 }
 
 #[test]

@@ -12,16 +12,6 @@ fn names_listed(html: &str) -> Vec<String> {
         .collect()
 }
 
-async fn whoami(app: &TestApp, token: &Created) -> StatusCode {
-    reqwest::Client::new()
-        .get(app.url("/api/v1/whoami"))
-        .basic_auth(&token.username, Some(&token.password))
-        .send()
-        .await
-        .unwrap()
-        .status()
-}
-
 crate::both_backends! {
 #[tokio::test]
 async fn support_filters_expired_and_revoked_and_exports_safe_csv() {
@@ -112,27 +102,27 @@ async fn renewing_copies_the_settings_and_revokes_the_old_token_as_chosen() {
     let new = renew("first_use").await;
     let page = app.get_html(&cast.admin, &format!("/tokens/{}", new.id)).await;
     assert!(page.contains("ETL") && page.contains("10.0.0.0/8"));
-    assert_eq!(whoami(&app, &old).await, StatusCode::OK);
-    assert_eq!(whoami(&app, &new).await, StatusCode::OK);
+    assert_eq!(app.whoami(&old).await, StatusCode::OK);
+    assert_eq!(app.whoami(&new).await, StatusCode::OK);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while whoami(&app, &old).await != StatusCode::UNAUTHORIZED {
+    while app.whoami(&old).await != StatusCode::UNAUTHORIZED {
         assert!(std::time::Instant::now() < deadline, "the old token still works");
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
     assert!(app.get_html(&cast.admin, "/tokens/inactive").await.contains("its renewal was used"));
-    assert_eq!(whoami(&app, &new).await, StatusCode::OK);
+    assert_eq!(app.whoami(&new).await, StatusCode::OK);
 
     // Now: the old one stops at once. Keep: both stay.
     let now_old = app.create_named(&cast.admin, "Immediate").await;
     let _ = app
         .create_token(&cast.admin, &[("name", "Immediate"), ("expires_in", "30d"), ("renews", &now_old.id), ("revoke_old", "now")])
         .await;
-    assert_eq!(whoami(&app, &now_old).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(app.whoami(&now_old).await, StatusCode::UNAUTHORIZED);
     let kept = app.create_named(&cast.admin, "Kept").await;
     let successor = app
         .create_token(&cast.admin, &[("name", "Kept"), ("expires_in", "30d"), ("renews", &kept.id), ("revoke_old", "keep")])
         .await;
-    assert_eq!(whoami(&app, &successor).await, StatusCode::OK);
+    assert_eq!(app.whoami(&successor).await, StatusCode::OK);
     // The use is recorded (in the same transaction as a first-use revoke would be).
     let used = format!(
         "SELECT COUNT(*) AS n FROM api_tokens WHERE id = '{}' AND last_used_at IS NOT NULL",
@@ -143,7 +133,7 @@ async fn renewing_copies_the_settings_and_revokes_the_old_token_as_chosen() {
         assert!(std::time::Instant::now() < deadline, "the use was not recorded");
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
-    assert_eq!(whoami(&app, &kept).await, StatusCode::OK);
+    assert_eq!(app.whoami(&kept).await, StatusCode::OK);
 
     // A revoked token is renewed too (how a leaked one is replaced), with nothing to revoke;
     // so is an expired one.
