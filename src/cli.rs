@@ -75,7 +75,8 @@ pub enum Command {
     },
     /// Find token passwords in files (prefix and checksum), for pre-commit hooks and CI.
     /// Skips .git and binary files; prints path:line with the secret masked. Exits 1 when
-    /// it finds any, 0 when the tree is clean, 2 when a path cannot be read.
+    /// it finds any, 0 when the tree is clean, 2 when a path cannot be read or --revoke
+    /// cannot run.
     Scan {
         #[arg(required = true)]
         paths: Vec<std::path::PathBuf>,

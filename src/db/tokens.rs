@@ -311,8 +311,8 @@ pub fn update_details(
 }
 
 /// Revokes an active token; returns false when it was not active (already revoked or
-/// expired). `version` is the account version its transaction took (`accounts::lock`).
-/// Revokes an active token. `revoked_by` is `None` when no person did it (a leak report).
+/// expired). `version` is the account version its transaction took (`accounts::lock`);
+/// `revoked_by` is `None` when no person did it (a leak report).
 pub fn revoke(
     conn: &mut TokenWrites<'_>,
     id: &TokenId,

@@ -274,9 +274,10 @@ impl TokenLists {
     }
 }
 
-/// A load rebuilds the directory once per chunk, and a merge copies it whole: each copy
-/// it replaces stays in this thread's heap until mimalloc purges it, which an idle
-/// blocking thread may not do for a while. The first load of 100,000 tokens under a burst
+/// A first load rebuilds the directory once per chunk: each copy it replaces is freed into
+/// this thread's heap, where it stays until mimalloc purges it, which an idle blocking
+/// thread may not do for a while. (After a merge the old copy is still held by the cache
+/// and by readers; it is freed where the last of them lets go.) The first load of 100,000 tokens under a burst
 /// of page views peaked at 122–141 MiB with them kept (bench/RESULTS.md). Under another
 /// allocator (the tests') this does nothing.
 fn give_back_freed_memory() {

@@ -79,6 +79,17 @@ pub(crate) async fn start_with(data_dir: &Path, env: &[(&str, &str)]) -> Server 
     }
 }
 
+/// What `GET /api/v1/whoami` on `server` answers these credentials.
+async fn whoami_on(server: &Server, username: &str, password: &str) -> StatusCode {
+    reqwest::Client::new()
+        .get(format!("{}/api/v1/whoami", server.address))
+        .basic_auth(username, Some(password))
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
 /// A browser signed in to `server` as admin@acme.test.
 async fn sign_in_on(server: &Server) -> reqwest::Client {
     let base = &server.address;
@@ -495,14 +506,8 @@ async fn two_server_processes_on_postgres_share_sessions_revocations_and_the_out
         }
     };
     let (id, username, password) = create(&a, "shared").await;
-    let whoami = |server: &Server| {
-        reqwest::Client::new()
-            .get(format!("{}/api/v1/whoami", server.address))
-            .basic_auth(&username, Some(&password))
-            .send()
-    };
-    assert_eq!(whoami(&b).await.unwrap().status(), StatusCode::OK);
-    assert_eq!(whoami(&a).await.unwrap().status(), StatusCode::OK);
+    assert_eq!(whoami_on(&b, &username, &password).await, StatusCode::OK);
+    assert_eq!(whoami_on(&a, &username, &password).await, StatusCode::OK);
     let revoked = submit(
         &browser,
         &format!("{}/tokens/{id}", b.address),
@@ -511,7 +516,10 @@ async fn two_server_processes_on_postgres_share_sessions_revocations_and_the_out
     )
     .await;
     assert_eq!(revoked.status(), StatusCode::SEE_OTHER);
-    assert_eq!(whoami(&a).await.unwrap().status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        whoami_on(&a, &username, &password).await,
+        StatusCode::UNAUTHORIZED
+    );
 
     // Both schedulers tick every second over one outbox: each notice goes out once (the
     // first sign-in's new-device e-mail, and one per token).
@@ -671,19 +679,10 @@ async fn rotate_key_rekeys_every_secret_and_tokens_keep_working() {
     assert!(user_add(&data_dir, "admin@acme.test", "admin", PASSWORD)
         .status
         .success());
-    let whoami = |server: &Server, username: &str, password: &str| {
-        reqwest::Client::new()
-            .get(format!("{}/api/v1/whoami", server.address))
-            .basic_auth(username, Some(password))
-            .send()
-    };
     let server = start(&data_dir).await;
     let (id, username, password) = create_token_on(&server, "Long-lived").await;
     assert_eq!(
-        whoami(&server, &username, &password)
-            .await
-            .unwrap()
-            .status(),
+        whoami_on(&server, &username, &password).await,
         StatusCode::OK
     );
     drop(server);
@@ -719,10 +718,7 @@ async fn rotate_key_rekeys_every_secret_and_tokens_keep_working() {
         }
         let server = start(&data_dir).await;
         assert_eq!(
-            whoami(&server, &username, &password)
-                .await
-                .unwrap()
-                .status(),
+            whoami_on(&server, &username, &password).await,
             StatusCode::OK
         );
         // Never while a server runs: it would go on with the old key.
@@ -932,13 +928,10 @@ async fn scan_finds_passwords_by_checksum_and_revoke_ends_the_live_ones() {
         .success());
     let server = start(&data_dir).await;
     let (id, username, password) = create_token_on(&server, "Committed").await;
-    let whoami = |server: &Server| {
-        reqwest::Client::new()
-            .get(format!("{}/api/v1/whoami", server.address))
-            .basic_auth(&username, Some(&password))
-            .send()
-    };
-    assert_eq!(whoami(&server).await.unwrap().status(), StatusCode::OK);
+    assert_eq!(
+        whoami_on(&server, &username, &password).await,
+        StatusCode::OK
+    );
 
     let repo = root.path().join("repo");
     std::fs::create_dir_all(repo.join(".git")).unwrap();
@@ -994,7 +987,10 @@ async fn scan_finds_passwords_by_checksum_and_revoke_ends_the_live_ones() {
     let (code, _, stderr) = scan(&["--revoke", repo_arg]);
     assert_eq!(code, Some(2), "{stderr}");
     assert!(stderr.contains("server is running"), "{stderr}");
-    assert_eq!(whoami(&server).await.unwrap().status(), StatusCode::OK);
+    assert_eq!(
+        whoami_on(&server, &username, &password).await,
+        StatusCode::OK
+    );
     drop(server);
 
     let (code, stdout, stderr) = scan(&["--revoke", repo_arg]);
@@ -1004,7 +1000,7 @@ async fn scan_finds_passwords_by_checksum_and_revoke_ends_the_live_ones() {
     assert!(again.contains("[already expired or revoked]"), "{again}");
     let server = start(&data_dir).await;
     assert_eq!(
-        whoami(&server).await.unwrap().status(),
+        whoami_on(&server, &username, &password).await,
         StatusCode::UNAUTHORIZED
     );
     {

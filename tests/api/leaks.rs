@@ -138,6 +138,7 @@ async fn a_leaked_live_password_revokes_its_token_at_once_and_every_admin_is_tol
     let renewed = app
         .create_token(&cast.admin, &[("name", "Payroll sync"), ("expires_in", "30d"), ("renews", &token.id)])
         .await;
+    assert!(password_format::is_valid(&renewed.password), "a renewal makes the recognisable form");
     assert_eq!(app.whoami(&renewed).await, StatusCode::OK);
     assert_eq!(app.whoami(&token).await, StatusCode::UNAUTHORIZED, "the leaked one stays revoked");
 }
