@@ -48,6 +48,9 @@ pub enum Command {
         /// Also this many members (nobody knows their passwords).
         #[arg(long, default_value_t = 0)]
         users: usize,
+        /// Also this many days of usage counts (ending today) for every token of the account.
+        #[arg(long, default_value_t = 0)]
+        usage_days: usize,
     },
     /// Queue due expiry reminders and deliver the e-mail outbox (for cron; the server
     /// also does this every SESAME_NOTIFY_INTERVAL_SECS).
@@ -134,6 +137,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             events,
             notices,
             users,
+            usage_days,
         } => seed(
             &settings,
             &account,
@@ -142,6 +146,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 events,
                 notices,
                 users,
+                usage_days,
             },
         ),
         Command::Notify { once } => notify(settings, once),
@@ -381,11 +386,12 @@ fn seed(settings: &Settings, account: &str, plan: &crate::seed::Plan) -> anyhow:
         token_writes::announce(&mut conn, &caches)?;
     }
     println!(
-        "seeded {} tokens, {} audit events, {} notices and {} users into account {} in {:.1} s",
+        "seeded {} tokens, {} audit events, {} notices, {} users and {} days of usage into account {} in {:.1} s",
         plan.tokens,
         plan.events,
         plan.notices,
         plan.users,
+        plan.usage_days,
         account.trim(),
         started.elapsed().as_secs_f64()
     );

@@ -41,6 +41,8 @@ pub struct Plan {
     pub events: usize,
     pub notices: usize,
     pub users: usize,
+    /// Days of usage counts for every token of the account, ending today.
+    pub usage_days: usize,
 }
 
 /// Adds what the plan says (the events and notices are about the tokens), then gives the
@@ -57,6 +59,7 @@ pub fn run(
     seed_events(conn, account_name, plan.events, now).context("seeding audit events")?;
     seed_notices(conn, account_name, plan.notices, now).context("seeding notices")?;
     seed_users(conn, account_name, plan.users, now).context("seeding users")?;
+    seed_usage(conn, account_name, plan.usage_days, now).context("seeding usage")?;
     db::optimize(conn).context("refreshing the planner's statistics")
 }
 
@@ -287,6 +290,49 @@ pub fn seed_events(
             })?;
         }
         Ok(())
+    })
+}
+
+/// Adds `days` days of usage counts, ending today, for every token of the account (most
+/// calls accepted; some refused, for every reason).
+pub fn seed_usage(
+    conn: &mut DbConn,
+    account_name: &str,
+    days: usize,
+    now: NaiveDateTime,
+) -> anyhow::Result<()> {
+    use crate::db::usage::{self, DayCount, Tally};
+    if days == 0 {
+        return Ok(());
+    }
+    let (account_id, _) = account_and_admin(conn, account_name, now)?;
+    let today = usage::day_of(now);
+    let mut rng = rand::thread_rng();
+    let mut after: Option<crate::domain::TokenId> = None;
+    with_bulk_settings(conn, |conn| loop {
+        let ids = crate::db::tokens::ids_after(conn, &account_id, after.as_ref(), 1000)?;
+        let Some(last) = ids.last().cloned() else {
+            return Ok(());
+        };
+        let rows: Vec<DayCount> = ids
+            .iter()
+            .flat_map(|id| (0..days as i64).map(move |d| (id, d)))
+            .map(|(id, d)| DayCount {
+                token_id: id.clone(),
+                account_id: account_id.clone(),
+                day: today - Duration::days(d),
+                tally: Tally {
+                    accepted: rng.gen_range(0..500),
+                    wrong_password: rng.gen_range(0..3),
+                    outside_networks: i64::from(rng.gen_ratio(1, 20)),
+                    expired: i64::from(rng.gen_ratio(1, 50)),
+                    revoked: i64::from(rng.gen_ratio(1, 50)),
+                    throttled: i64::from(rng.gen_ratio(1, 100)),
+                },
+            })
+            .collect();
+        db::transaction::<_, anyhow::Error>(conn, |conn| Ok(usage::add(conn, &rows)?))?;
+        after = Some(last);
     })
 }
 

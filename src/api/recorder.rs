@@ -1,10 +1,12 @@
 //! Writes caused by API calls — `last_used_at` and IP-whitelist alerts — done by a
 //! background thread, so a request never waits for a database write. Each is deduplicated
 //! in memory first (and `last_used_at` in SQL too, across processes). Uses are gathered
-//! and written once a second, in one statement for every token used (`db::uses`).
+//! and written once a second, in one statement for every token used (`db::uses`). Calls
+//! are counted per token and day in memory and added every `USAGE_TICK` (`db::usage`).
 
 use super::throttle::FailureThrottle;
 use crate::db::token_writes::TokenWrites;
+use crate::db::usage as db_usage;
 use crate::db::uses::{self as db_uses, Use};
 use crate::db::{audit, tokens, DbPool};
 use crate::domain::{AccountId, TokenId};
@@ -12,6 +14,8 @@ use crate::error::AppError;
 use crate::notify::messages::{self, TokenIpAlert};
 use crate::notify::scheduler::Notifier;
 use crate::tokens::check_cache::CheckCache;
+use crate::tokens::usage::{Outcome, UsageCounter};
+use crate::tokens::verify::Snapshot;
 use chrono::{Duration, NaiveDateTime};
 use std::collections::HashMap;
 use std::hash::Hash;
@@ -30,6 +34,9 @@ pub const ALERT_INTERVAL_SECS: i64 = 60;
 /// revokes the token it replaces within the same time.
 const USE_TICK: std::time::Duration = std::time::Duration::from_secs(1);
 const USE_BATCH: usize = 1000;
+/// Usage counts are written this often: the token page shows a call within this plus the
+/// time the write takes.
+pub const USAGE_TICK: std::time::Duration = std::time::Duration::from_secs(5);
 /// The failure throttle forgets old entries this often.
 const HOUSEKEEPING: std::time::Duration = std::time::Duration::from_secs(60);
 const QUEUE: usize = 4096;
@@ -57,6 +64,7 @@ pub struct Recorder {
     thread: Mutex<Option<std::thread::JoinHandle<()>>>,
     used: Recent<TokenId>,
     alerted: Recent<(TokenId, IpAddr)>,
+    usage: Arc<UsageCounter>,
 }
 
 /// What the writer thread needs.
@@ -65,6 +73,7 @@ struct Writer {
     notifier: Arc<Notifier>,
     base_url: Url,
     check_cache: Arc<CheckCache>,
+    usage: Arc<UsageCounter>,
 }
 
 impl Recorder {
@@ -77,11 +86,13 @@ impl Recorder {
         check_cache: Arc<CheckCache>,
     ) -> Self {
         let (jobs, queue) = sync_channel::<Job>(QUEUE);
+        let usage = Arc::new(UsageCounter::default());
         let writer = Writer {
             pool,
             notifier,
             base_url,
             check_cache,
+            usage: usage.clone(),
         };
         let thread = std::thread::Builder::new()
             .name("sesame-recorder".into())
@@ -92,7 +103,14 @@ impl Recorder {
             thread: Mutex::new(Some(thread)),
             used: Recent::default(),
             alerted: Recent::default(),
+            usage,
         }
+    }
+
+    /// Counts a call with a known token; written with the next usage batch.
+    pub fn count(&self, token: &Snapshot, now: NaiveDateTime, outcome: Outcome) {
+        self.usage
+            .count(&token.token_id, &token.account_id, now, outcome);
     }
 
     /// Notes a successful use. `last_used_at` is what the check read from the database.
@@ -164,15 +182,17 @@ impl Writer {
         let mut uses: HashMap<TokenId, Use> = HashMap::new();
         let mut due = Instant::now() + USE_TICK;
         let mut housekeeping = Instant::now() + HOUSEKEEPING;
+        let mut usage_due = Instant::now() + USAGE_TICK;
         loop {
             let wait = if uses.is_empty() {
-                housekeeping
+                housekeeping.min(usage_due)
             } else {
-                due.min(housekeeping)
+                due.min(housekeeping).min(usage_due)
             };
             match queue.recv_timeout(wait.saturating_duration_since(Instant::now())) {
                 Ok(Job::Stop) | Err(RecvTimeoutError::Disconnected) => {
                     self.flush(&mut uses);
+                    self.write_usage();
                     return;
                 }
                 Ok(Job::Used { token_id, ip, at }) => {
@@ -195,6 +215,10 @@ impl Writer {
             }
             if !uses.is_empty() && (uses.len() >= USE_BATCH || Instant::now() >= due) {
                 self.flush(&mut uses);
+            }
+            if Instant::now() >= usage_due {
+                self.write_usage();
+                usage_due = Instant::now() + USAGE_TICK;
             }
             if Instant::now() >= housekeeping {
                 throttle.housekeeping();
@@ -225,6 +249,25 @@ impl Writer {
         if let Err(error) = result {
             let error = format!("{:#}", error.into_anyhow());
             tracing::warn!(error, "could not record API uses");
+        }
+    }
+
+    /// Adds the calls counted since the last tick; on failure they wait for the next.
+    fn write_usage(&self) {
+        let batch = self.usage.take();
+        if batch.is_empty() {
+            return;
+        }
+        let result = crate::db::with_conn::<_, AppError>(&self.pool, |conn| {
+            crate::db::transaction(conn, |conn| Ok(db_usage::add(conn, &batch)?))
+        });
+        if let Err(error) = result {
+            let error = format!("{:#}", error.into_anyhow());
+            tracing::warn!(
+                error,
+                "could not record API usage; it is kept for the next tick"
+            );
+            self.usage.restore(batch);
         }
     }
 

@@ -15,6 +15,7 @@ pub mod schema;
 pub mod sessions;
 pub mod token_writes;
 pub mod tokens;
+pub mod usage;
 pub mod user_links;
 pub mod users;
 pub mod uses;

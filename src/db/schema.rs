@@ -161,7 +161,22 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    token_usage (token_id, day) {
+        token_id -> Text,
+        account_id -> Text,
+        day -> Timestamp,
+        accepted -> BigInt,
+        wrong_password -> BigInt,
+        outside_networks -> BigInt,
+        expired -> BigInt,
+        revoked -> BigInt,
+        throttled -> BigInt,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
+    token_usage,
     sessions,
     sign_in_devices,
     accounts,

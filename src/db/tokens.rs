@@ -444,6 +444,26 @@ pub fn some_ids(
     Ok(ids.into_iter().map(TokenId::from).collect())
 }
 
+/// The account's token ids after `after`, in id order (a keyset walk over all of them).
+pub fn ids_after(
+    conn: &mut DbConn,
+    account_id: &AccountId,
+    after: Option<&TokenId>,
+    limit: i64,
+) -> QueryResult<Vec<TokenId>> {
+    let mut query = api_tokens::table
+        .filter(api_tokens::account_id.eq(account_id))
+        .select(api_tokens::id)
+        .order(api_tokens::id)
+        .limit(limit)
+        .into_boxed();
+    if let Some(after) = after {
+        query = query.filter(api_tokens::id.gt(after.as_str()));
+    }
+    let ids: Vec<String> = query.load(conn)?;
+    Ok(ids.into_iter().map(TokenId::from).collect())
+}
+
 /// A token as the in-memory lists hold it (`tokens::directory`).
 #[derive(Debug, Queryable)]
 pub struct ListedRow {

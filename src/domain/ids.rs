@@ -51,6 +51,14 @@ macro_rules! record_id {
             }
         }
 
+        /// Hashes and compares as its text: a map keyed by ids is looked up with a `&str`,
+        /// no copy made.
+        impl std::borrow::Borrow<str> for $name {
+            fn borrow(&self) -> &str {
+                &self.0
+            }
+        }
+
         impl RecordId for $name {
             fn parse(raw: &str) -> Option<Self> {
                 String::parse(raw).map(Self)

@@ -5,7 +5,7 @@ use super::mailer::Mailer;
 use super::messages::{self, TokenExpiring, REMINDER_HOURS, TOKEN_EXPIRING};
 use crate::clock::SharedClock;
 use crate::db::accounts::{self, Numbered};
-use crate::db::{self, outbox, sessions, users, DbConn, DbPool};
+use crate::db::{self, outbox, sessions, usage, users, DbConn, DbPool};
 use crate::domain::{TokenId, UserId};
 use crate::error::AppError;
 use crate::metrics::Metrics;
@@ -32,6 +32,8 @@ pub struct TickReport {
     pub failed: usize,
     /// Sessions past their idle or absolute timeout, deleted.
     pub sessions_expired: usize,
+    /// Usage rows older than `usage::KEEP_DAYS`, deleted.
+    pub usage_rows_deleted: usize,
 }
 
 pub struct Notifier {
@@ -136,6 +138,10 @@ impl Notifier {
             let mut report = TickReport {
                 reminders_queued: self.queue_reminders(conn)?,
                 sessions_expired: sessions::delete_expired(conn, now, devices_before)?,
+                usage_rows_deleted: usage::delete_before(
+                    conn,
+                    usage::window_start(now, usage::KEEP_DAYS),
+                )?,
                 ..TickReport::default()
             };
             self.deliver(conn, &mut report)?;

@@ -11,7 +11,8 @@ use crate::client_ip::ClientIp;
 use crate::metrics::CheckOutcome;
 use crate::state::AppState;
 use crate::tokens::basic;
-use crate::tokens::verify::Snapshot;
+use crate::tokens::usage::Outcome;
+use crate::tokens::verify::{Checked, Snapshot};
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -61,31 +62,47 @@ async fn authenticate(
 async fn check(req: &HttpRequest, state: &web::Data<AppState>) -> Result<Arc<Snapshot>, Denial> {
     let ip = ClientIp::for_request(req).0;
     let client = ip.map(Client::from);
+    let now = state.clock.now();
+    // No credentials at all asks for the challenge (many clients do that first): it is
+    // answered, not counted. Malformed ones count as wrong.
+    let presented = req.headers().get(header::AUTHORIZATION);
+    let credentials = presented.and_then(|p| basic::parse(p.as_bytes()));
     if let Some(wait) = client.and_then(|c| state.throttle.blocked(&c)) {
+        let known = credentials
+            .as_ref()
+            .and_then(|c| state.checker.cached(c.username()));
+        if let Some(snapshot) = known {
+            state.recorder.count(&snapshot, now, Outcome::Throttled);
+        }
         return Err(Denial::Throttled(wait));
     }
     let failed = || match client.and_then(|c| state.throttle.failure(&c)) {
         Some(wait) => Denial::Throttled(wait),
         None => Denial::Unauthorized,
     };
-    // No credentials at all asks for the challenge (many clients do that first): it is
-    // answered, not counted. Malformed ones count as wrong.
-    let Some(presented) = req.headers().get(header::AUTHORIZATION) else {
+    if presented.is_none() {
         return Err(Denial::Unauthorized);
-    };
-    let Some(credentials) = basic::parse(presented.as_bytes()) else {
+    }
+    let Some(credentials) = credentials else {
         return Err(failed());
     };
-    let now = state.clock.now();
-    let identity = state
+    let checked = state
         .checker
         .check(credentials, now)
         .await
         .map_err(|_| Denial::Unavailable)?;
-    let Some(identity) = identity else {
-        return Err(failed());
+    let identity = match checked {
+        Checked::Accepted(identity) => identity,
+        Checked::Refused(snapshot, outcome) => {
+            state.recorder.count(&snapshot, now, outcome);
+            return Err(failed());
+        }
+        Checked::Unknown => return Err(failed()),
     };
     if !identity.allows(ip) {
+        state
+            .recorder
+            .count(&identity, now, Outcome::OutsideNetworks);
         state.recorder.outside_whitelist(
             &identity.token_id,
             &identity.token_name,
@@ -95,6 +112,7 @@ async fn check(req: &HttpRequest, state: &web::Data<AppState>) -> Result<Arc<Sna
         );
         return Err(Denial::Forbidden);
     }
+    state.recorder.count(&identity, now, Outcome::Accepted);
     state
         .recorder
         .used(&identity.token_id, identity.last_used_at, ip, now);

@@ -18,6 +18,7 @@ pub mod setup;
 pub mod token_form;
 pub mod token_view;
 pub mod tokens;
+pub mod usage_view;
 pub mod users;
 
 use crate::error::AppError;

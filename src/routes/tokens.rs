@@ -3,11 +3,12 @@
 use super::path_ids::{parse_id, path_id};
 use super::token_form::{TokenFormErrors, TokenFormValues};
 use super::token_view::{views, TokenView};
+use super::usage_view::{fill_calls, UsageView, DAYS_SHOWN};
 use crate::auth::guards::{AdminUser, Claim, CurrentUser, ReviewerUser};
 use crate::auth::session::{FlashKind, TypedSession};
 use crate::auth::sudo;
 use crate::client_ip::ClientIp;
-use crate::db::{handoffs, tokens};
+use crate::db::{handoffs, tokens, usage};
 use crate::domain::token::check_note;
 use crate::domain::TokenId;
 use crate::error::AppError;
@@ -76,7 +77,9 @@ pub async fn list_tokens(
                 Pagination::offset(page),
                 PAGE_SIZE,
             )?;
-            Ok((views(rows, now), total))
+            let mut tokens = views(rows, now);
+            fill_calls(conn, &mut tokens, now, DAYS_SHOWN)?;
+            Ok((tokens, total))
         })
         .await?;
     let extra = if q.is_empty() {
@@ -303,6 +306,8 @@ pub struct TokenPage {
     pub can_renew: bool,
     /// Hand-off links that can still be opened.
     pub links: Vec<OpenLinkView>,
+    /// Its calls over the last 30 days.
+    pub usage: UsageView,
 }
 
 pub struct OpenLinkView {
@@ -321,7 +326,7 @@ pub(crate) async fn token_page_with_handoff_error(
     id: TokenId,
     error: &'static str,
 ) -> Result<HttpResponse, AppError> {
-    let (token, links) = load_token_page(state, user, id).await?;
+    let (token, extras) = load_token_page(state, user, id).await?;
     if !token.active {
         return Err(inactive_conflict());
     }
@@ -329,7 +334,7 @@ pub(crate) async fn token_page_with_handoff_error(
         user,
         session,
         token,
-        links,
+        extras,
         None,
         TokenFormErrors::default(),
     )?;
@@ -352,12 +357,19 @@ async fn load_token(
         .await
 }
 
-/// The token and, while it is active, its open hand-off links.
+/// What the token page shows beside the token.
+struct TokenExtras {
+    /// While it is active, its open hand-off links.
+    links: Vec<OpenLinkView>,
+    usage: UsageView,
+}
+
+/// The token, its open hand-off links and its usage.
 async fn load_token_page(
     state: &AppState,
     user: &CurrentUser,
     id: TokenId,
-) -> Result<(TokenView, Vec<OpenLinkView>), AppError> {
+) -> Result<(TokenView, TokenExtras), AppError> {
     let now = state.clock.now();
     let account_id = user.account_id.clone();
     state
@@ -379,7 +391,9 @@ async fn load_token_page(
                     expires: TimeView::new(link.expires_at, now),
                 })
                 .collect();
-            Ok((token, links))
+            let days = usage::daily(conn, &id, usage::window_start(now, DAYS_SHOWN))?;
+            let usage = UsageView::new(&days, now);
+            Ok((token, TokenExtras { links, usage }))
         })
         .await
 }
@@ -388,7 +402,7 @@ fn token_page(
     user: &CurrentUser,
     session: &TypedSession,
     token: TokenView,
-    links: Vec<OpenLinkView>,
+    extras: TokenExtras,
     values: Option<TokenFormValues>,
     errors: TokenFormErrors,
 ) -> Result<TokenPage, AppError> {
@@ -406,7 +420,8 @@ fn token_page(
         values,
         errors,
         handoff_error: None,
-        links,
+        links: extras.links,
+        usage: extras.usage,
     })
 }
 
@@ -416,12 +431,12 @@ pub async fn show_token(
     session: TypedSession,
     path: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {
-    let (token, links) = load_token_page(&state, &user, path_id(path)?).await?;
+    let (token, extras) = load_token_page(&state, &user, path_id(path)?).await?;
     views::ok(&token_page(
         &user,
         &session,
         token,
-        links,
+        extras,
         None,
         TokenFormErrors::default(),
     )?)
@@ -470,13 +485,13 @@ async fn update_form_again(
     values: TokenFormValues,
     errors: TokenFormErrors,
 ) -> Result<HttpResponse, AppError> {
-    let (token, links) = load_token_page(state, user, id).await?;
+    let (token, extras) = load_token_page(state, user, id).await?;
     if !token.active {
         return Err(inactive_conflict());
     }
     views::render(
         StatusCode::UNPROCESSABLE_ENTITY,
-        &token_page(user, session, token, links, Some(values), errors)?,
+        &token_page(user, session, token, extras, Some(values), errors)?,
     )
 }
 

@@ -4,7 +4,7 @@
 use super::basic::BasicCredentials;
 use super::check_cache::CheckCache;
 use super::secret::TokenCrypto;
-use super::verify::{self, Snapshot};
+use super::verify::{self, Checked, Snapshot};
 use crate::config::DatabaseUrl;
 use crate::db::{self, DbError, DbPool};
 use chrono::NaiveDateTime;
@@ -36,13 +36,12 @@ impl TokenChecker {
         }
     }
 
-    /// The token for these credentials if they are the right password of an active token
-    /// (see `verify::accept`).
+    /// What these credentials are (see `verify::accept`).
     pub async fn check(
         &self,
         credentials: BasicCredentials,
         now: NaiveDateTime,
-    ) -> Result<Option<Arc<Snapshot>>, DbError> {
+    ) -> Result<Checked, DbError> {
         let username = credentials.username();
         if let Some(snapshot) = self.cache.get(username) {
             return Ok(verify::accept(
@@ -67,5 +66,11 @@ impl TokenChecker {
             self.cache.insert(username, snapshot.clone(), generation);
         }
         Ok(verify::accept(&self.crypto, &credentials, snapshot, now))
+    }
+
+    /// The token with this username if the cache holds it: a throttled call is counted
+    /// against its token only then, as finding out would cost a database read.
+    pub fn cached(&self, username: &str) -> Option<Arc<Snapshot>> {
+        self.cache.get(username)
     }
 }

@@ -10,4 +10,5 @@ pub mod lists;
 pub mod password_format;
 pub mod secret;
 pub mod summary;
+pub mod usage;
 pub mod verify;

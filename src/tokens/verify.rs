@@ -3,6 +3,7 @@
 
 use super::basic::BasicCredentials;
 use super::secret::TokenCrypto;
+use super::usage::Outcome;
 use crate::db::tokens::{self, CheckRow};
 use crate::db::DbConn;
 use crate::domain::{AccountId, AllowedNetworks, TokenId, TokenStatus};
@@ -37,21 +38,36 @@ impl Snapshot {
 /// The same HMAC work is done for an unknown username as for a wrong password.
 const ABSENT: [u8; 32] = [0; 32];
 
-/// The token for these credentials, if they are the right password of an active token;
-/// every other case is `None`, so callers give one answer for all of them.
+/// What the check found for a username + password.
+pub enum Checked {
+    /// The right password of an active token.
+    Accepted(Arc<Snapshot>),
+    /// A known token, refused: a wrong password, or the right one of a token that ended.
+    Refused(Arc<Snapshot>, Outcome),
+    /// No token has this username.
+    Unknown,
+}
+
+/// Checks the password, then the token's lifetime. Callers give one answer to every case
+/// but `Accepted`; the others only tell the usage counts why.
 pub(super) fn accept(
     crypto: &TokenCrypto,
     credentials: &BasicCredentials,
     snapshot: Option<Arc<Snapshot>>,
     now: NaiveDateTime,
-) -> Option<Arc<Snapshot>> {
+) -> Checked {
     let Some(snapshot) = snapshot else {
         crypto.verify(credentials.password(), &ABSENT);
-        return None;
+        return Checked::Unknown;
     };
-    let valid = crypto.verify(credentials.password(), &snapshot.secret_hmac)
-        && TokenStatus::of(snapshot.expires_at, snapshot.revoked_at, now).is_active();
-    valid.then_some(snapshot)
+    if !crypto.verify(credentials.password(), &snapshot.secret_hmac) {
+        return Checked::Refused(snapshot, Outcome::WrongPassword);
+    }
+    match TokenStatus::of(snapshot.expires_at, snapshot.revoked_at, now) {
+        TokenStatus::Active => Checked::Accepted(snapshot),
+        TokenStatus::Expired => Checked::Refused(snapshot, Outcome::Expired),
+        TokenStatus::Revoked => Checked::Refused(snapshot, Outcome::Revoked),
+    }
 }
 
 pub(super) fn load(

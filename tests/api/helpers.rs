@@ -510,6 +510,15 @@ pub fn between(text: &str, start: &str, end: &str) -> Option<String> {
     Some(text[from..to].to_string())
 }
 
+/// An `Authorization: Basic` value.
+pub fn basic(username: &str, password: &str) -> String {
+    use base64::Engine;
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{username}:{password}"))
+    )
+}
+
 /// The text inside the element with this id.
 pub fn element_text(html: &str, id: &str) -> Option<String> {
     let at = html.find(&format!("id=\"{id}\""))?;

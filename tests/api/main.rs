@@ -31,6 +31,7 @@ mod sqlite_writes;
 mod statements;
 mod token_api;
 mod tokens;
+mod usage;
 mod users;
 mod uses;
 mod validation;

@@ -6,13 +6,6 @@ use chrono::Duration;
 use reqwest::{Client, Response, StatusCode};
 use std::time::Instant;
 
-fn basic(username: &str, password: &str) -> String {
-    format!(
-        "Basic {}",
-        base64::engine::general_purpose::STANDARD.encode(format!("{username}:{password}"))
-    )
-}
-
 async fn call(
     app: &TestApp,
     path: &str,

@@ -165,6 +165,22 @@ async fn admin_journey(options: Options) {
     b.check_page("token-updated").await;
     let token_page = b.path().await;
 
+    // Its calls: the client's one shows within a usage tick, in the chart (SVG, no script)
+    // and in the table behind it.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    while b.text("#usage-30d-accepted").await != "1" {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the call did not show within 15 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        b.visit(&token_page).await;
+    }
+    assert!(b.exists("#usage-chart rect.chart-bar").await, "today's bar");
+    b.tap("#usage summary").await;
+    assert!(b.displayed("#usage-table").await);
+    b.check_page("token-usage").await;
+
     // The list, and a search.
     b.visit("/tokens?q=nightly").await;
     assert!(b.text("main").await.contains("Nightly export v2"));
