@@ -5,8 +5,10 @@
 # a ratio measured this way is worth more than two runs of bench/pages.sh minutes apart.
 #
 # Usage: BEFORE=/path/to/old/target/release/sesame BEFORE_LABEL=abc1234 [BACKEND=postgres] bench/ab.sh
-#        (AFTER defaults to this tree's release build; ROUNDS=3, DURATION=4s a measure)
-# Prints, per page, the median requests/s of each build and AFTER / BEFORE.
+#        (AFTER defaults to this tree's release build; ROUNDS=3, DURATION=4s a measure;
+#        PAGES=0 measures only the token check)
+# Prints, per page and for the token check (/api/v1/whoami with a valid token, at 64
+# connections), the median requests/s of each build and AFTER / BEFORE.
 # Needs wrk and curl.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,10 +28,12 @@ pids=()
 cleanup() { kill "${pids[@]}" 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
 
-# requests/s of one measure (after an uncounted warm-up). Arguments: url, header.
+# requests/s of one measure (after an uncounted warm-up). Arguments: url, header,
+# connections (16 unless given).
 rps() {
-  wrk -t$THREADS -c16 -d"$WARMUP" -H "$2" "$1" >/dev/null
-  wrk -t$THREADS -c16 -d"$DURATION" -H "$2" "$1" | awk '/^Requests\/sec/ {printf "%.0f", $2}'
+  local connections=${3:-16}
+  wrk -t$THREADS -c"$connections" -d"$WARMUP" -H "$2" "$1" >/dev/null
+  wrk -t$THREADS -c"$connections" -d"$DURATION" -H "$2" "$1" | awk '/^Requests\/sec/ {printf "%.0f", $2}'
 }
 
 # One database, seeded once by the older build, copied for the other (no server holds it
@@ -88,6 +92,17 @@ sign_in() {
 }
 cookie_a=$(sign_in $PORT_A) cookie_b=$(sign_in $PORT_B)
 
+# The Authorization header of a token made through the pages of the server at port $1.
+make_token() {
+  local base="http://127.0.0.1:$1" token page username password
+  token=$(curl -fs -H "$2" "$base/tokens/new" | csrf)
+  page=$(curl -fs -H "$2" --data-urlencode "csrf_token=$token" -d name=ab-check -d expires_in=30d "$base/tokens")
+  username=$(grep -o 'id="token-username"[^>]*>[^<]*' <<<"$page" | sed 's/.*>//')
+  password=$(grep -o 'id="token-password"[^>]*>[^<]*' <<<"$page" | sed 's/.*>//')
+  echo "Authorization: Basic $(printf '%s:%s' "$username" "$password" | base64 -w0)"
+}
+auth_a=$(make_token $PORT_A "$cookie_a") auth_b=$(make_token $PORT_B "$cookie_b")
+
 # The same paths on both: the copies hold the same ids.
 base_a="http://127.0.0.1:$PORT_A"
 list=$(curl -fs -H "$cookie_a" "$base_a/tokens")
@@ -105,7 +120,8 @@ echo
 echo "| page | before, requests/s | after, requests/s | after / before |"
 echo "|---|---|---|---|"
 ratios=()
-mapfile -t entries < <(page_list)
+entries=()
+[ "${PAGES:-1}" = 0 ] || mapfile -t entries < <(page_list)
 for entry in "${entries[@]}"; do
   name=${entry%%|*} path=${entry#*|}
   for port_cookie in "$PORT_A|$cookie_a" "$PORT_B|$cookie_b"; do
@@ -122,5 +138,20 @@ for entry in "${entries[@]}"; do
   ratios+=("$ratio")
   echo "| $name | $mb | $ma | $ratio |"
 done
-echo
-echo "Median of the pages' after / before: $(echo "${ratios[*]}" | median)"
+# The token check, in turns too; which build goes first alternates by round.
+a=() b=()
+for round in $(seq "$ROUNDS"); do
+  if [ $((round % 2)) = 1 ]; then
+    a+=("$(rps "http://127.0.0.1:$PORT_A/api/v1/whoami" "$auth_a" 64)")
+    b+=("$(rps "http://127.0.0.1:$PORT_B/api/v1/whoami" "$auth_b" 64)")
+  else
+    b+=("$(rps "http://127.0.0.1:$PORT_B/api/v1/whoami" "$auth_b" 64)")
+    a+=("$(rps "http://127.0.0.1:$PORT_A/api/v1/whoami" "$auth_a" 64)")
+  fi
+done
+ma=$(echo "${a[*]}" | median) mb=$(echo "${b[*]}" | median)
+echo "| token check, 64 connections (rounds: before ${b[*]}; after ${a[*]}) | $mb | $ma | $(awk -v a="$ma" -v b="$mb" 'BEGIN {printf "%.3f", a / b}') |"
+if [ ${#ratios[@]} -gt 0 ]; then
+  echo
+  echo "Median of the pages' after / before: $(echo "${ratios[*]}" | median)"
+fi

@@ -20,7 +20,8 @@ const ROWS_PER_STATEMENT: usize = 500;
 const DELETE_CHUNK: usize = 5000;
 
 /// Calls with one token, by outcome.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Queryable)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Queryable, Selectable)]
+#[diesel(table_name = token_usage)]
 pub struct Tally {
     pub accepted: i64,
     pub wrong_password: i64,
@@ -153,24 +154,6 @@ where
     query
 }
 
-type TallyColumns = (
-    token_usage::accepted,
-    token_usage::wrong_password,
-    token_usage::outside_networks,
-    token_usage::expired,
-    token_usage::revoked,
-    token_usage::throttled,
-);
-
-const TALLY: TallyColumns = (
-    token_usage::accepted,
-    token_usage::wrong_password,
-    token_usage::outside_networks,
-    token_usage::expired,
-    token_usage::revoked,
-    token_usage::throttled,
-);
-
 /// One token's days from `from` on, oldest first (days without calls have no row).
 pub fn daily(
     conn: &mut DbConn,
@@ -181,7 +164,7 @@ pub fn daily(
         .filter(token_usage::token_id.eq(token))
         .filter(token_usage::day.ge(from))
         .order(token_usage::day)
-        .select((token_usage::day, TALLY))
+        .select((token_usage::day, Tally::as_select()))
         .load(conn)
 }
 
@@ -196,7 +179,7 @@ pub fn totals(
     let rows: Vec<(String, Tally)> = token_usage::table
         .filter(token_usage::token_id.eq_any(&ids))
         .filter(token_usage::day.ge(from))
-        .select((token_usage::token_id, TALLY))
+        .select((token_usage::token_id, Tally::as_select()))
         .load(conn)?;
     let mut totals: HashMap<TokenId, Tally> = HashMap::new();
     for (id, tally) in rows {
