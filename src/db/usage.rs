@@ -10,7 +10,6 @@ use chrono::{Duration, NaiveDateTime};
 use diesel::prelude::*;
 use diesel::query_builder::BoxedSqlQuery;
 use diesel::sql_types::{BigInt, Text, Timestamp};
-use std::collections::HashMap;
 
 /// Rows older than this many days are deleted by the scheduler.
 pub const KEEP_DAYS: i64 = 90;
@@ -166,26 +165,6 @@ pub fn daily(
         .order(token_usage::day)
         .select((token_usage::day, Tally::as_select()))
         .load(conn)
-}
-
-/// Each of these tokens' calls from `from` on (a token without calls is absent). One
-/// primary-key range per token: a page of a list reads its own tokens' rows only.
-pub fn totals(
-    conn: &mut DbConn,
-    ids: &[&TokenId],
-    from: NaiveDateTime,
-) -> QueryResult<HashMap<TokenId, Tally>> {
-    let ids: Vec<&str> = ids.iter().map(|id| id.as_str()).collect();
-    let rows: Vec<(String, Tally)> = token_usage::table
-        .filter(token_usage::token_id.eq_any(&ids))
-        .filter(token_usage::day.ge(from))
-        .select((token_usage::token_id, Tally::as_select()))
-        .load(conn)?;
-    let mut totals: HashMap<TokenId, Tally> = HashMap::new();
-    for (id, tally) in rows {
-        totals.entry(TokenId::from(id)).or_default().add(&tally);
-    }
-    Ok(totals)
 }
 
 /// Deletes the rows of days before `before`, a chunk per statement; how many went.

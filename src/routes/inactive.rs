@@ -2,7 +2,6 @@
 //! when they ended, creator, text) and exportable as CSV for support reviews.
 
 use super::token_view::{views, TokenView};
-use super::usage_view::{fill_calls, ENDED_DAYS};
 use crate::auth::guards::{Claim, ReviewerUser};
 use crate::auth::session::TypedSession;
 use crate::db::tokens::{self, Ended, InactiveFilter};
@@ -138,9 +137,7 @@ pub async fn list_inactive(
                 Pagination::offset(page),
                 PAGE_SIZE,
             )?;
-            let mut tokens = views(rows, now);
-            fill_calls(conn, &mut tokens, now, ENDED_DAYS)?;
-            Ok((tokens, total))
+            Ok((views(rows, now), total))
         })
         .await?;
     let query_string = filter_query.query_string();

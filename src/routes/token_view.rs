@@ -1,7 +1,6 @@
 //! How a token appears on every page that lists or shows it.
 
 use crate::db::tokens::{ShownToken, TokenRow};
-use crate::db::usage::Tally;
 use crate::domain::{TokenId, TokenStatus};
 use crate::views::TimeView;
 use chrono::{Duration, NaiveDateTime};
@@ -24,8 +23,6 @@ pub struct TokenView {
     pub ended: Option<TimeView>,
     pub revoked_by: Option<String>,
     pub revoke_reason: Option<String>,
-    /// Its calls in the window the page shows (`usage_view::fill_calls`); none until then.
-    pub calls: Tally,
 }
 
 impl TokenView {
@@ -54,7 +51,6 @@ impl TokenView {
             active,
             revoked_by: row.revoked_by_email,
             revoke_reason: row.revoke_reason,
-            calls: Tally::default(),
         }
     }
 

@@ -3,7 +3,7 @@
 use super::path_ids::{parse_id, path_id};
 use super::token_form::{TokenFormErrors, TokenFormValues};
 use super::token_view::{views, TokenView};
-use super::usage_view::{fill_calls, UsageView, DAYS_SHOWN};
+use super::usage_view::{UsageView, DAYS_SHOWN};
 use crate::auth::guards::{AdminUser, Claim, CurrentUser, ReviewerUser};
 use crate::auth::session::{FlashKind, TypedSession};
 use crate::auth::sudo;
@@ -77,9 +77,7 @@ pub async fn list_tokens(
                 Pagination::offset(page),
                 PAGE_SIZE,
             )?;
-            let mut tokens = views(rows, now);
-            fill_calls(conn, &mut tokens, now, DAYS_SHOWN)?;
-            Ok((tokens, total))
+            Ok((views(rows, now), total))
         })
         .await?;
     let extra = if q.is_empty() {

@@ -2,34 +2,11 @@
 //! by reason, and a bar a day drawn as SVG on the server, with a table as its text
 //! alternative.
 
-use super::token_view::TokenView;
 use crate::db::usage::{self, Tally};
-use crate::db::DbConn;
 use chrono::{Duration, NaiveDateTime};
 
-/// Days the token page and API Tokens show, today included.
+/// Days the token page shows, today included.
 pub const DAYS_SHOWN: i64 = 30;
-/// Days over which Expired & Revoked counts the calls made after each token ended.
-pub const ENDED_DAYS: i64 = 7;
-
-/// Fills in each listed token's calls over the last `days` days: one primary-key range
-/// per token on the page, whatever the size of the account.
-pub fn fill_calls(
-    conn: &mut DbConn,
-    tokens: &mut [TokenView],
-    now: NaiveDateTime,
-    days: i64,
-) -> diesel::QueryResult<()> {
-    let ids: Vec<_> = tokens.iter().map(|t| &t.id).collect();
-    let totals = usage::totals(conn, &ids, usage::window_start(now, days))?;
-    for token in tokens {
-        if let Some(tally) = totals.get(token.id.as_str()) {
-            token.calls = *tally;
-        }
-    }
-    Ok(())
-}
-
 pub struct UsageView {
     pub total: Tally,
     /// Oldest first, one for each of the days shown, with or without calls.
