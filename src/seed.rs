@@ -184,6 +184,12 @@ fn synthetic(
             Some(created_at + (now - created_at) / 2),
         ),
     };
+    // One in three never used; the rest last used at any time since they were created.
+    let last_used_at = (!i.is_multiple_of(3)).then(|| {
+        let until = revoked_at.unwrap_or(expires_at).min(now);
+        let span = (until - created_at).num_minutes().max(1);
+        created_at + Duration::minutes(rng.gen_range(0..span))
+    });
     let id = db::new_id();
     let password = secret::generate_password();
     SeedToken {
@@ -202,6 +208,7 @@ fn synthetic(
         revoked_by: revoked_at.map(|_| admin_id.to_string()),
         revoke_reason: revoked_at.map(|_| "synthetic revocation"),
         changed_version: 0,
+        last_used_at,
     }
 }
 
@@ -331,7 +338,7 @@ pub fn seed_usage(
                 },
             })
             .collect();
-        db::transaction::<_, anyhow::Error>(conn, |conn| Ok(usage::add(conn, &rows)?))?;
+        db::transaction::<_, anyhow::Error>(conn, |conn| Ok(db::usage_totals::add(conn, &rows)?))?;
         after = Some(last);
     })
 }

@@ -6,7 +6,7 @@
 
 use super::throttle::FailureThrottle;
 use crate::db::token_writes::TokenWrites;
-use crate::db::usage as db_usage;
+use crate::db::usage_totals as db_usage_totals;
 use crate::db::uses::{self as db_uses, Use};
 use crate::db::{audit, tokens, DbPool};
 use crate::domain::{AccountId, TokenId};
@@ -236,6 +236,7 @@ impl Writer {
         let batch: Vec<Use> = uses.drain().map(|(_, used)| used).collect();
         let result = crate::db::with_conn(&self.pool, |conn| {
             crate::db::token_writes::write(conn, Some(&*self.check_cache), |conn| {
+                db_uses::stamp_new_days(conn, &batch)?;
                 db_uses::record(conn, &batch)?;
                 let ids: Vec<&str> = batch.iter().map(|u| u.token_id.as_str()).collect();
                 for renewal in db_uses::renewals_to_apply(conn, &ids)? {
@@ -259,7 +260,7 @@ impl Writer {
             return;
         }
         let result = crate::db::with_conn::<_, AppError>(&self.pool, |conn| {
-            crate::db::transaction(conn, |conn| Ok(db_usage::add(conn, &batch)?))
+            crate::db::transaction(conn, |conn| Ok(db_usage_totals::add(conn, &batch)?))
         });
         if let Err(error) = result {
             let error = format!("{:#}", error.into_anyhow());

@@ -82,6 +82,7 @@ pub struct SeedToken {
     pub revoked_by: Option<String>,
     pub revoke_reason: Option<&'static str>,
     pub changed_version: i64,
+    pub last_used_at: Option<NaiveDateTime>,
 }
 
 #[derive(Insertable)]

@@ -16,6 +16,7 @@ pub mod sessions;
 pub mod token_writes;
 pub mod tokens;
 pub mod usage;
+pub mod usage_totals;
 pub mod user_links;
 pub mod users;
 pub mod uses;

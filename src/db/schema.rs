@@ -175,8 +175,26 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    token_usage_totals (token_id) {
+        token_id -> Text,
+        accepted_30d -> BigInt,
+        refused_30d -> BigInt,
+        after_end_7d -> BigInt,
+    }
+}
+
+diesel::table! {
+    usage_rollup (id) {
+        id -> Integer,
+        day -> Timestamp,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     token_usage,
+    token_usage_totals,
+    usage_rollup,
     sessions,
     sign_in_devices,
     accounts,

@@ -357,14 +357,22 @@ macro_rules! matches_text {
 /// The active tokens of an account (optionally matching `search`), as a boxed query to
 /// select from: the same predicate for a page and for its count.
 macro_rules! active_tokens {
-    ($account_id:expr, $now:expr, $search:expr) => {{
+    ($account_id:expr, $now:expr, $filter:expr) => {{
+        let filter: &ActiveFilter = $filter;
         let mut query = api_tokens::table
             .filter(api_tokens::account_id.eq($account_id))
             .filter(api_tokens::revoked_at.is_null())
             .filter(api_tokens::expires_at.gt($now))
             .into_boxed::<super::MultiBackend>();
-        if let Some(pattern) = $search.map(super::like_contains) {
+        if let Some(pattern) = filter.search.as_deref().map(super::like_contains) {
             query = query.filter(matches_text!(pattern));
+        }
+        if let Some(since) = filter.unused_since {
+            query = query.filter(
+                api_tokens::last_used_at
+                    .is_null()
+                    .or(api_tokens::last_used_at.lt(since)),
+            );
         }
         query
     }};
@@ -380,11 +388,11 @@ pub fn list_active(
     conn: &mut DbConn,
     account_id: &AccountId,
     now: NaiveDateTime,
-    search: Option<&str>,
+    filter: &ActiveFilter,
     limit: i64,
     offset: i64,
 ) -> QueryResult<Vec<ShownToken>> {
-    let page_ids = active_tokens!(account_id, now, search)
+    let page_ids = active_tokens!(account_id, now, filter)
         .select(api_tokens::id)
         .order((api_tokens::expires_at.asc(), api_tokens::id.asc()))
         .limit(limit)
@@ -476,6 +484,7 @@ pub struct ListedRow {
     pub name: String,
     pub username: String,
     pub description: String,
+    pub last_used_at: Option<NaiveDateTime>,
 }
 
 /// The account's tokens with their creators' e-mails, as `ListedRow` reads them.
@@ -494,6 +503,7 @@ macro_rules! listed_rows {
                 api_tokens::name,
                 api_tokens::username,
                 api_tokens::description,
+                api_tokens::last_used_at,
             ))
     };
 }
@@ -538,9 +548,9 @@ pub fn count_active(
     conn: &mut DbConn,
     account_id: &AccountId,
     now: NaiveDateTime,
-    search: Option<&str>,
+    filter: &ActiveFilter,
 ) -> QueryResult<i64> {
-    active_tokens!(account_id, now, search)
+    active_tokens!(account_id, now, filter)
         .count()
         .get_result(conn)
 }
@@ -550,6 +560,22 @@ pub fn count_active(
 pub enum Ended {
     Expired,
     Revoked,
+}
+
+/// What API Tokens can be narrowed to.
+#[derive(Debug, Default, Clone)]
+pub struct ActiveFilter {
+    /// Part of the name, username or description.
+    pub search: Option<String>,
+    /// Only the tokens with no accepted call since then (day-granular: the start of a
+    /// day, see `usage::window_start`); never used counts as unused.
+    pub unused_since: Option<NaiveDateTime>,
+}
+
+impl ActiveFilter {
+    pub fn is_empty(&self) -> bool {
+        self.search.is_none() && self.unused_since.is_none()
+    }
 }
 
 /// What Expired & Revoked can be narrowed to.
@@ -652,6 +678,8 @@ pub struct Counts {
     pub expiring_soon: i64,
     pub expired: i64,
     pub revoked: i64,
+    /// Active with no accepted call since the `unused_since` counted at.
+    pub unused: i64,
 }
 
 pub fn counts(
@@ -659,7 +687,17 @@ pub fn counts(
     account_id: &AccountId,
     now: NaiveDateTime,
     soon: NaiveDateTime,
+    unused_since: NaiveDateTime,
 ) -> QueryResult<Counts> {
+    let unused = count_active(
+        conn,
+        account_id,
+        now,
+        &ActiveFilter {
+            unused_since: Some(unused_since),
+            ..ActiveFilter::default()
+        },
+    )?;
     let active = api_tokens::table
         .filter(api_tokens::account_id.eq(account_id))
         .filter(api_tokens::revoked_at.is_null())
@@ -683,6 +721,7 @@ pub fn counts(
         expiring_soon,
         expired,
         revoked,
+        unused,
     })
 }
 

@@ -69,8 +69,9 @@ pub fn window_start(now: NaiveDateTime, days: i64) -> NaiveDateTime {
     day_of(now) - Duration::days(days - 1)
 }
 
-/// Adds the batch's counts to what is stored, creating the rows it needs.
-pub fn add(conn: &mut DbConn, rows: &[DayCount]) -> QueryResult<()> {
+/// Adds the batch's counts to the stored days, creating the rows it needs; only through
+/// `usage_totals::add`, which keeps the lists' totals with them.
+pub(super) fn add_days(conn: &mut DbConn, rows: &[DayCount]) -> QueryResult<()> {
     for chunk in rows.chunks(ROWS_PER_STATEMENT) {
         match conn {
             DbConn::Sqlite(conn) => bind_all(

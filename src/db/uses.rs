@@ -3,11 +3,12 @@
 
 use super::schema::api_tokens;
 use super::DbConn;
-use crate::domain::TokenId;
+use crate::domain::{AccountId, TokenId};
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use diesel::query_builder::BoxedSqlQuery;
 use diesel::sql_types::{Nullable, Text, Timestamp};
+use std::collections::{BTreeMap, HashMap};
 
 /// One token's latest use in a batch.
 pub struct Use {
@@ -36,6 +37,42 @@ pub fn record(conn: &mut DbConn, uses: &[Use]) -> QueryResult<()> {
         .execute(conn),
     }
     .map(|_| ())
+}
+
+/// Before `record`, in its transaction: stamps the tokens whose use falls on a later UTC
+/// day than their stored last use as changed, under their account's next write version, so
+/// every process's in-memory lists (`tokens::lists`) read their new last use, and "unused
+/// for N days" stays exact to the day. At most once a token a day; other uses change
+/// nothing the lists show.
+pub fn stamp_new_days(conn: &mut DbConn, uses: &[Use]) -> QueryResult<()> {
+    let ids: Vec<&str> = uses.iter().map(|u| u.token_id.as_str()).collect();
+    let stored: Vec<(String, String, Option<NaiveDateTime>)> = api_tokens::table
+        .filter(api_tokens::id.eq_any(&ids))
+        .select((
+            api_tokens::id,
+            api_tokens::account_id,
+            api_tokens::last_used_at,
+        ))
+        .load(conn)?;
+    let used_at: HashMap<&str, NaiveDateTime> =
+        uses.iter().map(|u| (u.token_id.as_str(), u.at)).collect();
+    let mut by_account: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (id, account, last_used_at) in stored {
+        let Some(at) = used_at.get(id.as_str()) else {
+            continue;
+        };
+        if last_used_at.is_none_or(|last| last.date() < at.date()) {
+            by_account.entry(account).or_default().push(id);
+        }
+    }
+    // Accounts in one order, as every writer takes their locks.
+    for (account, ids) in by_account {
+        let version = super::accounts::lock(conn, &AccountId::from(account))?;
+        diesel::update(api_tokens::table.filter(api_tokens::id.eq_any(&ids)))
+            .set(api_tokens::changed_version.eq(version))
+            .execute(conn)?;
+    }
+    Ok(())
 }
 
 /// `WITH v(…) AS (VALUES …) UPDATE … FROM v`: both backends take it (SQLite since 3.33);

@@ -5,7 +5,7 @@ use super::mailer::Mailer;
 use super::messages::{self, TokenExpiring, REMINDER_HOURS, TOKEN_EXPIRING};
 use crate::clock::SharedClock;
 use crate::db::accounts::{self, Numbered};
-use crate::db::{self, outbox, sessions, usage, users, DbConn, DbPool};
+use crate::db::{self, outbox, sessions, usage, usage_totals, users, DbConn, DbPool};
 use crate::domain::{TokenId, UserId};
 use crate::error::AppError;
 use crate::metrics::Metrics;
@@ -138,10 +138,9 @@ impl Notifier {
             let mut report = TickReport {
                 reminders_queued: self.queue_reminders(conn)?,
                 sessions_expired: sessions::delete_expired(conn, now, devices_before)?,
-                usage_rows_deleted: usage::delete_before(
-                    conn,
-                    usage::window_start(now, usage::KEEP_DAYS),
-                )?,
+                usage_rows_deleted: usage_totals::roll_to(conn, now).and_then(|()| {
+                    usage::delete_before(conn, usage::window_start(now, usage::KEEP_DAYS))
+                })?,
                 ..TickReport::default()
             };
             self.deliver(conn, &mut report)?;

@@ -3,7 +3,7 @@
 use super::token_view::{views, TokenView};
 use crate::auth::guards::Claim;
 use crate::auth::session::TypedSession;
-use crate::db::tokens;
+use crate::db::tokens::{self, ActiveFilter};
 use crate::error::AppError;
 use crate::state::AppState;
 use crate::tokens::lists::AccountAt;
@@ -12,7 +12,7 @@ use actix_web::{web, HttpResponse};
 use askama::Template;
 use chrono::{Duration, NaiveDateTime};
 
-use crate::tokens::summary::{CHART_WEEKS, SOON_DAYS};
+use crate::tokens::summary::{CHART_WEEKS, SOON_DAYS, UNUSED_DAYS};
 
 /// How many of the tokens expiring soon the Dashboard lists.
 const EXPIRING_SHOWN: i64 = 10;
@@ -30,6 +30,8 @@ pub async fn index(session: TypedSession) -> HttpResponse {
 pub struct DashboardPage {
     pub layout: Layout,
     pub counts: tokens::Counts,
+    /// The days of "Unused for N days" (`counts.unused`).
+    pub unused_days: i64,
     pub expiring: Vec<TokenView>,
     pub chart: Chart,
 }
@@ -113,9 +115,14 @@ pub async fn dashboard(
             // The soonest to expire, of those expiring within the week.
             let soon = now + Duration::days(SOON_DAYS);
             let shown = summary.counts.expiring_soon.min(EXPIRING_SHOWN);
-            let (rows, _) = lists
-                .token_lists
-                .active_page(conn, account, now, None, 0, shown)?;
+            let (rows, _) = lists.token_lists.active_page(
+                conn,
+                account,
+                now,
+                &ActiveFilter::default(),
+                0,
+                shown,
+            )?;
             let rows = rows
                 .into_iter()
                 .filter(|(r, _)| r.expires_at <= soon)
@@ -126,6 +133,7 @@ pub async fn dashboard(
     views::ok(&DashboardPage {
         layout: Layout::new("Dashboard", "dashboard", Some(&user), &session)?,
         counts: summary.counts,
+        unused_days: UNUSED_DAYS,
         expiring,
         chart: Chart::new(&summary.weeks),
     })

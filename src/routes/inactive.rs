@@ -2,6 +2,7 @@
 //! when they ended, creator, text) and exportable as CSV for support reviews.
 
 use super::token_view::{views, TokenView};
+use super::usage_view::fill_calls;
 use crate::auth::guards::{Claim, ReviewerUser};
 use crate::auth::session::TypedSession;
 use crate::db::tokens::{self, Ended, InactiveFilter};
@@ -137,7 +138,9 @@ pub async fn list_inactive(
                 Pagination::offset(page),
                 PAGE_SIZE,
             )?;
-            Ok((views(rows, now), total))
+            let mut tokens = views(rows, now);
+            fill_calls(conn, &mut tokens)?;
+            Ok((tokens, total))
         })
         .await?;
     let query_string = filter_query.query_string();

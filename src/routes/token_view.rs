@@ -1,6 +1,7 @@
 //! How a token appears on every page that lists or shows it.
 
 use crate::db::tokens::{ShownToken, TokenRow};
+use crate::db::usage_totals::Totals;
 use crate::domain::{TokenId, TokenStatus};
 use crate::views::TimeView;
 use chrono::{Duration, NaiveDateTime};
@@ -23,6 +24,8 @@ pub struct TokenView {
     pub ended: Option<TimeView>,
     pub revoked_by: Option<String>,
     pub revoke_reason: Option<String>,
+    /// Its calls in the lists' windows (`usage_view::fill_calls`); none until then.
+    pub calls: Totals,
 }
 
 impl TokenView {
@@ -51,6 +54,7 @@ impl TokenView {
             active,
             revoked_by: row.revoked_by_email,
             revoke_reason: row.revoke_reason,
+            calls: Totals::default(),
         }
     }
 

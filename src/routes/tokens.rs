@@ -3,11 +3,12 @@
 use super::path_ids::{parse_id, path_id};
 use super::token_form::{TokenFormErrors, TokenFormValues};
 use super::token_view::{views, TokenView};
-use super::usage_view::{UsageView, DAYS_SHOWN};
+use super::usage_view::{fill_calls, UsageView, DAYS_SHOWN};
 use crate::auth::guards::{AdminUser, Claim, CurrentUser, ReviewerUser};
 use crate::auth::session::{FlashKind, TypedSession};
 use crate::auth::sudo;
 use crate::client_ip::ClientIp;
+use crate::db::tokens::ActiveFilter;
 use crate::db::{handoffs, tokens, usage};
 use crate::domain::token::check_note;
 use crate::domain::TokenId;
@@ -32,6 +33,22 @@ pub const MAX_REASON_CHARS: usize = 500;
 pub struct ListQuery {
     pub page: Option<String>,
     pub q: Option<String>,
+    /// Only the tokens with no accepted call in this many days (1–90).
+    pub unused: Option<String>,
+}
+
+/// The longest `unused` filter: usage is kept 90 days.
+const MAX_UNUSED_DAYS: i64 = crate::db::usage::KEEP_DAYS;
+
+/// `?unused=N`: a whole number of days from 1 to 90.
+fn unused_days(text: Option<&str>) -> Result<Option<i64>, AppError> {
+    let Some(text) = text else { return Ok(None) };
+    match text.trim().parse::<i64>() {
+        Ok(days) if (1..=MAX_UNUSED_DAYS).contains(&days) => Ok(Some(days)),
+        _ => Err(AppError::BadRequest(format!(
+            "unused must be a whole number of days from 1 to {MAX_UNUSED_DAYS}."
+        ))),
+    }
 }
 
 #[derive(Template)]
@@ -40,6 +57,8 @@ pub struct TokenListPage {
     pub layout: Layout,
     pub tokens: Vec<TokenView>,
     pub q: String,
+    /// The `unused` filter's days, if any.
+    pub unused: Option<i64>,
     pub pagination: Pagination,
 }
 
@@ -60,7 +79,11 @@ pub async fn list_tokens(
         .take(100)
         .collect::<String>();
     let page = Pagination::requested(query.page.as_deref());
-    let search = (!q.is_empty()).then(|| q.clone());
+    let unused = unused_days(query.unused.as_deref())?;
+    let filter = ActiveFilter {
+        search: (!q.is_empty()).then(|| q.clone()),
+        unused_since: unused.map(|days| usage::window_start(now, days)),
+    };
     let lists = state.clone();
     // The user and the page in one database task (see `Claim`).
     let (user, (tokens, total)) = claim
@@ -73,21 +96,23 @@ pub async fn list_tokens(
                     version: user.account.version,
                 },
                 now,
-                search.as_deref(),
+                &filter,
                 Pagination::offset(page),
                 PAGE_SIZE,
             )?;
-            Ok((views(rows, now), total))
+            let mut tokens = views(rows, now);
+            fill_calls(conn, &mut tokens)?;
+            Ok((tokens, total))
         })
         .await?;
-    let extra = if q.is_empty() {
-        String::new()
-    } else {
-        format!(
-            "&q={}",
-            url::form_urlencoded::byte_serialize(q.as_bytes()).collect::<String>()
-        )
-    };
+    let mut extra = String::new();
+    if !q.is_empty() {
+        let q = url::form_urlencoded::byte_serialize(q.as_bytes()).collect::<String>();
+        extra.push_str(&format!("&q={q}"));
+    }
+    if let Some(days) = unused {
+        extra.push_str(&format!("&unused={days}"));
+    }
     let pagination = Pagination::new("/tokens", &extra, page, total);
     if let Some(last) = pagination.beyond_end() {
         return Ok(views::see_other(last));
@@ -97,6 +122,7 @@ pub async fn list_tokens(
         tokens,
         pagination,
         q,
+        unused,
     })
 }
 

@@ -2,11 +2,28 @@
 //! by reason, and a bar a day drawn as SVG on the server, with a table as its text
 //! alternative.
 
+use super::token_view::TokenView;
 use crate::db::usage::{self, Tally};
+use crate::db::usage_totals;
+use crate::db::DbConn;
 use chrono::{Duration, NaiveDateTime};
 
-/// Days the token page shows, today included.
-pub const DAYS_SHOWN: i64 = 30;
+/// Days the token page shows, today included: API Tokens' window too.
+pub const DAYS_SHOWN: i64 = usage_totals::CALLS_DAYS;
+
+/// Fills in each listed token's calls in the lists' windows: one primary-key read per
+/// token on the page, whatever the size of the account (see `db::usage_totals`).
+pub fn fill_calls(conn: &mut DbConn, tokens: &mut [TokenView]) -> diesel::QueryResult<()> {
+    let ids: Vec<_> = tokens.iter().map(|t| &t.id).collect();
+    let totals = usage_totals::of(conn, &ids)?;
+    for token in tokens {
+        if let Some(totals) = totals.get(token.id.as_str()) {
+            token.calls = *totals;
+        }
+    }
+    Ok(())
+}
+
 pub struct UsageView {
     pub total: Tally,
     /// Oldest first, one for each of the days shown, with or without calls.

@@ -10,12 +10,13 @@
 //! lists the rest as it stands (most recently ended first). This works because a token never
 //! comes back, and a revocation is never dated ahead.
 
-use crate::db::tokens::{Counts, Ended, InactiveFilter};
+use crate::db::tokens::{ActiveFilter, Counts, Ended, InactiveFilter};
 use crate::domain::TokenId;
 use chrono::{Duration, NaiveDateTime};
 use memchr::memmem;
 use std::collections::{HashMap, HashSet};
 use std::ops::Range;
+use std::sync::Mutex;
 use uuid::Uuid;
 
 /// A token as the lists need it (the rows shown are read by id when a page is drawn).
@@ -29,6 +30,7 @@ pub struct ListedToken {
     pub name: String,
     pub username: String,
     pub description: String,
+    pub last_used_at: Option<NaiveDateTime>,
 }
 
 impl ListedToken {
@@ -41,6 +43,9 @@ struct Entry {
     id: Uuid,
     expires_at: NaiveDateTime,
     revoked_at: Option<NaiveDateTime>,
+    /// Current to the day: a use on a later day than the one stored stamps the token as
+    /// changed (`db::uses::stamp_new_days`).
+    last_used_at: Option<NaiveDateTime>,
     /// Index into `Directory::creators`.
     creator: u32,
     /// Where this token's text starts in `Directory::text`.
@@ -50,6 +55,11 @@ struct Entry {
 impl Entry {
     fn ended_at(&self) -> NaiveDateTime {
         self.revoked_at.unwrap_or(self.expires_at)
+    }
+
+    /// No accepted call since `since` (never used counts as unused).
+    fn unused_since(&self, since: NaiveDateTime) -> bool {
+        self.last_used_at.is_none_or(|at| at < since)
     }
 
     /// The array's order: latest end first, then the larger id (as SQL orders them).
@@ -79,6 +89,9 @@ pub struct Directory {
     /// `revoked_before[i]`: how many of `entries[..i]` are revoked. A page of only revoked
     /// (or only expired) tokens is then found by binary search, however deep.
     revoked_before: Vec<u32>,
+    /// The last unused count, for (its `unused_since`, the active count): the Dashboard
+    /// asks on every view, and the answer moves only when one of the two does.
+    unused_memo: Mutex<Option<(NaiveDateTime, usize, i64)>>,
 }
 
 /// A page of a list: its token ids in order, and how many tokens the list holds.
@@ -184,17 +197,18 @@ impl Directory {
         self.entries.partition_point(|e| e.start <= at) - 1
     }
 
-    /// One page of the active tokens, soonest expiry first, optionally only those whose
-    /// name, username or description contains `search` (any case).
+    /// One page of the active tokens matching `filter`, soonest expiry first: those whose
+    /// name, username or description contains its search (any case), and those unused
+    /// since its `unused_since`.
     pub fn active(
         &self,
         now: NaiveDateTime,
-        search: Option<&str>,
+        filter: &ActiveFilter,
         offset: usize,
         limit: usize,
     ) -> Page {
         let active = self.active_count(now);
-        let Some(search) = search else {
+        if filter.is_empty() {
             // The list is the array's active prefix, read backwards: a slice at any depth.
             let end = active.saturating_sub(offset);
             let start = end.saturating_sub(limit);
@@ -206,15 +220,29 @@ impl Directory {
                     .collect(),
                 total: active as i64,
             };
+        }
+        let wanted = |i: usize| {
+            filter
+                .unused_since
+                .is_none_or(|since| self.entries[i].unused_since(since))
         };
-        // Forwards through the active prefix's text (memchr's forward search is the fast
-        // one), noting the matches; the list is their reverse.
-        let end = self
-            .entries
-            .get(active)
-            .map_or(self.text.len(), |e| e.start);
+        // Forwards through the active prefix (memchr's forward search is the fast one),
+        // noting the matches; the list is their reverse.
         let mut matches = Vec::new();
-        self.scan(search, 0..end, |i| matches.push(i));
+        match filter.search.as_deref() {
+            Some(search) => {
+                let end = self
+                    .entries
+                    .get(active)
+                    .map_or(self.text.len(), |e| e.start);
+                self.scan(search, 0..end, |i| {
+                    if wanted(i) {
+                        matches.push(i)
+                    }
+                });
+            }
+            None => matches.extend((0..active).filter(|&i| wanted(i))),
+        }
         Page {
             ids: matches
                 .iter()
@@ -355,6 +383,7 @@ impl Directory {
         &self,
         now: NaiveDateTime,
         soon: NaiveDateTime,
+        unused_since: NaiveDateTime,
         weeks: &[NaiveDateTime],
     ) -> (Counts, Vec<i64>) {
         let active = self.active_count(now);
@@ -366,12 +395,29 @@ impl Directory {
             expiring_soon: (active - after(soon)) as i64,
             expired: (self.entries.len() - active - self.revoked) as i64,
             revoked: self.revoked as i64,
+            unused: self.unused(active, unused_since),
         };
         let per_week = weeks
             .iter()
             .map(|&start| (after(start) - after(start + Duration::weeks(1))) as i64)
             .collect();
         (counts, per_week)
+    }
+
+    /// How many of the `active` first entries (the active tokens) are unused since `since`.
+    fn unused(&self, active: usize, since: NaiveDateTime) -> i64 {
+        let mut memo = self.unused_memo.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((at, of, unused)) = *memo {
+            if (at, of) == (since, active) {
+                return unused;
+            }
+        }
+        let unused = self.entries[..active]
+            .iter()
+            .filter(|e| e.unused_since(since))
+            .count() as i64;
+        *memo = Some((since, active, unused));
+        unused
     }
 }
 
@@ -427,6 +473,7 @@ impl Builder {
             id: old.id,
             expires_at: old.expires_at,
             revoked_at: old.revoked_at,
+            last_used_at: old.last_used_at,
             creator: old.creator,
             start: 0,
         });
@@ -449,6 +496,7 @@ impl Builder {
             id: token.id,
             expires_at: token.expires_at,
             revoked_at: token.revoked_at,
+            last_used_at: token.last_used_at,
             creator,
             start: 0,
         });
@@ -465,6 +513,7 @@ impl Builder {
             creators: self.creators,
             revoked: self.revoked,
             revoked_before: self.revoked_before,
+            unused_memo: Mutex::default(),
         }
     }
 }
@@ -495,6 +544,14 @@ mod tests {
             name: name.into(),
             username: format!("tok_{n}"),
             description: String::new(),
+            last_used_at: None,
+        }
+    }
+
+    fn search(text: &str) -> ActiveFilter {
+        ActiveFilter {
+            search: Some(text.into()),
+            ..ActiveFilter::default()
         }
     }
 
@@ -520,26 +577,41 @@ mod tests {
     #[test]
     fn the_active_list_follows_expiry_then_id_and_loses_what_expires() {
         let d = directory();
-        let page = d.active(at(3), None, 0, 2);
+        let page = d.active(at(3), &ActiveFilter::default(), 0, 2);
         assert_eq!((ids(&page), page.total), (vec![id(1), id(2)], 4));
-        assert_eq!(ids(&d.active(at(3), None, 2, 2)), [id(3), id(4)]);
-        assert!(d.active(at(3), None, 4, 2).ids.is_empty());
+        assert_eq!(
+            ids(&d.active(at(3), &ActiveFilter::default(), 2, 2)),
+            [id(3), id(4)]
+        );
+        assert!(d
+            .active(at(3), &ActiveFilter::default(), 4, 2)
+            .ids
+            .is_empty());
         // At the very moment of expiry a token is no longer active.
-        let later = d.active(at(5), None, 0, 10);
+        let later = d.active(at(5), &ActiveFilter::default(), 0, 10);
         assert_eq!((ids(&later), later.total), (vec![id(3), id(4)], 2));
-        assert_eq!(d.active(at(7) - Duration::seconds(1), None, 0, 10).total, 2);
+        assert_eq!(
+            d.active(
+                at(7) - Duration::seconds(1),
+                &ActiveFilter::default(),
+                0,
+                10
+            )
+            .total,
+            2
+        );
     }
 
     #[test]
     fn search_ignores_case_counts_all_matches_and_pages_them() {
         let d = directory();
-        let page = d.active(at(3), Some("NIGHTLY"), 0, 1);
+        let page = d.active(at(3), &search("NIGHTLY"), 0, 1);
         assert_eq!((ids(&page), page.total), (vec![id(1)], 2));
-        assert_eq!(ids(&d.active(at(3), Some("nightly"), 1, 1)), [id(4)]);
-        assert_eq!(ids(&d.active(at(3), Some("tok_3"), 0, 10)), [id(3)]);
+        assert_eq!(ids(&d.active(at(3), &search("nightly"), 1, 1)), [id(4)]);
+        assert_eq!(ids(&d.active(at(3), &search("tok_3"), 0, 10)), [id(3)]);
         // No match spans two fields (a search holds no control character).
-        assert_eq!(d.active(at(3), Some("reportstok"), 0, 10).total, 0);
-        assert_eq!(ids(&d.active(at(6), Some("nightly"), 0, 10)), [id(4)]);
+        assert_eq!(d.active(at(3), &search("reportstok"), 0, 10).total, 0);
+        assert_eq!(ids(&d.active(at(6), &search("nightly"), 0, 10)), [id(4)]);
     }
 
     #[test]
@@ -600,7 +672,7 @@ mod tests {
         let d = d.with_changes(vec![revoked_now, added]);
         assert_eq!(d.len(), 7);
         assert_eq!(
-            ids(&d.active(at(4), None, 0, 10)),
+            ids(&d.active(at(4), &ActiveFilter::default(), 0, 10)),
             [id(1), id(2), id(4), id(7)]
         );
         assert_eq!(
@@ -608,7 +680,7 @@ mod tests {
             [id(3), id(6), id(5)]
         );
         // The text moved with its token, and the new creator can be filtered on.
-        assert_eq!(ids(&d.active(at(4), Some("fresh"), 0, 10)), [id(7)]);
+        assert_eq!(ids(&d.active(at(4), &search("fresh"), 0, 10)), [id(7)]);
         let by_cyd = InactiveFilter {
             creator: Some("cyd".into()),
             ..Default::default()
@@ -620,7 +692,7 @@ mod tests {
     fn counts_and_weeks_come_from_binary_searches() {
         let d = directory();
         let weeks = [at(3), at(10)];
-        let (counts, per_week) = d.counts(at(3), at(6), &weeks);
+        let (counts, per_week) = d.counts(at(3), at(6), at(1), &weeks);
         assert_eq!(
             (
                 counts.active,
@@ -631,6 +703,53 @@ mod tests {
             (4, 2, 1, 1)
         );
         assert_eq!(per_week, [4, 0]);
+        assert_eq!(counts.unused, 4, "none was ever used");
+    }
+
+    #[test]
+    fn unused_tokens_are_those_without_a_use_since_the_day_asked_and_combine_with_search() {
+        let used = |n, name, day: Option<u32>| ListedToken {
+            last_used_at: day.map(|d| at(d) + Duration::hours(23)),
+            ..token(n, 20, None, name, "ann")
+        };
+        let d = Directory::new(vec![
+            used(1, "never", None),
+            used(2, "old nightly", Some(2)),
+            used(3, "fresh nightly", Some(9)),
+            used(4, "edge", Some(8)),
+            ListedToken {
+                last_used_at: None,
+                ..token(5, 3, Some(2), "revoked, never used", "ann")
+            },
+        ]);
+        let unused_since = |day| ActiveFilter {
+            unused_since: Some(at(day)),
+            ..ActiveFilter::default()
+        };
+        let now = at(10);
+        let mut listed = ids(&d.active(now, &unused_since(9), 0, 10));
+        listed.sort();
+        assert_eq!(
+            listed,
+            [id(1), id(2), id(4)],
+            "a use on day 8 is before day 9"
+        );
+        let mut listed = ids(&d.active(now, &unused_since(8), 0, 10));
+        listed.sort();
+        assert_eq!(
+            listed,
+            [id(1), id(2)],
+            "a use late on day 8 counts for day 8"
+        );
+        let both = ActiveFilter {
+            search: Some("nightly".into()),
+            ..unused_since(9)
+        };
+        assert_eq!(ids(&d.active(now, &both, 0, 10)), [id(2)]);
+        let (counts, _) = d.counts(now, now, at(9), &[]);
+        assert_eq!(counts.unused, 3, "the revoked token is not counted");
+        let (counts, _) = d.counts(now, now, at(8), &[]);
+        assert_eq!(counts.unused, 2, "the memo follows the day asked");
     }
 
     #[test]

@@ -11,8 +11,8 @@
 //! memory; tokens are never deleted, so that is remembered for good.
 
 use super::directory::{Directory, ListedToken};
-use super::summary::{Summary, SummaryCache, CHART_WEEKS, SOON_DAYS};
-use crate::db::tokens::{self, InactiveFilter, ListedRow, ShownToken};
+use super::summary::{unused_since, Summary, SummaryCache, CHART_WEEKS, SOON_DAYS};
+use crate::db::tokens::{self, ActiveFilter, InactiveFilter, ListedRow, ShownToken};
 use crate::db::{accounts, DbConn};
 use crate::domain::AccountId;
 use chrono::{Duration, NaiveDateTime};
@@ -69,30 +69,35 @@ impl TokenLists {
         }
     }
 
-    /// One page of API Tokens (optionally a search) and how many tokens it lists.
+    /// One page of API Tokens matching `filter`, and how many tokens it lists.
     pub fn active_page(
         &self,
         conn: &mut DbConn,
         account: AccountAt<'_>,
         now: NaiveDateTime,
-        search: Option<&str>,
+        filter: &ActiveFilter,
         offset: i64,
         limit: i64,
     ) -> QueryResult<(Vec<ShownToken>, i64)> {
-        match self.directory_at(conn, account.id, account.version)? {
+        let version = match filter.unused_since {
+            Some(_) => last_uses_version(conn, account)?,
+            None => account.version,
+        };
+        match self.directory_at(conn, account.id, version)? {
             Some(directory) => {
-                let page = directory.active(now, search, offset as usize, limit as usize);
+                let page = directory.active(now, filter, offset as usize, limit as usize);
                 Ok((
                     tokens::rows_in_order(conn, account.id, &page.ids)?,
                     page.total,
                 ))
             }
             None => {
-                let total = match search {
-                    None => self.sql_summary(conn, account.id, now)?.counts.active,
-                    Some(_) => tokens::count_active(conn, account.id, now, search)?,
+                let total = if filter.is_empty() {
+                    self.sql_summary(conn, account.id, now)?.counts.active
+                } else {
+                    tokens::count_active(conn, account.id, now, filter)?
                 };
-                let rows = tokens::list_active(conn, account.id, now, search, limit, offset)?;
+                let rows = tokens::list_active(conn, account.id, now, filter, limit, offset)?;
                 Ok((rows, total))
             }
         }
@@ -136,12 +141,13 @@ impl TokenLists {
         account: AccountAt<'_>,
         now: NaiveDateTime,
     ) -> QueryResult<Summary> {
-        match self.directory_at(conn, account.id, account.version)? {
+        let version = last_uses_version(conn, account)?;
+        match self.directory_at(conn, account.id, version)? {
             Some(directory) => {
                 let starts: Vec<NaiveDateTime> =
                     (0..CHART_WEEKS).map(|w| now + Duration::weeks(w)).collect();
-                let (counts, per_week) =
-                    directory.counts(now, now + Duration::days(SOON_DAYS), &starts);
+                let soon = now + Duration::days(SOON_DAYS);
+                let (counts, per_week) = directory.counts(now, soon, unused_since(now), &starts);
                 Ok(Summary {
                     counts,
                     weeks: starts.into_iter().zip(per_week).collect(),
@@ -286,6 +292,14 @@ fn give_back_freed_memory() {
     unsafe { libmimalloc_sys::mi_collect(true) }
 }
 
+/// The version to read last uses at. A use on a new day stamps its token under the
+/// account's next version (`db::uses::stamp_new_days`) without emptying the check cache
+/// (it changes nothing a check reads), so a sign-in claim cached on PostgreSQL may hold an
+/// older version: what shows last uses reads the account's row (one primary-key read).
+fn last_uses_version(conn: &mut DbConn, account: AccountAt<'_>) -> QueryResult<i64> {
+    Ok(account.version.max(accounts::version(conn, account.id)?))
+}
+
 /// A row as the directory holds it; every id is a UUID (`db::new_id`).
 fn listed(row: ListedRow) -> Option<ListedToken> {
     Some(ListedToken {
@@ -297,5 +311,6 @@ fn listed(row: ListedRow) -> Option<ListedToken> {
         name: row.name,
         username: row.username,
         description: row.description,
+        last_used_at: row.last_used_at,
     })
 }

@@ -17,6 +17,8 @@ use std::sync::{Arc, Mutex};
 
 pub const SOON_DAYS: i64 = 7;
 pub const CHART_WEEKS: i64 = 13;
+/// The Dashboard's "Unused for 30 days": no accepted call in the last 30 days.
+pub const UNUSED_DAYS: i64 = 30;
 const FRESH_FOR_SECONDS: i64 = 60;
 /// Bounds memory: when full, the cache starts over.
 const MAX_ACCOUNTS: usize = 10_000;
@@ -83,8 +85,14 @@ impl SummaryCache {
     }
 }
 
+/// Where "unused" starts: the first of the last `UNUSED_DAYS` days.
+pub fn unused_since(now: NaiveDateTime) -> NaiveDateTime {
+    crate::db::usage::window_start(now, UNUSED_DAYS)
+}
+
 fn compute(conn: &mut DbConn, account_id: &AccountId, now: NaiveDateTime) -> QueryResult<Summary> {
-    let counts = tokens::counts(conn, account_id, now, now + Duration::days(SOON_DAYS))?;
+    let soon = now + Duration::days(SOON_DAYS);
+    let counts = tokens::counts(conn, account_id, now, soon, unused_since(now))?;
     let mut weeks = Vec::with_capacity(CHART_WEEKS as usize);
     for week in 0..CHART_WEEKS {
         let from = now + Duration::weeks(week);

@@ -7,7 +7,8 @@ use crate::statements::{self, Capture};
 use chrono::{Duration, NaiveDateTime};
 use reqwest::StatusCode;
 use sesame::clock::Clock;
-use sesame::db::tokens::{self, Ended, InactiveFilter};
+use sesame::db::tokens::{self, ActiveFilter, Ended, InactiveFilter};
+use sesame::db::usage;
 use sesame::db::DbConn;
 use sesame::domain::{AccountId, TokenId};
 use sesame::keys::ServerKey;
@@ -61,20 +62,33 @@ fn assert_lists_agree_with_sql(
         .directory(conn, account)
         .unwrap()
         .expect("held in memory");
-    for search in [
+    let searches = [
         None,
         Some("00001"),
         Some("SYNTHETIC"),
         Some("tok_"),
         Some("no such"),
-    ] {
-        let total = tokens::count_active(conn, account, now, search).unwrap();
+    ];
+    let unused = [
+        None,
+        Some(usage::window_start(now, 30)),
+        Some(usage::window_start(now, 2)),
+    ];
+    for (search, unused_since) in searches
+        .iter()
+        .flat_map(|s| unused.iter().map(move |u| (s, u)))
+    {
+        let filter = ActiveFilter {
+            search: search.map(String::from),
+            unused_since: *unused_since,
+        };
+        let total = tokens::count_active(conn, account, now, &filter).unwrap();
         for offset in [0, 25, 350, total.max(1) - 1] {
-            let page = directory.active(now, search, offset as usize, 25);
-            let sql = tokens::list_active(conn, account, now, search, 25, offset).unwrap();
+            let page = directory.active(now, &filter, offset as usize, 25);
+            let sql = tokens::list_active(conn, account, now, &filter, 25, offset).unwrap();
             let sql: Vec<TokenId> = sql.into_iter().map(|(r, _)| r.id).collect();
-            assert_eq!(page.ids, sql, "active {search:?} at offset {offset}, {now}");
-            assert_eq!(page.total, total, "active {search:?}, {now}");
+            assert_eq!(page.ids, sql, "active {filter:?} at offset {offset}, {now}");
+            assert_eq!(page.total, total, "active {filter:?}, {now}");
         }
     }
     for filter in inactive_filters(now) {
@@ -92,16 +106,24 @@ fn assert_lists_agree_with_sql(
     }
     let soon = now + Duration::days(7);
     let weeks: Vec<NaiveDateTime> = (0..13).map(|w| now + Duration::weeks(w)).collect();
-    let (counts, per_week) = directory.counts(now, soon, &weeks);
-    let sql = tokens::counts(conn, account, now, soon).unwrap();
+    let unused_since = usage::window_start(now, 30);
+    let (counts, per_week) = directory.counts(now, soon, unused_since, &weeks);
+    let sql = tokens::counts(conn, account, now, soon, unused_since).unwrap();
     assert_eq!(
         (
             counts.active,
             counts.expiring_soon,
             counts.expired,
-            counts.revoked
+            counts.revoked,
+            counts.unused
         ),
-        (sql.active, sql.expiring_soon, sql.expired, sql.revoked),
+        (
+            sql.active,
+            sql.expiring_soon,
+            sql.expired,
+            sql.revoked,
+            sql.unused
+        ),
         "counts at {now}"
     );
     for (start, count) in weeks.iter().zip(per_week) {
@@ -154,7 +176,9 @@ async fn changes_made_after_loading_are_merged_in_by_version() {
     assert_lists_agree_with_sql(&mut conn, &lists, &account, now);
     let directory = lists.directory(&mut conn, &account).unwrap().unwrap();
     assert_eq!(
-        directory.active(now, Some("ZEBRA"), 0, 10).ids,
+        directory
+            .active(now, &ActiveFilter { search: Some("ZEBRA".into()), ..Default::default() }, 0, 10)
+            .ids,
         [TokenId::from(kept.id.clone())]
     );
     assert_eq!(directory.len(), 342, "each token once, whatever changed");
@@ -181,7 +205,7 @@ async fn an_account_too_large_for_memory_is_listed_by_sql() {
         id: &account,
         version: sesame::db::accounts::version(&mut conn, &account).unwrap(),
     };
-    let (rows, total) = lists.active_page(&mut conn, account, now, None, 0, 25).unwrap();
+    let (rows, total) = lists.active_page(&mut conn, account, now, &ActiveFilter::default(), 0, 25).unwrap();
     assert_eq!((rows.len(), total), (2, 2));
     let (rows, total) = lists.inactive_page(&mut conn, account, now, &InactiveFilter::default(), 0, 25).unwrap();
     assert_eq!((rows[0].0.id.as_str(), total), (c.id.as_str(), 1));
