@@ -1,4 +1,5 @@
-//! The command line: `sesame [serve]`, `sesame migrate`, `sesame user add`, `sesame scan`, …
+//! The command line: `sesame [serve]`, `sesame migrate`, `sesame user add`, `sesame scan`,
+//! `sesame digest --once`, …
 
 use crate::auth::password;
 use crate::clock::{Clock, SystemClock};
@@ -55,6 +56,13 @@ pub enum Command {
     /// Queue due expiry reminders and deliver the e-mail outbox (for cron; the server
     /// also does this every SESAME_NOTIFY_INTERVAL_SECS).
     Notify {
+        /// Run one pass and exit.
+        #[arg(long)]
+        once: bool,
+    },
+    /// Queue the weekly token report for every account now, then deliver the outbox (for
+    /// cron; the server also queues it on the first tick of each week).
+    Digest {
         /// Run one pass and exit.
         #[arg(long)]
         once: bool,
@@ -150,6 +158,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             },
         ),
         Command::Notify { once } => notify(settings, once),
+        Command::Digest { once } => digest(settings, once),
         Command::Backup { path } => backup(&settings, &path),
         Command::RotateKey => rotate_key(&settings),
         Command::Sessions {
@@ -356,21 +365,47 @@ fn notify(settings: Settings, once: bool) -> anyhow::Result<()> {
         once,
         "only `sesame notify --once` exists: `sesame serve` runs the scheduler itself"
     );
+    let report = one_pass_notifier(&settings)?
+        .tick()
+        .map_err(AppError::into_anyhow)?;
+    println!(
+        "reminders queued: {}, sent: {}, retrying: {}, failed: {}, weekly reports queued: {}",
+        report.reminders_queued,
+        report.sent,
+        report.retrying,
+        report.failed,
+        report.weekly_reports_queued
+    );
+    Ok(())
+}
+
+fn digest(settings: Settings, once: bool) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        once,
+        "only `sesame digest --once` exists: `sesame serve` queues the weekly report itself"
+    );
+    let report = one_pass_notifier(&settings)?
+        .digest()
+        .map_err(AppError::into_anyhow)?;
+    println!(
+        "weekly reports queued: {}, sent: {}, retrying: {}, failed: {}",
+        report.weekly_reports_queued, report.sent, report.retrying, report.failed
+    );
+    Ok(())
+}
+
+/// A scheduler for one pass from the command line, on the server's settings.
+fn one_pass_notifier(settings: &Settings) -> anyhow::Result<crate::notify::scheduler::Notifier> {
     std::fs::create_dir_all(&settings.data_dir).ok();
     let pool = db::connect(&settings.database_url)?;
-    let mailer = crate::notify::mailer::Mailer::from_settings(&settings)?;
-    let notifier = crate::notify::scheduler::Notifier::new(
+    let mailer = crate::notify::mailer::Mailer::from_settings(settings)?;
+    Ok(crate::notify::scheduler::Notifier::new(
         pool,
         mailer,
         Arc::new(SystemClock),
         settings.base_url.clone(),
-    );
-    let report = notifier.tick().map_err(AppError::into_anyhow)?;
-    println!(
-        "reminders queued: {}, sent: {}, retrying: {}, failed: {}",
-        report.reminders_queued, report.sent, report.retrying, report.failed
-    );
-    Ok(())
+    )
+    .with_weekly_report(settings.weekly_report_day))
 }
 
 fn seed(settings: &Settings, account: &str, plan: &crate::seed::Plan) -> anyhow::Result<()> {

@@ -136,6 +136,9 @@ pub struct Settings {
     pub body_timeout: Duration,
     /// GitHub's public keys for signed leak reports; unset, reports are accepted unsigned.
     pub leak_report_keys_file: Option<PathBuf>,
+    /// The weekday whose first tick queues each account's weekly token report; `None`
+    /// (`off`) leaves it to `sesame digest --once` from cron.
+    pub weekly_report_day: Option<chrono::Weekday>,
 }
 
 impl Settings {
@@ -178,6 +181,7 @@ impl Settings {
             body_timeout: vars.seconds("SESAME_BODY_TIMEOUT_SECS", 600, 20)?,
             log_format: vars.log_format()?,
             leak_report_keys_file: vars.get("SESAME_LEAK_REPORT_KEYS_FILE").map(PathBuf::from),
+            weekly_report_day: vars.weekday_or_off("SESAME_WEEKLY_REPORT_DAY")?,
             signin_failures_per_15_min: vars.count("SESAME_SIGNIN_MAX_FAILURES", 10)?,
             session_idle: vars.minutes("SESAME_SESSION_IDLE_MINUTES", 30)?,
             session_max: vars.minutes("SESAME_SESSION_MAX_MINUTES", 12 * 60)?,
@@ -274,6 +278,18 @@ impl<F: Fn(&str) -> Option<String>> Vars<F> {
         }
     }
 
+    /// A weekday in English (`monday`, the default, to `sunday`), or `off`.
+    fn weekday_or_off(&self, name: &'static str) -> Result<Option<chrono::Weekday>, ConfigError> {
+        match self.get(name).map(|raw| raw.trim().to_ascii_lowercase()) {
+            None => Ok(Some(chrono::Weekday::Mon)),
+            Some(raw) if raw == "off" => Ok(None),
+            Some(raw) => match raw.parse::<chrono::Weekday>() {
+                Ok(day) => Ok(Some(day)),
+                Err(_) => Err(bad(name, "expected a weekday (monday to sunday) or off")),
+            },
+        }
+    }
+
     /// Whole seconds from 1 to `max`.
     fn seconds(&self, name: &'static str, max: u64, default: u64) -> Result<Duration, ConfigError> {
         match self.get(name) {
@@ -342,7 +358,15 @@ mod tests {
             DatabaseUrl::Sqlite(PathBuf::from("./data/sesame.db"))
         );
         assert_eq!(s.notify_interval, Duration::from_secs(60));
+        assert_eq!(s.weekly_report_day, Some(chrono::Weekday::Mon));
         assert!(!s.https());
+    }
+
+    #[test]
+    fn the_weekly_report_goes_out_on_a_named_day_or_never() {
+        let day = |raw: &str| settings(&[("SESAME_WEEKLY_REPORT_DAY", raw)]).unwrap();
+        assert_eq!(day("Friday").weekly_report_day, Some(chrono::Weekday::Fri));
+        assert_eq!(day(" off ").weekly_report_day, None);
     }
 
     #[test]
@@ -357,6 +381,7 @@ mod tests {
             ("SESAME_NOTIFY_INTERVAL_SECS", "0"),
             ("SESAME_API_MAX_FAILURES_PER_MINUTE", "0"),
             ("SESAME_LOG_FORMAT", "xml"),
+            ("SESAME_WEEKLY_REPORT_DAY", "someday"),
         ] {
             let error = settings(&[(var, value)]).unwrap_err();
             assert_eq!(error.var, var);

@@ -99,6 +99,7 @@ impl AppState {
                 clock.clone(),
                 settings.base_url.clone(),
             )
+            .with_weekly_report(settings.weekly_report_day)
             .with_metrics(metrics.clone()),
         );
         notifier.spawn(settings.notify_interval);

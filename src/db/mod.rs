@@ -20,6 +20,7 @@ pub mod usage_totals;
 pub mod user_links;
 pub mod users;
 pub mod uses;
+pub mod weekly_reports;
 
 use crate::config::DatabaseUrl;
 use diesel::connection::SimpleConnection;

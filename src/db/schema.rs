@@ -20,6 +20,7 @@ diesel::table! {
         role -> Text,
         disabled -> Bool,
         created_at -> Timestamp,
+        weekly_report -> Bool,
     }
 }
 
@@ -191,7 +192,16 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    weekly_reports (account_id, week) {
+        account_id -> Text,
+        week -> Timestamp,
+        queued_at -> Timestamp,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
+    weekly_reports,
     token_usage,
     token_usage_totals,
     usage_rollup,

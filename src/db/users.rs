@@ -155,15 +155,47 @@ pub fn find_an_admin(conn: &mut DbConn, account_id: &AccountId) -> QueryResult<O
     Ok(id.map(UserId::from))
 }
 
+/// The account's enabled admins.
+macro_rules! enabled_admins {
+    ($account_id:expr) => {
+        users::table
+            .filter(users::account_id.eq($account_id))
+            .filter(users::role.eq(Role::Admin))
+            .filter(users::disabled.eq(false))
+    };
+}
+
 /// The e-mail addresses of the account's enabled admins.
 pub fn admin_emails(conn: &mut DbConn, account_id: &AccountId) -> QueryResult<Vec<String>> {
-    users::table
-        .filter(users::account_id.eq(account_id))
-        .filter(users::role.eq(Role::Admin))
-        .filter(users::disabled.eq(false))
+    enabled_admins!(account_id)
         .order(users::email.asc())
         .select(users::email)
         .load(conn)
+}
+
+/// The e-mail addresses of the account's enabled admins who want the weekly report.
+pub fn weekly_report_emails(conn: &mut DbConn, account_id: &AccountId) -> QueryResult<Vec<String>> {
+    enabled_admins!(account_id)
+        .filter(users::weekly_report.eq(true))
+        .order(users::email.asc())
+        .select(users::email)
+        .load(conn)
+}
+
+/// Whether the user wants the weekly report (`None`: no such user).
+pub fn weekly_report(conn: &mut DbConn, id: &UserId) -> QueryResult<Option<bool>> {
+    users::table
+        .find(id.as_str())
+        .select(users::weekly_report)
+        .first(conn)
+        .optional()
+}
+
+pub fn set_weekly_report(conn: &mut DbConn, id: &UserId, wanted: bool) -> QueryResult<()> {
+    diesel::update(users::table.find(id.as_str()))
+        .set(users::weekly_report.eq(wanted))
+        .execute(conn)
+        .map(|_| ())
 }
 
 /// The e-mail addresses of these users who are not disabled, by user id.

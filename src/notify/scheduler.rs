@@ -3,13 +3,16 @@
 
 use super::mailer::Mailer;
 use super::messages::{self, TokenExpiring, REMINDER_HOURS, TOKEN_EXPIRING};
+use super::weekly::{self, Repeat};
 use crate::clock::SharedClock;
 use crate::db::accounts::{self, Numbered};
-use crate::db::{self, outbox, sessions, usage, usage_totals, users, DbConn, DbPool};
+use crate::db::{
+    self, outbox, sessions, usage, usage_totals, users, weekly_reports, DbConn, DbPool,
+};
 use crate::domain::{TokenId, UserId};
 use crate::error::AppError;
 use crate::metrics::Metrics;
-use chrono::{Duration, NaiveDateTime};
+use chrono::{Duration, NaiveDateTime, Weekday};
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, Weak};
@@ -34,6 +37,8 @@ pub struct TickReport {
     pub sessions_expired: usize,
     /// Usage rows older than `usage::KEEP_DAYS`, deleted.
     pub usage_rows_deleted: usize,
+    /// Weekly token reports queued (one per admin who wants it).
+    pub weekly_reports_queued: usize,
 }
 
 pub struct Notifier {
@@ -41,6 +46,7 @@ pub struct Notifier {
     mailer: Mailer,
     clock: SharedClock,
     base_url: Url,
+    weekly_report_day: Option<Weekday>,
     woken: Mutex<bool>,
     signal: Condvar,
     metrics: Arc<Metrics>,
@@ -55,6 +61,7 @@ impl Notifier {
             mailer,
             clock,
             base_url,
+            weekly_report_day: None,
             woken: Mutex::new(false),
             signal: Condvar::new(),
             metrics: Arc::default(),
@@ -66,6 +73,13 @@ impl Notifier {
     /// Counts what it sends in these metrics (the server's `/metrics`).
     pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
         self.metrics = metrics;
+        self
+    }
+
+    /// Queues each account's weekly report on the first tick of each week starting on
+    /// `day` (`None`: never; `sesame digest --once` still does).
+    pub fn with_weekly_report(mut self, day: Option<Weekday>) -> Self {
+        self.weekly_report_day = day;
         self
     }
 
@@ -137,6 +151,7 @@ impl Notifier {
             let devices_before = now - Duration::days(sessions::NEW_DEVICE_DAYS);
             let mut report = TickReport {
                 reminders_queued: self.queue_reminders(conn)?,
+                weekly_reports_queued: self.queue_weekly_reports(conn, Repeat::OncePerWeek)?,
                 sessions_expired: sessions::delete_expired(conn, now, devices_before)?,
                 usage_rows_deleted: usage_totals::roll_to(conn, now).and_then(|()| {
                     usage::delete_before(conn, usage::window_start(now, usage::KEEP_DAYS))
@@ -150,6 +165,45 @@ impl Notifier {
             tracing::info!(?report, "notifications");
         }
         Ok(report)
+    }
+
+    /// Queues the weekly report of every account that has not had this week's (once per
+    /// week), or of every account (now); how many notices.
+    pub fn queue_weekly_reports(
+        &self,
+        conn: &mut DbConn,
+        repeat: Repeat,
+    ) -> Result<usize, AppError> {
+        let now = self.clock.now();
+        let (week, due) = match (repeat, self.weekly_report_day) {
+            (Repeat::OncePerWeek, None) => return Ok(0),
+            (Repeat::OncePerWeek, Some(day)) => {
+                let week = weekly::week_of(now, day);
+                (week, weekly_reports::due(conn, week)?)
+            }
+            (Repeat::Now, day) => (
+                weekly::week_of(now, day.unwrap_or(Weekday::Mon)),
+                weekly_reports::all_accounts(conn)?,
+            ),
+        };
+        let mut queued = 0;
+        for account in &due {
+            queued += weekly::queue(conn, &self.base_url, account, week, now, repeat)?;
+        }
+        Ok(queued)
+    }
+
+    /// `sesame digest --once`: every account's weekly report queued now, then the outbox
+    /// delivered.
+    pub fn digest(&self) -> Result<TickReport, AppError> {
+        db::with_conn::<_, AppError>(&self.pool, |conn| {
+            let mut report = TickReport {
+                weekly_reports_queued: self.queue_weekly_reports(conn, Repeat::Now)?,
+                ..TickReport::default()
+            };
+            self.deliver(conn, &mut report)?;
+            Ok(report)
+        })
     }
 
     /// Queues the expiry reminders that are due (the first half of a tick).

@@ -1,5 +1,6 @@
 //! Handlers, one module per area of the product.
 
+pub mod account;
 pub mod api;
 pub mod api_errors;
 pub mod audit;
@@ -37,6 +38,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         At::at("/logout")
             .get(login::logout_form)
             .post(login::logout),
+        At::at("/account").get(account::account_page),
+        At::at("/account/weekly-report").post(account::set_weekly_report),
         At::at("/sessions").get(sessions::list_sessions),
         At::at("/sessions/end-others").post(sessions::end_other_sessions),
         At::at("/sessions/{id}/end").post(sessions::end_session),

@@ -383,6 +383,38 @@ fn notify_once_queues_due_reminders_and_delivers_them_once_for_cron() {
     );
 }
 
+#[test]
+fn digest_once_sends_every_account_its_weekly_report_at_each_run() {
+    let root = tempfile::tempdir().unwrap();
+    assert!(user_add(root.path(), "admin@acme.test", "admin", PASSWORD)
+        .status
+        .success());
+    let run = || {
+        let output = sesame(root.path())
+            .args(["digest", "--once"])
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+    assert!(run().starts_with("weekly reports queued: 1, sent: 1,"));
+    assert!(run().starts_with("weekly reports queued: 1, sent: 1,"));
+    let mails = files(&root.path().join("mail"));
+    assert_eq!(mails.len(), 2);
+    for mail in mails {
+        let text = std::fs::read_to_string(mail).unwrap();
+        assert!(
+            text.contains("Subject: Weekly token report: Acme"),
+            "{text}"
+        );
+        assert!(text.contains("To: admin@acme.test"), "{text}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_server_processes_on_postgres_share_sessions_revocations_and_the_outbox() {
     if !crate::helpers::postgres_available() {

@@ -184,6 +184,9 @@ pub async fn spawn_app_with(vars: &[(&str, &str)]) -> TestApp {
             "SESAME_DATABASE_URL" => database_url.clone(),
             // Tests tick the scheduler themselves (creating a token still wakes it).
             "SESAME_NOTIFY_INTERVAL_SECS" => Some("86400".into()),
+            // A test that moves the clock past a week's start gets no weekly report unless
+            // it asks for one (`weekly_report`'s tests).
+            "SESAME_WEEKLY_REPORT_DAY" => Some("off".into()),
             // Tests move the clock by days: sessions and sudo mode last unless a test says so.
             "SESAME_SESSION_IDLE_MINUTES"
             | "SESAME_SESSION_MAX_MINUTES"

@@ -35,3 +35,4 @@ mod usage;
 mod users;
 mod uses;
 mod validation;
+mod weekly_report;

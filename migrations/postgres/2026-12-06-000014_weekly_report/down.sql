@@ -1,0 +1,2 @@
+DROP TABLE weekly_reports;
+ALTER TABLE users DROP COLUMN weekly_report;
