@@ -141,6 +141,15 @@ pub struct TokenCalls {
     pub after_end: i64,
 }
 
+/// `calls_since`: the account's tokens by its index, then each one's days by primary key.
+pub const CALLS_SQL: &str = "SELECT t.id AS id, t.name AS name, \
+        CAST(SUM(u.outside_networks) AS BIGINT) AS outside_networks, \
+        CAST(SUM(u.expired + u.revoked) AS BIGINT) AS after_end \
+    FROM api_tokens t JOIN token_usage u ON u.token_id = t.id \
+    WHERE t.account_id = $1 AND u.day >= $2 \
+    GROUP BY t.id, t.name \
+    HAVING SUM(u.outside_networks) > 0 OR SUM(u.expired + u.revoked) > 0";
+
 /// Each of the account's tokens with calls of either kind on or after the day `from`: one
 /// pass over their usage rows (a token's days are one range of the primary key).
 pub fn calls_since(
@@ -148,19 +157,12 @@ pub fn calls_since(
     account_id: &AccountId,
     from: NaiveDateTime,
 ) -> QueryResult<Vec<TokenCalls>> {
-    const SQL: &str = "SELECT t.id AS id, t.name AS name, \
-            CAST(SUM(u.outside_networks) AS BIGINT) AS outside_networks, \
-            CAST(SUM(u.expired + u.revoked) AS BIGINT) AS after_end \
-        FROM api_tokens t JOIN token_usage u ON u.token_id = t.id \
-        WHERE t.account_id = $1 AND u.day >= $2 \
-        GROUP BY t.id, t.name \
-        HAVING SUM(u.outside_networks) > 0 OR SUM(u.expired + u.revoked) > 0";
     match conn {
-        DbConn::Sqlite(conn) => diesel::sql_query(SQL.replace('$', "?"))
+        DbConn::Sqlite(conn) => diesel::sql_query(CALLS_SQL.replace('$', "?"))
             .bind::<Text, _>(account_id.as_str())
             .bind::<Timestamp, _>(from)
             .load(conn),
-        DbConn::Pg(conn) => diesel::sql_query(SQL)
+        DbConn::Pg(conn) => diesel::sql_query(CALLS_SQL)
             .bind::<Text, _>(account_id.as_str())
             .bind::<Timestamp, _>(from)
             .load(conn),

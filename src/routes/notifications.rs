@@ -30,6 +30,8 @@ fn kind_label(kind: &str) -> &'static str {
         crate::notify::messages::TOKEN_EXPIRING => "Expiry reminder",
         crate::notify::messages::TOKEN_IP_ALERT => "Address alert",
         crate::notify::messages::NEW_SIGN_IN => "New sign-in",
+        crate::notify::messages::TOKEN_LEAKED => "Leak revocation",
+        crate::notify::weekly::WEEKLY_REPORT => "Weekly report",
         _ => "Notice",
     }
 }

@@ -130,6 +130,8 @@ async fn the_report_lists_what_admins_should_look_at_once_a_week_whatever_the_sc
     assert_eq!(reports_queued(&app), 2);
     assert_eq!(app.tick().await.weekly_reports_queued, 0, "once per week");
 
+    let notifications = app.get_html(&cast.admin, "/notifications").await;
+    assert!(notifications.contains("Weekly report") && notifications.contains("Weekly token report: Acme"));
     let report = report_to(&app, "admin@acme.test");
     for line in [
         "Weekly token report for Acme",
@@ -271,4 +273,31 @@ async fn each_user_turns_the_report_off_and_on_on_their_account_page() {
     assert!(anonymous.status().is_redirection());
     assert!(location(&anonymous).starts_with("/login"));
 }
+}
+
+/// The report's pass over usage reads only the account's tokens, each one's days from the
+/// window's start (a primary-key range), never the whole table: 100,000 tokens keep 9
+/// million rows.
+#[tokio::test]
+async fn the_reports_usage_query_reads_only_the_accounts_days_in_its_window() {
+    use diesel::Connection;
+    let app = spawn_app().await;
+    let sesame::config::DatabaseUrl::Sqlite(path) = &app.settings.database_url else {
+        unreachable!("spawn_app runs on SQLite")
+    };
+    let mut conn = diesel::SqliteConnection::establish(&path.to_string_lossy()).unwrap();
+    let sql = sesame::db::weekly_reports::CALLS_SQL.replace('$', "?");
+    let plan = crate::statements::sqlite_plan(&mut conn, &sql).join("\n");
+    assert!(
+        plan.contains("SEARCH u USING INDEX sqlite_autoindex_token_usage_1 (token_id=? AND day>?)"),
+        "{plan}"
+    );
+    assert!(
+        plan.contains("SEARCH t USING INDEX api_tokens_account"),
+        "{plan}"
+    );
+    assert!(
+        !plan.contains("SCAN u") && !plan.contains("SCAN t"),
+        "{plan}"
+    );
 }
