@@ -338,7 +338,7 @@ pub fn seed_usage(
                 },
             })
             .collect();
-        db::transaction::<_, anyhow::Error>(conn, |conn| Ok(db::usage_totals::add(conn, &rows)?))?;
+        db::usage_totals::add(conn, &rows)?;
         after = Some(last);
     })
 }

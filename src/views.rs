@@ -306,6 +306,15 @@ impl ResponseError for AppError {
     }
 }
 
+/// A chart bar's height for `count` out of `max` in a plot `plot` high: rounded up, so no
+/// count above zero draws an invisible bar.
+pub fn bar_height(count: i64, max: i64, plot: i64) -> i64 {
+    match max {
+        0 => 0,
+        max => (count * plot + max - 1) / max,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

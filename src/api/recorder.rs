@@ -260,7 +260,7 @@ impl Writer {
             return;
         }
         let result = crate::db::with_conn::<_, AppError>(&self.pool, |conn| {
-            crate::db::transaction(conn, |conn| Ok(db_usage_totals::add(conn, &batch)?))
+            Ok(db_usage_totals::add(conn, &batch)?)
         });
         if let Err(error) = result {
             let error = format!("{:#}", error.into_anyhow());

@@ -68,11 +68,7 @@ impl Chart {
             .iter()
             .enumerate()
             .map(|(i, (start, count))| {
-                let height = if max == 0 {
-                    0
-                } else {
-                    (count * Self::PLOT_HEIGHT + max - 1) / max
-                };
+                let height = crate::views::bar_height(*count, max, Self::PLOT_HEIGHT);
                 let x = i as i64 * (Self::BAR_WIDTH + Self::GAP) + Self::GAP;
                 Bar {
                     x,

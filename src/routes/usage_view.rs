@@ -78,13 +78,7 @@ impl UsageView {
             .map(|(_, t)| t.accepted + t.refused())
             .max()
             .unwrap_or(0);
-        let scale = |count: i64| {
-            if max == 0 {
-                0
-            } else {
-                (count * PLOT_HEIGHT + max - 1) / max
-            }
-        };
+        let scale = |count: i64| crate::views::bar_height(count, max, PLOT_HEIGHT);
         let base = TOP + PLOT_HEIGHT;
         let mut total = Tally::default();
         let days = tallies

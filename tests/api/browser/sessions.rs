@@ -1,5 +1,6 @@
 //! Two Chromium profiles signed in as one admin: each sees both sessions, one signs the
-//! other out from the Sessions page, and signing out ends only the browser that does it.
+//! other out from the Sessions page, and signing out ends only the browser that does it;
+//! on the phone, Your account turns the weekly report off.
 
 use super::{Browser, Options};
 use crate::helpers::{spawn_app, PASSWORD};
@@ -28,7 +29,7 @@ async fn two_browsers_see_and_end_each_others_sessions() {
     else {
         return;
     };
-    let phone = Browser::open("sessions-phone", &app.address, Options::MOBILE)
+    let mut phone = Browser::open("sessions-phone", &app.address, Options::MOBILE)
         .await
         .expect("the browser opened before");
     sign_in(&laptop).await;
@@ -41,6 +42,28 @@ async fn two_browsers_see_and_end_each_others_sessions() {
     let marked = laptop.text("#this-browser").await;
     assert!(marked.eq_ignore_ascii_case("This browser"), "{marked}");
     laptop.check_page("sessions").await;
+
+    // Your account, from the e-mail address in the header: the weekly report turned off.
+    phone.click("header a[href='/account']").await;
+    phone.expect_path("/account").await;
+    phone.check_page("account").await;
+    assert!(phone
+        .script("return document.querySelector('#weekly-report').checked")
+        .await
+        .as_bool()
+        .unwrap());
+    phone.tap("#weekly-report").await;
+    phone.click("#weekly-report-form button[type=submit]").await;
+    phone.expect_path("/account").await;
+    assert!(phone
+        .text(".flash")
+        .await
+        .contains("no longer get the weekly token report"));
+    assert!(!phone
+        .script("return document.querySelector('#weekly-report').checked")
+        .await
+        .as_bool()
+        .unwrap());
 
     // The laptop signs the phone out; the phone's next click lands on the sign-in page.
     laptop
