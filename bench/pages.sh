@@ -7,6 +7,7 @@
 # 1,000,000. wrk then sends a signed-in session cookie at 16 connections to every page
 # an admin or support user opens, and calls the token check at 64; each as a share of the
 # hello-world ceiling measured at the start and at the end of the same run (the higher).
+# Then, with the server stopped, the weekly report and the usage totals' daily roll, timed.
 #
 # Usage: bench/pages.sh           SQLite and PostgreSQL (PostgreSQL at 127.0.0.1:5432),
 #                                 DURATION=10s a page; BACKENDS="sqlite" for one
@@ -58,6 +59,12 @@ measure() {
        /^Requests\/sec/ {rps=$2} $1=="50%" {p50=ms($2)} $1=="99%" {p99=ms($2)}
        /Non-2xx/ {errors=$5} END {printf "%.0f %.2f %.2f %d", rps, p50, p99, errors+0}' <<<"$out"
 }
+# Wall-clock seconds a command takes (its output discarded).
+seconds() {
+  local started=$(date +%s.%N)
+  "$@" >/dev/null || { echo "$* failed" >&2; return 1; }
+  awk -v a="$started" -v b="$(date +%s.%N)" 'BEGIN {printf "%.2f", b - a}'
+}
 # A table row from measure's figures.
 row() { awk '{printf "%s | %.2f ms | %.2f ms | %d", $1, $2, $3, $4}' <<<"$1"; }
 
@@ -67,7 +74,7 @@ sleep 0.5
 hello16=$(measure 16 "http://127.0.0.1:$HELLO_PORT/")
 hello64=$(measure 64 "http://127.0.0.1:$HELLO_PORT/")
 
-report=() failures=() pages=() checks=() rss=()
+report=() failures=() pages=() checks=() rss=() jobs=()
 for backend in $BACKENDS; do
   export SESAME_DATA_DIR="$work/$backend" SESAME_BIND="127.0.0.1:$PORT" SESAME_LOG=warn
   unset SESAME_NOTIFY_INTERVAL_SECS
@@ -128,6 +135,20 @@ for backend in $BACKENDS; do
   kill "$server"; wait "$server" 2>/dev/null || true
   checks+=("$backend|$check")
   rss+=("$backend|$((rss_kib / 1024))")
+
+  # With the server stopped (its tick would race these): the weekly report of every
+  # account, and the daily roll of the usage totals, forced by moving their day back one
+  # (a tick without a roll first, as the baseline).
+  weekly=$(seconds $sesame digest --once)
+  seconds $sesame notify --once >/dev/null
+  tick=$(seconds $sesame notify --once)
+  if [ "$backend" = postgres ]; then
+    psql -q "$SESAME_DATABASE_URL" -c "UPDATE usage_rollup SET day = day - interval '1 day'"
+  else
+    python3 -c "import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); c.execute(\"UPDATE usage_rollup SET day = datetime(day, '-1 day')\"); c.commit()" "$SESAME_DATA_DIR/sesame.db"
+  fi
+  rolled=$(seconds $sesame notify --once)
+  jobs+=("$backend|$weekly|$tick|$rolled")
 done
 
 # The ceiling again at the end: the machine's speed drifts during a long run. Shares are
@@ -154,6 +175,11 @@ for entry in "${checks[@]}"; do
   IFS='|' read -r backend check <<<"$entry"
   ratio=$(awk -v a="${check%% *}" -v b="$ceiling64" 'BEGIN {printf "%.1f", 100*a/b}')
   report+=("| $backend | token check, 64 connections | $(row "$check") | $ratio % |")
+done
+for entry in "${jobs[@]}"; do
+  IFS='|' read -r backend weekly tick rolled <<<"$entry"
+  report+=("| $backend | weekly report of every account (\`sesame digest --once\`) | $weekly s | | | | |")
+  report+=("| $backend | a scheduler pass (\`sesame notify --once\`), then one that rolls the usage totals a day | $tick s, $rolled s | | | | |")
 done
 for entry in "${rss[@]}"; do
   report+=("| ${entry%%|*} | server peak RSS | ${entry#*|} MiB | | | | |")
