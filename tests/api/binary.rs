@@ -343,6 +343,17 @@ fn migrate_applies_the_schema_and_exits() {
     assert!(root.path().join("sesame.db").exists());
 }
 
+/// `sesame COMMAND --once`'s output; it must succeed.
+fn once(data_dir: &Path, command: &str) -> String {
+    let output = sesame(data_dir).args([command, "--once"]).output().unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
 #[test]
 fn notify_once_queues_due_reminders_and_delivers_them_once_for_cron() {
     let root = tempfile::tempdir().unwrap();
@@ -354,18 +365,7 @@ fn notify_once_queues_due_reminders_and_delivers_them_once_for_cron() {
         .output()
         .unwrap();
     assert!(seeded.status.success());
-    let run = || {
-        let output = sesame(root.path())
-            .args(["notify", "--once"])
-            .output()
-            .unwrap();
-        assert!(
-            output.status.success(),
-            "{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        String::from_utf8_lossy(&output.stdout).into_owned()
-    };
+    let run = || once(root.path(), "notify");
     // 10 % of seeded tokens expire within 7 days: some surely within the 48-hour window.
     let first = run();
     let queued: usize = between(&first, "reminders queued: ", ",")
@@ -389,18 +389,7 @@ fn digest_once_sends_every_account_its_weekly_report_at_each_run() {
     assert!(user_add(root.path(), "admin@acme.test", "admin", PASSWORD)
         .status
         .success());
-    let run = || {
-        let output = sesame(root.path())
-            .args(["digest", "--once"])
-            .output()
-            .unwrap();
-        assert!(
-            output.status.success(),
-            "{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        String::from_utf8_lossy(&output.stdout).into_owned()
-    };
+    let run = || once(root.path(), "digest");
     assert!(run().starts_with("weekly reports queued: 1, sent: 1,"));
     assert!(run().starts_with("weekly reports queued: 1, sent: 1,"));
     let mails = files(&root.path().join("mail"));

@@ -6,15 +6,6 @@ use crate::smtp::SmtpServer;
 use chrono::Duration;
 use reqwest::StatusCode;
 use sesame::domain::Role;
-use std::time::Instant;
-
-async fn eventually(what: &str, mut condition: impl FnMut() -> bool) {
-    let deadline = Instant::now() + std::time::Duration::from_secs(10);
-    while !condition() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
-}
 
 async fn app_with_smtp(smtp_url: &str) -> TestApp {
     spawn_app_with(&[

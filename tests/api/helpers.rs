@@ -82,6 +82,18 @@ fn postgres_server() -> String {
 
 /// Whether this is CI (`CI` set, and not to `false`): there a test whose outside service is
 /// missing fails instead of skipping.
+/// Waits up to 10 s for `condition`, then fails naming `what`.
+pub async fn eventually(what: &str, mut condition: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !condition() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
 pub fn in_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false")
 }

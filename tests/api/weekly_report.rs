@@ -76,14 +76,6 @@ async fn usage_written(app: &TestApp, outside: i64, ended: i64) {
     }
 }
 
-async fn eventually(what: &str, mut condition: impl FnMut() -> bool) {
-    let deadline = Instant::now() + std::time::Duration::from_secs(10);
-    while !condition() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
-}
-
 crate::both_backends! {
 #[tokio::test]
 async fn the_report_lists_what_admins_should_look_at_once_a_week_whatever_the_schedulers() {
