@@ -10,6 +10,10 @@ use crate::db::{DbError, TaskError};
 pub enum AppError {
     #[error("sign in to continue")]
     Unauthenticated,
+    /// Not signed in on a page the user was going to: after signing in they land there.
+    /// Holds the request's path and query, as sent.
+    #[error("sign in to continue")]
+    SignInFirst(String),
     #[error("{0}")]
     Forbidden(&'static str),
     #[error("the form expired or did not come from this site; reload the page and try again")]

@@ -256,7 +256,7 @@ pub fn too_many_requests(
 impl ResponseError for AppError {
     fn status_code(&self) -> StatusCode {
         match self {
-            AppError::Unauthenticated => StatusCode::SEE_OTHER,
+            AppError::Unauthenticated | AppError::SignInFirst(_) => StatusCode::SEE_OTHER,
             AppError::Forbidden(_) | AppError::Csrf => StatusCode::FORBIDDEN,
             AppError::NotFound(_) => StatusCode::NOT_FOUND,
             AppError::Conflict(_) => StatusCode::CONFLICT,
@@ -271,10 +271,11 @@ impl ResponseError for AppError {
     fn error_response(&self) -> HttpResponse {
         let status = self.status_code();
         match self {
-            AppError::Unauthenticated => {
-                return HttpResponse::SeeOther()
-                    .insert_header((header::LOCATION, "/login"))
-                    .finish()
+            AppError::Unauthenticated => return see_other("/login"),
+            AppError::SignInFirst(target) => {
+                let next: String =
+                    url::form_urlencoded::byte_serialize(target.as_bytes()).collect();
+                return see_other(&format!("/login?next={next}"));
             }
             AppError::Internal(cause) => {
                 tracing::error!(detail = format!("{cause:#}"), "request failed")

@@ -12,6 +12,7 @@ use crate::services::actor::Actor;
 use crate::state::AppState;
 use crate::tokens::check_cache::{CheckCache, SessionClaim};
 use actix_web::dev::Payload;
+use actix_web::http::{Method, Uri};
 use actix_web::{web, FromRequest, HttpRequest};
 use chrono::NaiveDateTime;
 use futures_util::future::LocalBoxFuture;
@@ -70,6 +71,8 @@ impl CurrentUser {
 pub struct Claim {
     session: TypedSession,
     key_hash: Vec<u8>,
+    /// A GET's address, to come back to after signing in when the claim fails.
+    back_to: Option<Uri>,
 }
 
 impl From<SessionUser> for CurrentUser {
@@ -86,10 +89,16 @@ impl From<SessionUser> for CurrentUser {
 }
 
 impl Claim {
-    fn of(session: TypedSession) -> Result<Self, AppError> {
+    fn of(req: &HttpRequest) -> Result<Self, AppError> {
+        let session = TypedSession::from_request_sync(req);
+        let back_to = (req.method() == Method::GET).then(|| req.uri().clone());
         match (session.user(), session.key_hash()) {
-            (Some(_), Some(key_hash)) => Ok(Claim { session, key_hash }),
-            _ => Err(AppError::Unauthenticated),
+            (Some(_), Some(key_hash)) => Ok(Claim {
+                session,
+                key_hash,
+                back_to,
+            }),
+            _ => Err(sign_in_first(back_to)),
         }
     }
 
@@ -151,7 +160,11 @@ impl Claim {
         F: FnOnce(&mut crate::db::DbConn, &CurrentUser) -> Result<T, AppError> + Send + 'static,
         T: Send + 'static,
     {
-        let Claim { session, key_hash } = self;
+        let Claim {
+            session,
+            key_hash,
+            back_to,
+        } = self;
         let now = state.clock.now();
         let done = state
             .db(move |conn| {
@@ -166,8 +179,17 @@ impl Claim {
             .await;
         if matches!(done, Err(AppError::Unauthenticated)) {
             session.sign_out();
+            return Err(sign_in_first(back_to));
         }
         done
+    }
+}
+
+/// Not signed in: to the sign-in page, which returns to `back_to` (a GET) afterwards.
+fn sign_in_first(back_to: Option<Uri>) -> AppError {
+    match back_to.as_ref().and_then(Uri::path_and_query) {
+        Some(target) => AppError::SignInFirst(target.as_str().to_string()),
+        None => AppError::Unauthenticated,
     }
 }
 
@@ -176,7 +198,7 @@ impl FromRequest for Claim {
     type Future = std::future::Ready<Result<Self, AppError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        std::future::ready(Claim::of(TypedSession::from_request_sync(req)))
+        std::future::ready(Claim::of(req))
     }
 }
 
@@ -185,7 +207,7 @@ impl FromRequest for CurrentUser {
     type Future = LocalBoxFuture<'static, Result<Self, AppError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let claim = Claim::of(TypedSession::from_request_sync(req));
+        let claim = Claim::of(req);
         let state = req.app_data::<web::Data<AppState>>().cloned();
         Box::pin(async move {
             let state = state.ok_or_else(|| AppError::internal("application state missing"))?;

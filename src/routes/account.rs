@@ -1,16 +1,21 @@
-//! "Your account": the signed-in user's own page, with their e-mail settings (the weekly
-//! token report, which admins receive unless they turn it off).
+//! "Your account": the signed-in user's own page: changing their password (which signs out
+//! their other sessions), and their e-mail settings (the weekly token report, which admins
+//! receive unless they turn it off).
 
+use super::password::new_password_error;
 use crate::auth::guards::CurrentUser;
+use crate::auth::password;
 use crate::auth::session::{FlashKind, TypedSession};
+use crate::client_ip::ClientIp;
 use crate::db::{self, users};
 use crate::domain::Role;
 use crate::error::AppError;
 use crate::forms::PostedForm;
+use crate::services::passwords::Change;
 use crate::state::AppState;
 use crate::views::{self, Layout};
 use actix_web::http::StatusCode;
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 
 #[derive(Template)]
@@ -22,7 +27,14 @@ pub struct AccountPage {
     pub account_name: String,
     pub is_admin: bool,
     pub weekly_report: bool,
-    pub error: Option<String>,
+    pub errors: Errors,
+}
+
+/// What was wrong with the form just posted.
+#[derive(Default)]
+pub struct Errors {
+    pub weekly_report: Option<String>,
+    pub password: Option<String>,
 }
 
 pub async fn account_page(
@@ -31,7 +43,13 @@ pub async fn account_page(
     session: TypedSession,
 ) -> Result<HttpResponse, AppError> {
     let weekly_report = weekly_report_of(&state, &user).await?;
-    page(&user, &session, StatusCode::OK, weekly_report, None)
+    page(
+        &user,
+        &session,
+        StatusCode::OK,
+        weekly_report,
+        Errors::default(),
+    )
 }
 
 /// `POST /account/weekly-report`: the `weekly_report` checkbox, checked (`on`) or absent.
@@ -46,13 +64,16 @@ pub async fn set_weekly_report(
         "on" | "1" | "true" => true,
         _ => {
             let current = weekly_report_of(&state, &user).await?;
-            let error = "The weekly report setting is either checked or not.".to_string();
+            let errors = Errors {
+                weekly_report: Some("The weekly report setting is either checked or not.".into()),
+                ..Errors::default()
+            };
             return page(
                 &user,
                 &session,
                 StatusCode::UNPROCESSABLE_ENTITY,
                 current,
-                Some(error),
+                errors,
             );
         }
     };
@@ -69,6 +90,89 @@ pub async fn set_weekly_report(
     Ok(views::see_other("/account"))
 }
 
+/// `POST /account/password`: `current_password`, `new_password`, `new_password_confirm`.
+/// Wrong current passwords count against the address as failed sign-ins do: a stolen
+/// session cannot be used to guess the password faster than the sign-in page allows.
+pub async fn change_password(
+    user: CurrentUser,
+    state: web::Data<AppState>,
+    session: TypedSession,
+    form: PostedForm,
+    ip: ClientIp,
+    req: HttpRequest,
+) -> Result<HttpResponse, AppError> {
+    let attempt = state.signin.attempt(&req, &user.email, ip.0);
+    if let Some(wait) = state.signin.blocked(&attempt) {
+        let minutes = wait.as_secs().div_ceil(60).max(1);
+        let message = format!("Too many wrong passwords. Try again in {minutes} minute(s).");
+        return refused(
+            &state,
+            &user,
+            &session,
+            StatusCode::TOO_MANY_REQUESTS,
+            message,
+        )
+        .await;
+    }
+    let (new_password, confirm) = (form.get("new_password"), form.get("new_password_confirm"));
+    if let Some(error) = new_password_error(new_password, confirm, &user.email) {
+        return refused(
+            &state,
+            &user,
+            &session,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            error,
+        )
+        .await;
+    }
+    let id = user.id.clone();
+    let stored = db::run::<_, AppError, _>(&state.pool, move |conn| {
+        Ok(users::find_password_hash(conn, &id)?)
+    })
+    .await?;
+    if !password::verify_queued(form.get("current_password").to_string(), stored).await? {
+        state.signin.failure(&attempt);
+        let message = "Your current password is not the one you typed.".to_string();
+        return refused(
+            &state,
+            &user,
+            &session,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            message,
+        )
+        .await;
+    }
+    let change = Change {
+        actor: user.actor(&ip),
+        current_session: session.id().ok_or(AppError::Unauthenticated)?,
+        password_hash: password::hash_queued(new_password.to_string()).await?,
+    };
+    let ended = state.people.change_password(change).await?;
+    let message = match ended {
+        0 => "Your password is changed.".to_string(),
+        1 => "Your password is changed, and your 1 other session is signed out.".to_string(),
+        n => format!("Your password is changed, and your {n} other sessions are signed out."),
+    };
+    session.flash(FlashKind::Success, message)?;
+    Ok(views::see_other("/account"))
+}
+
+/// The page again, with what was wrong with the password form.
+async fn refused(
+    state: &AppState,
+    user: &CurrentUser,
+    session: &TypedSession,
+    status: StatusCode,
+    message: String,
+) -> Result<HttpResponse, AppError> {
+    let errors = Errors {
+        password: Some(message),
+        ..Errors::default()
+    };
+    let weekly_report = weekly_report_of(state, user).await?;
+    page(user, session, status, weekly_report, errors)
+}
+
 async fn weekly_report_of(state: &AppState, user: &CurrentUser) -> Result<bool, AppError> {
     let id = user.id.clone();
     db::run::<_, AppError, _>(&state.pool, move |conn| {
@@ -82,7 +186,7 @@ fn page(
     session: &TypedSession,
     status: StatusCode,
     weekly_report: bool,
-    error: Option<String>,
+    errors: Errors,
 ) -> Result<HttpResponse, AppError> {
     let page = AccountPage {
         layout: Layout::new("Your account", "account", Some(user), session)?,
@@ -91,7 +195,7 @@ fn page(
         account_name: user.account_name.clone(),
         is_admin: user.role == Role::Admin,
         weekly_report,
-        error,
+        errors,
     };
     views::render(status, &page)
 }

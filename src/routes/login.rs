@@ -22,14 +22,39 @@ pub struct LoginPage {
     pub layout: Layout,
     pub email: String,
     pub error: Option<String>,
+    /// Where signing in leads (`local_target`), or "" for the Dashboard.
+    pub next: String,
+}
+
+#[derive(serde::Deserialize)]
+pub struct LoginQuery {
+    next: Option<String>,
+}
+
+/// Where signing in leads: `next` when it is a path on this site, else None (the
+/// Dashboard). `//host`, `/\host` and anything with a scheme or a control character would
+/// take the browser to another site, so they are refused.
+pub fn local_target(next: &str) -> Option<&str> {
+    let local = next.starts_with('/')
+        && !next.starts_with("//")
+        && next.len() <= 2048
+        && !next
+            .chars()
+            .any(|c| c == '\\' || c.is_control() || c.is_whitespace());
+    let pointless = ["/login", "/logout"]
+        .iter()
+        .any(|page| next == *page || next.starts_with(&format!("{page}?")));
+    (local && !pointless).then_some(next)
 }
 
 pub async fn login_form(
     state: web::Data<AppState>,
     session: TypedSession,
+    query: web::Query<LoginQuery>,
 ) -> Result<HttpResponse, AppError> {
+    let next = local_target(query.next.as_deref().unwrap_or("")).unwrap_or("");
     if session.user().is_some() {
-        return Ok(views::see_other("/dashboard"));
+        return Ok(views::see_other(landing(next)));
     }
     // Users may also come from `sesame user add`, so ask the database, not the setup code.
     if !crate::routes::setup::setup_done(&state).await? {
@@ -39,7 +64,16 @@ pub async fn login_form(
         layout: Layout::new("Sign in", "login", None, &session)?,
         email: String::new(),
         error: None,
+        next: next.to_string(),
     })
+}
+
+/// The page a sign-in lands on.
+fn landing(next: &str) -> &str {
+    match next {
+        "" => "/dashboard",
+        next => next,
+    }
 }
 
 pub async fn login(
@@ -51,12 +85,13 @@ pub async fn login(
     req: HttpRequest,
 ) -> Result<HttpResponse, AppError> {
     let email = EmailAddress::normalise(form.get("email"));
+    let next = local_target(form.get("next")).unwrap_or("").to_string();
     // Throttled per address whether or not it has an account, and before the password is
     // checked: a lockout says nothing, and the right password does not get through it.
     // A browser that signed in as this address before has a limit of its own (`lockout`).
     let attempt = state.signin.attempt(&req, &email, ip.0);
     if let Some(wait) = state.signin.blocked(&attempt) {
-        return locked_out(&session, email, wait);
+        return locked_out(&session, email, next, wait);
     }
     let now = state.clock.now();
     let presented = form.get("password").to_string();
@@ -73,7 +108,7 @@ pub async fn login(
                     from,
                 })
                 .await?;
-            let mut response = views::see_other("/dashboard");
+            let mut response = views::see_other(landing(&next));
             let device = state.signin.devices.issue(&email, state.settings.https());
             response
                 .add_cookie(&device)
@@ -82,7 +117,7 @@ pub async fn login(
         }
         None => {
             if let Some(wait) = state.signin.failure(&attempt) {
-                return locked_out(&session, email, wait);
+                return locked_out(&session, email, next, wait);
             }
             views::render(
                 StatusCode::UNAUTHORIZED,
@@ -90,6 +125,7 @@ pub async fn login(
                     layout: Layout::new("Sign in", "login", None, &session)?,
                     email,
                     error: Some("Incorrect e-mail address or password.".into()),
+                    next,
                 },
             )
         }
@@ -132,6 +168,7 @@ async fn verify(
 fn locked_out(
     session: &TypedSession,
     email: String,
+    next: String,
     wait: std::time::Duration,
 ) -> Result<HttpResponse, AppError> {
     views::too_many_requests(wait, |minutes| {
@@ -143,6 +180,7 @@ fn locked_out(
                 error: Some(format!(
                     "Too many failed sign-ins for this address or from your network. Try again in {minutes}."
                 )),
+                next: next.clone(),
             },
         )
     })
@@ -180,4 +218,41 @@ pub async fn logout(
     session.sign_out();
     session.flash(FlashKind::Success, "You have signed out.")?;
     Ok(views::see_other("/login"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::local_target;
+
+    #[test]
+    fn only_paths_on_this_site_are_landed_on() {
+        for local in [
+            "/tokens/abc",
+            "/tokens?q=a%20b&page=2",
+            "/audit",
+            "/account",
+        ] {
+            assert_eq!(local_target(local), Some(local));
+        }
+        for elsewhere in [
+            "",
+            "//evil.test",
+            "//evil.test/tokens",
+            "https://evil.test/",
+            "http:/evil.test",
+            "/\\evil.test",
+            "/tokens\\..\\x",
+            "evil.test",
+            "javascript:alert(1)",
+            "/\tevil",
+            "/a\nb",
+            "/ /evil.test",
+            "/login",
+            "/login?next=/tokens",
+            "/logout",
+        ] {
+            assert_eq!(local_target(elsewhere), None, "{elsewhere:?}");
+        }
+        assert_eq!(local_target(&format!("/{}", "a".repeat(3000))), None);
+    }
 }

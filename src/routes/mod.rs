@@ -39,6 +39,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .get(login::logout_form)
             .post(login::logout),
         At::at("/account").get(account::account_page),
+        At::at("/account/password").post(account::change_password),
         At::at("/account/weekly-report").post(account::set_weekly_report),
         At::at("/sessions").get(sessions::list_sessions),
         At::at("/sessions/end-others").post(sessions::end_other_sessions),

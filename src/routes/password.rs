@@ -49,14 +49,10 @@ fn password_page(
 }
 
 /// What is wrong with the new password typed twice, if anything.
-fn new_password_error(form: &PostedForm, email: &str) -> Option<String> {
-    let new_password = form.get("password");
+pub fn new_password_error(new_password: &str, confirm: &str, email: &str) -> Option<String> {
     password::check_new(new_password, &[email])
         .err()
-        .or_else(|| {
-            (new_password != form.get("password_confirm"))
-                .then(|| "The two passwords differ.".to_string())
-        })
+        .or_else(|| (new_password != confirm).then(|| "The two passwords differ.".to_string()))
 }
 
 /// The reset link's user, if the link can still be used: 404 unknown, 410 used or expired.
@@ -134,7 +130,11 @@ pub async fn accept_invite(
     from: SignInFrom,
 ) -> Result<HttpResponse, AppError> {
     let invitation = usable_invitation(&state, &path.into_inner()).await?;
-    if let Some(error) = new_password_error(&form, invitation.email.as_str()) {
+    if let Some(error) = new_password_error(
+        form.get("password"),
+        form.get("password_confirm"),
+        invitation.email.as_str(),
+    ) {
         let status = StatusCode::UNPROCESSABLE_ENTITY;
         return password_page(
             &session,
@@ -177,7 +177,11 @@ pub async fn reset_password(
     from: SignInFrom,
 ) -> Result<HttpResponse, AppError> {
     let (link, user) = usable_reset(&state, &path.into_inner()).await?;
-    if let Some(error) = new_password_error(&form, &user.email) {
+    if let Some(error) = new_password_error(
+        form.get("password"),
+        form.get("password_confirm"),
+        &user.email,
+    ) {
         let status = StatusCode::UNPROCESSABLE_ENTITY;
         return password_page(&session, status, NEW_PASSWORD, user.email, Some(error));
     }

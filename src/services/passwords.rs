@@ -1,6 +1,8 @@
 //! Setting a password through a one-time link: accepting an invitation (which makes the
-//! user) and resetting a forgotten password (which signs out every session).
+//! user) and resetting a forgotten password (which signs out every session); and changing
+//! one's own (which signs out every other session).
 
+use super::actor::Actor;
 use super::people::PeopleService;
 use crate::db::invitations::Invitation;
 use crate::db::users::{self, SessionUser};
@@ -13,6 +15,14 @@ pub struct Acceptance {
     pub invitation: Invitation,
     pub password_hash: String,
     pub ip: Option<String>,
+}
+
+/// A signed-in person changes their password (the current one checked by the caller).
+pub struct Change {
+    pub actor: Actor,
+    /// The session they are using, which stays.
+    pub current_session: String,
+    pub password_hash: String,
 }
 
 /// A person sets a new password through a reset link.
@@ -73,6 +83,26 @@ impl PeopleService {
         })
         .await?;
         Ok(user_id)
+    }
+
+    /// Sets the new password and ends every other session of the person; how many ended.
+    pub async fn change_password(&self, change: Change) -> Result<usize, AppError> {
+        let now = self.ctx.clock.now();
+        self.ctx
+            .write(move |conn| {
+                let Change {
+                    actor,
+                    current_session,
+                    password_hash,
+                } = &change;
+                users::set_password(conn, &actor.user_id, password_hash)?;
+                let ended = sessions::end_others(conn, &actor.user_id, current_session)?;
+                user_links::void_all(conn, &actor.user_id, now)?;
+                let detail = format!("{ended} other session(s) ended");
+                actor.record(conn, "user.password_changed", None, &detail, now)?;
+                Ok(ended)
+            })
+            .await
     }
 
     /// Sets the new password, voids every other reset link and ends every session.

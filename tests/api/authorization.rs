@@ -191,7 +191,7 @@ async fn anonymous_visitors_are_sent_to_sign_in() {
     app.add_user("Acme", "admin@acme.test", sesame::domain::Role::Admin);
     let response = client().get(app.url("/tokens")).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
-    assert_eq!(location(&response), "/login");
+    assert_eq!(location(&response), sign_in_for("/tokens"));
 }
 
 #[tokio::test]

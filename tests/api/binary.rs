@@ -495,7 +495,7 @@ async fn two_server_processes_on_postgres_share_sessions_revocations_and_the_out
     for server in [&b, &a] {
         let refused = status_of(&phone, server).await.unwrap();
         assert_eq!(refused.status(), StatusCode::SEE_OTHER);
-        assert_eq!(location(&refused), "/login");
+        assert_eq!(location(&refused), sign_in_for("/dashboard"));
         assert_eq!(
             status_of(&browser, server).await.unwrap().status(),
             StatusCode::OK
@@ -609,7 +609,7 @@ async fn a_session_survives_a_restart_and_the_operator_can_end_every_session() {
     );
     let refused = dashboard().await.unwrap();
     assert_eq!(refused.status(), StatusCode::SEE_OTHER);
-    assert_eq!(location(&refused), "/login");
+    assert_eq!(location(&refused), sign_in_for("/dashboard"));
 }
 
 #[tokio::test]

@@ -777,7 +777,7 @@ async fn warm_tokens_on_b(pair: &Pair, browser: &reqwest::Client) {
 async fn refused_on_b(pair: &Pair, browser: &reqwest::Client, after: &str) {
     assert_eq!(
         tokens_on_b(pair, browser).await,
-        (StatusCode::SEE_OTHER, "/login".to_string()),
+        (StatusCode::SEE_OTHER, sign_in_for("/tokens")),
         "B still showed API Tokens after {after}"
     );
 }
@@ -960,7 +960,7 @@ async fn a_key_turned_over_at_sudo_opens_no_token_page_in_another_process() {
                 StatusCode::SEE_OTHER,
                 "the old key still opened API Tokens on B"
             );
-            assert_eq!(location(&refused), "/login");
+            assert_eq!(location(&refused), sign_in_for("/tokens"));
             // The browser, with its new key, goes on.
             assert_eq!(
                 admin

@@ -1,5 +1,6 @@
 //! Integration tests: the app over real HTTP on port 0, one temporary data directory each.
 
+mod account;
 mod architecture;
 mod authorization;
 mod binary;

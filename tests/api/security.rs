@@ -52,7 +52,7 @@ async fn a_session_ends_when_idle_and_at_its_maximum_age() {
     app.clock.advance(Duration::minutes(11));
     let expired = app.get(&cast.admin, "/dashboard").await;
     assert_eq!(expired.status(), StatusCode::SEE_OTHER, "61 minutes after sign-in");
-    assert_eq!(location(&expired), "/login");
+    assert_eq!(location(&expired), sign_in_for("/dashboard"));
 
     let admin = app.login("admin@acme.test").await;
     app.clock.advance(Duration::minutes(31));

@@ -61,7 +61,7 @@ async fn page_signed_in(app: &TestApp, session: &Session, path: &str) -> bool {
         // A member may not see API Tokens, signed in.
         StatusCode::OK | StatusCode::FORBIDDEN => true,
         StatusCode::SEE_OTHER => {
-            assert_eq!(location(&response), "/login");
+            assert_eq!(location(&response), sign_in_for(path));
             false
         }
         other => panic!("GET {path} answered {other}"),

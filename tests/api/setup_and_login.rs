@@ -250,7 +250,7 @@ async fn signing_out_kills_every_copy_of_that_sessions_cookie() {
     // Every copy of the signed-out cookie is worthless: the session is gone from the table.
     let after = with_copy("/dashboard").await.unwrap();
     assert_eq!(after.status(), StatusCode::SEE_OTHER);
-    assert_eq!(location(&after), "/login");
+    assert_eq!(location(&after), sign_in_for("/dashboard"));
     assert_eq!(app.get(&admin, "/dashboard").await.status(), StatusCode::OK);
 }
 

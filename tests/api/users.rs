@@ -102,7 +102,7 @@ async fn roles_change_and_a_disabled_user_is_signed_out_at_the_next_request() {
     let promoted = app.post(&cast.admin, &format!("/users/{member_id}/role"), &[("role", "support")]).await;
     assert_eq!(promoted.status(), StatusCode::SEE_OTHER);
     // A new role ends their sessions: they sign in again to the pages of the new role.
-    assert_eq!(location(&app.get(&cast.member, "/dashboard").await), "/login");
+    assert_eq!(location(&app.get(&cast.member, "/dashboard").await), sign_in_for("/dashboard"));
     let promoted = app.login("member@acme.test").await;
     assert_eq!(app.get(&promoted, "/dashboard").await.status(), StatusCode::OK);
 
@@ -110,7 +110,7 @@ async fn roles_change_and_a_disabled_user_is_signed_out_at_the_next_request() {
     assert_eq!(disabled.status(), StatusCode::SEE_OTHER);
     let kicked = app.get(&promoted, "/dashboard").await;
     assert_eq!(kicked.status(), StatusCode::SEE_OTHER);
-    assert_eq!(location(&kicked), "/login");
+    assert_eq!(location(&kicked), sign_in_for("/dashboard"));
     let attempt = submit(&client(), &app.url("/login"), &app.url("/login"), &[("email", "member@acme.test"), ("password", PASSWORD)]).await;
     assert_eq!(attempt.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(app.post(&cast.admin, &format!("/users/{member_id}/enable"), &[]).await.status(), StatusCode::SEE_OTHER);

@@ -263,7 +263,7 @@ async fn each_user_turns_the_report_off_and_on_on_their_account_page() {
     }
     let anonymous = client().get(app.url("/account")).send().await.unwrap();
     assert!(anonymous.status().is_redirection());
-    assert!(location(&anonymous).starts_with("/login"));
+    assert_eq!(location(&anonymous), sign_in_for("/account"));
 }
 }
 

@@ -1,9 +1,10 @@
 //! Two Chromium profiles signed in as one admin: each sees both sessions, one signs the
 //! other out from the Sessions page, and signing out ends only the browser that does it;
-//! on the phone, Your account turns the weekly report off.
+//! on the phone, Your account turns the weekly report off, and signing in after a signed-out
+//! visit leads back to the page visited.
 
 use super::{Browser, Options};
-use crate::helpers::{spawn_app, PASSWORD};
+use crate::helpers::{sign_in_for, spawn_app, PASSWORD};
 use sesame::domain::Role;
 
 async fn sign_in(b: &Browser) {
@@ -73,7 +74,7 @@ async fn two_browsers_see_and_end_each_others_sessions() {
     assert!(laptop.text(".flash").await.contains("signed out"));
     assert_eq!(rows(&laptop).await, 1);
     phone.visit("/dashboard").await;
-    phone.expect_path("/login").await;
+    phone.expect_path(&sign_in_for("/dashboard")).await;
 
     // Back in, then every other session at once.
     sign_in(&phone).await;
@@ -81,16 +82,23 @@ async fn two_browsers_see_and_end_each_others_sessions() {
     laptop.click("#end-others button[type=submit]").await;
     laptop.expect_path("/sessions").await;
     phone.visit("/tokens").await;
-    phone.expect_path("/login").await;
+    phone.expect_path(&sign_in_for("/tokens")).await;
+
+    // Signing in there leads back to where the phone was going.
+    phone.fill("#email", "admin@acme.test").await;
+    phone.fill("#password", PASSWORD).await;
+    phone
+        .click("form[action='/login'] button[type=submit]")
+        .await;
+    phone.expect_path("/tokens").await;
 
     // Signing out ends this browser's session only.
-    sign_in(&phone).await;
     laptop
         .click("form[action='/logout'] button[type=submit]")
         .await;
     laptop.expect_path("/login").await;
     laptop.visit("/dashboard").await;
-    laptop.expect_path("/login").await;
+    laptop.expect_path(&sign_in_for("/dashboard")).await;
     phone.visit("/sessions").await;
     phone.expect_path("/sessions").await;
     assert_eq!(rows(&phone).await, 1);
