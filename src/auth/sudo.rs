@@ -21,6 +21,10 @@ pub const PASSWORD_FIELD: &str = "sudo_password";
 pub struct SudoPage {
     pub layout: Layout,
     pub action: String,
+    /// What confirming does, in words ("retrieve this token's credentials").
+    pub what: &'static str,
+    /// Where Cancel leads: the page the action came from.
+    pub cancel: String,
     pub carried: Vec<(String, String)>,
     pub error: Option<&'static str>,
 }
@@ -61,9 +65,12 @@ pub async fn require(
             error = Some("That is not your password.");
         }
     }
+    let (what, cancel) = described(action);
     let page = SudoPage {
         layout: Layout::new("Confirm your password", "sudo", Some(user), session)?,
         action: action.to_string(),
+        what,
+        cancel,
         carried: carried
             .iter()
             .map(|name| (name.to_string(), form.get(name).to_string()))
@@ -71,4 +78,50 @@ pub async fn require(
         error,
     };
     views::render(StatusCode::UNAUTHORIZED, &page).map(Some)
+}
+
+/// The action a prompt confirms, in words, and the page it came from (for Cancel).
+fn described(action: &str) -> (&'static str, String) {
+    let parent = |suffix: &str| action.strip_suffix(suffix).unwrap_or("/").to_string();
+    if action.ends_with("/credentials") {
+        ("retrieve this token's credentials", parent("/credentials"))
+    } else if action.ends_with("/handoff") {
+        ("make a hand-off link for this token", parent("/handoff"))
+    } else if action.ends_with("/role") {
+        ("change this person's role", "/users".into())
+    } else if action.ends_with("/disable") {
+        ("disable this person", "/users".into())
+    } else if action.ends_with("/enable") {
+        ("enable this person", "/users".into())
+    } else if action == "/users" {
+        ("invite an admin", "/users".into())
+    } else {
+        ("continue", "/dashboard".into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::described;
+
+    #[test]
+    fn a_prompt_names_its_action_and_cancels_back_to_where_it_came_from() {
+        assert_eq!(
+            described("/tokens/abc/credentials"),
+            (
+                "retrieve this token's credentials",
+                "/tokens/abc".to_string()
+            )
+        );
+        assert_eq!(
+            described("/tokens/abc/handoff"),
+            (
+                "make a hand-off link for this token",
+                "/tokens/abc".to_string()
+            )
+        );
+        assert_eq!(described("/users/u1/role").1, "/users");
+        assert_eq!(described("/users/u1/disable").0, "disable this person");
+        assert_eq!(described("/users").0, "invite an admin");
+    }
 }

@@ -15,7 +15,7 @@ use crate::services::passwords::Change;
 use crate::state::AppState;
 use crate::views::{self, Layout};
 use actix_web::http::StatusCode;
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpResponse};
 use askama::Template;
 
 #[derive(Template)]
@@ -91,17 +91,16 @@ pub async fn set_weekly_report(
 }
 
 /// `POST /account/password`: `current_password`, `new_password`, `new_password_confirm`.
-/// Wrong current passwords count against the address as failed sign-ins do: a stolen
-/// session cannot be used to guess the password faster than the sign-in page allows.
+/// Wrong current passwords count with the sudo prompt's, as failed sign-ins from a trusted
+/// browser do: a stolen session cannot guess the password faster than the sign-in page.
 pub async fn change_password(
     user: CurrentUser,
     state: web::Data<AppState>,
     session: TypedSession,
     form: PostedForm,
     ip: ClientIp,
-    req: HttpRequest,
 ) -> Result<HttpResponse, AppError> {
-    let attempt = state.signin.attempt(&req, &user.email, ip.0);
+    let attempt = state.signin.signed_in(user.id.as_str());
     if let Some(wait) = state.signin.blocked(&attempt) {
         let minutes = wait.as_secs().div_ceil(60).max(1);
         let message = format!("Too many wrong passwords. Try again in {minutes} minute(s).");

@@ -334,8 +334,9 @@ async fn change_user(
         user_id: id,
         change,
     };
-    let message = state.people.change(change).await?;
-    session.flash(FlashKind::Success, message)?;
+    if let Some(message) = state.people.change(change).await? {
+        session.flash(FlashKind::Success, message)?;
+    }
     Ok(views::see_other("/users"))
 }
 

@@ -192,8 +192,9 @@ impl PeopleService {
         })
     }
 
-    /// Changes another user's role, or disables or enables them. What happened, in words.
-    pub async fn change(&self, change: UserChange) -> Result<String, AppError> {
+    /// Changes another user's role, or disables or enables them. What happened, in words;
+    /// None when it was so already (nothing recorded, no session ended).
+    pub async fn change(&self, change: UserChange) -> Result<Option<String>, AppError> {
         let now = self.ctx.clock.now();
         self.ctx
             .write(move |conn| apply_change(conn, &change, now))
@@ -241,7 +242,7 @@ fn apply_change(
     conn: &mut TokenWrites<'_>,
     change: &UserChange,
     now: NaiveDateTime,
-) -> Result<String, AppError> {
+) -> Result<Option<String>, AppError> {
     let UserChange {
         actor,
         user_id: id,
@@ -250,6 +251,15 @@ fn apply_change(
     accounts::lock(conn, &actor.account_id)?;
     let target =
         users::find_in_account(conn, &actor.account_id, id)?.ok_or_else(AppError::not_found)?;
+    let unchanged = match change {
+        Change::Role(role) => *role == target.role,
+        Change::Disable => target.disabled,
+        Change::Enable => !target.disabled,
+    };
+    if unchanged {
+        // Nothing to record, and no session to end.
+        return Ok(None);
+    }
     let active_admin = target.role == Role::Admin && !target.disabled;
     let loses_admin = match change {
         Change::Role(role) => *role != Role::Admin,
@@ -295,5 +305,5 @@ fn apply_change(
         }
     };
     actor.record(conn, action, None, &detail, now)?;
-    Ok(message)
+    Ok(Some(message))
 }

@@ -484,6 +484,16 @@ async fn disable_and_enable_ask_for_a_recent_password() {
         assert!(
             html.contains("id=\"sudo-password\"") && html.contains(&format!("action=\"{path}\""))
         );
+        // The prompt says what it confirms, and Cancel goes back to Users.
+        let what = element_text(&html, "sudo-action").unwrap();
+        assert!(
+            what.starts_with(&format!("To {action} this person,")),
+            "{what}"
+        );
+        assert!(
+            html.contains("id=\"sudo-cancel\"")
+                && html.contains("href=\"/users\" id=\"sudo-cancel\"")
+        );
         let disabled = app.count(
             "SELECT COUNT(*) AS n FROM users WHERE email = 'support@acme.test' AND disabled = TRUE",
         );

@@ -13,6 +13,7 @@ mod handoff;
 mod hardening;
 mod helpers;
 mod hostile;
+mod journeys;
 mod leaks;
 mod operations;
 mod page_costs;

@@ -1,0 +1,69 @@
+//! Small places where people got stuck in a real browser (issue 21): each page says what it
+//! is for and nothing that is not true.
+
+use crate::helpers::*;
+use reqwest::StatusCode;
+
+const NOT_CACHED: &str = "signed-in pages are never cached";
+
+crate::both_backends! {
+#[tokio::test]
+async fn choosing_the_role_someone_already_has_changes_records_and_says_nothing() {
+    let app = spawn_app().await;
+    let cast = app.cast().await;
+    let users = app.get_html(&cast.admin, "/users").await;
+    let at = users.find("data-label=\"E-mail\">support@acme.test").unwrap();
+    let id = between(&users[at..], "action=\"/users/", "/").unwrap();
+    let audit = "SELECT COUNT(*) AS n FROM audit_events WHERE action LIKE 'user.%'";
+    let before = app.count(audit);
+
+    let same = app.post(&cast.admin, &format!("/users/{id}/role"), &[("role", "support")]).await;
+    assert_eq!(same.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&same), "/users");
+    assert_eq!(app.count(audit), before, "no audit entry");
+    let page = app.get_html(&cast.admin, "/users").await;
+    assert!(!page.contains("class=\"flash"), "no flash: {page}");
+    // Their session goes on: nothing changed for them.
+    assert_eq!(app.get(&cast.support, "/tokens").await.status(), StatusCode::OK);
+
+    // A real change is recorded, and ends their sessions, as before.
+    let changed = app.post(&cast.admin, &format!("/users/{id}/role"), &[("role", "member")]).await;
+    assert_eq!(changed.status(), StatusCode::SEE_OTHER);
+    assert_eq!(app.count(audit), before + 1);
+    assert!(app.get_html(&cast.admin, "/users").await.contains("support@acme.test is now member."));
+    assert_eq!(app.get(&cast.support, "/tokens").await.status(), StatusCode::SEE_OTHER);
+}
+}
+
+#[tokio::test]
+async fn public_pages_say_nothing_about_signed_in_caching() {
+    let app = spawn_app().await;
+    let cast = app.cast().await;
+    for path in ["/login", "/forgot"] {
+        let page = client()
+            .get(app.url(path))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(page.contains("<h1>"), "{path} is a page");
+        assert!(!page.contains(NOT_CACHED), "{path}");
+    }
+    assert!(app
+        .get_html(&cast.admin, "/dashboard")
+        .await
+        .contains(NOT_CACHED));
+}
+
+#[tokio::test]
+async fn support_staff_are_told_their_pages_are_read_only() {
+    let app = spawn_app().await;
+    let cast = app.cast().await;
+    for path in ["/dashboard", "/tokens", "/tokens/inactive"] {
+        let note = element_text(&app.get_html(&cast.support, path).await, "read-only-note");
+        assert!(note.is_some_and(|n| n.starts_with("Read-only")), "{path}");
+        assert!(element_text(&app.get_html(&cast.admin, path).await, "read-only-note").is_none());
+    }
+}
