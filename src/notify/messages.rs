@@ -124,6 +124,7 @@ pub struct TokenExpiring<'a> {
 struct ExpiringText<'a> {
     m: &'a TokenExpiring<'a>,
     link: &'a str,
+    renew_link: &'a str,
     expires: String,
     last_used: Option<String>,
 }
@@ -133,24 +134,28 @@ struct ExpiringText<'a> {
 struct ExpiringHtml<'a> {
     m: &'a TokenExpiring<'a>,
     link: &'a str,
+    renew_link: &'a str,
     expires: String,
     last_used: Option<String>,
 }
 
 pub fn token_expiring(base_url: &Url, token: &TokenExpiring<'_>) -> Result<Message, askama::Error> {
     let link = crate::links::absolute(base_url, &format!("tokens/{}", token.token_id));
+    let renew_link = crate::links::absolute(base_url, &format!("tokens/{}/renew", token.token_id));
     let last_used = token.last_used_at.map(utc);
     render(
         format!("API token expiring soon: {}", token.name),
         ExpiringText {
             m: token,
             link: &link,
+            renew_link: &renew_link,
             expires: utc(token.expires_at),
             last_used: last_used.clone(),
         },
         ExpiringHtml {
             m: token,
             link: &link,
+            renew_link: &renew_link,
             expires: utc(token.expires_at),
             last_used,
         },

@@ -120,6 +120,9 @@ async fn the_creator_is_reminded_once_two_days_before_expiry_across_ticks_and_a_
         reminders[0].data.contains("from 127.0.0.1"),
         "says where it was last used"
     );
+    let body = app.text("SELECT body_text AS t FROM outbox WHERE kind = 'token_expiring'");
+    let renew = format!("Renew: https://tokens.example.com/tokens/{}/renew", token.id);
+    assert!(body.contains(&renew), "links to Renew: {body}");
     drop(cast);
 }
 

@@ -67,3 +67,29 @@ async fn support_staff_are_told_their_pages_are_read_only() {
         assert!(element_text(&app.get_html(&cast.admin, path).await, "read-only-note").is_none());
     }
 }
+
+#[tokio::test]
+async fn a_revoked_token_does_not_say_when_it_expires_as_if_it_still_would() {
+    let app = spawn_app().await;
+    let cast = app.cast().await;
+    let token = app
+        .create_token(
+            &cast.admin,
+            &[("name", "Half-year"), ("expires_in", "180d")],
+        )
+        .await;
+    let path = format!("/tokens/{}", token.id);
+    let live = app.get_html(&cast.admin, &path).await;
+    assert!(live.contains("<dt>Expires</dt>"));
+    let expiry = |page: &str| between(page, "id=\"token-expiry\"", "</dd>").unwrap();
+    assert!(expiry(&live).contains(">in 6 months</time>"), "{live}");
+    let revoked = app.post(&cast.admin, &format!("{path}/revoke"), &[]).await;
+    assert_eq!(revoked.status(), StatusCode::SEE_OTHER);
+    let page = app.get_html(&cast.support, &path).await;
+    assert!(page.contains("<dt>Would have expired</dt>"), "{page}");
+    let expiry = element_text(&page, "token-expiry").unwrap();
+    assert!(
+        expiry.ends_with("UTC") && !expiry.contains(" in "),
+        "{expiry}"
+    );
+}
