@@ -95,6 +95,8 @@ fn described(action: &str) -> (&'static str, String) {
         ("enable this person", "/users".into())
     } else if action == "/users" {
         ("invite an admin", "/users".into())
+    } else if action == "/settings" {
+        ("change the account's token policy", "/settings".into())
     } else {
         ("continue", "/dashboard".into())
     }

@@ -40,6 +40,24 @@ pub fn insert(
         .map(|_| ())
 }
 
+/// The longest token lifetime the account allows, in days (`/settings`).
+pub fn max_lifetime_days(conn: &mut DbConn, id: &AccountId) -> QueryResult<i64> {
+    let days: i32 = accounts::table
+        .find(id)
+        .select(accounts::max_lifetime_days)
+        .first(conn)?;
+    Ok(i64::from(days))
+}
+
+/// Sets the account's longest token lifetime; the one it replaced.
+pub fn set_max_lifetime_days(conn: &mut DbConn, id: &AccountId, days: i32) -> QueryResult<i64> {
+    let before = max_lifetime_days(conn, id)?;
+    diesel::update(accounts::table.find(id))
+        .set(accounts::max_lifetime_days.eq(days))
+        .execute(conn)?;
+    Ok(before)
+}
+
 /// Takes the account's write lock as the first statement of a transaction: a row lock on
 /// PostgreSQL, the database write lock on SQLite. Check-then-write rules (unique active
 /// names) are then safe against concurrent requests. Returns the account's new write

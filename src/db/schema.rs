@@ -8,6 +8,7 @@ diesel::table! {
         lock_version -> BigInt,
         audit_seq -> BigInt,
         notice_seq -> BigInt,
+        max_lifetime_days -> Integer,
     }
 }
 

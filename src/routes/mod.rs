@@ -15,6 +15,7 @@ pub mod notifications;
 pub mod password;
 pub mod path_ids;
 pub mod sessions;
+pub mod settings;
 pub mod setup;
 pub mod token_form;
 pub mod token_view;
@@ -65,6 +66,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         At::at("/reset/{code}")
             .get(password::reset_form)
             .post(password::reset_password),
+        At::at("/settings")
+            .get(settings::settings_page)
+            .post(settings::save_settings),
         At::at("/notifications").get(notifications::list_notifications),
         At::at("/notifications/{id}/retry").post(notifications::retry_notification),
         At::at("/tokens")

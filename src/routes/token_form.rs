@@ -77,12 +77,13 @@ impl TokenFormValues {
         }
     }
 
-    /// Validates the Add Token form.
+    /// Validates the Add Token form, within the account's longest lifetime (`max_days`).
     #[allow(clippy::result_large_err)]
     pub fn new_token(
         &self,
         form: &PostedForm,
         now: NaiveDateTime,
+        max_days: i64,
     ) -> Result<NewTokenInput, TokenFormErrors> {
         let mut errors = TokenFormErrors::default();
         let details = self.check_details(form, &mut errors);
@@ -90,7 +91,7 @@ impl TokenFormValues {
             errors.expires = Some(NOT_UTF8.into());
             None
         } else {
-            expiry::parse(&self.expires_in, &self.expires_on, now)
+            expiry::parse(&self.expires_in, &self.expires_on, now, max_days)
                 .map_err(|e| errors.expires = Some(e.to_string()))
                 .ok()
         };

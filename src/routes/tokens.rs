@@ -9,7 +9,7 @@ use crate::auth::session::{FlashKind, TypedSession};
 use crate::auth::sudo;
 use crate::client_ip::ClientIp;
 use crate::db::tokens::ActiveFilter;
-use crate::db::{handoffs, tokens, usage};
+use crate::db::{accounts, handoffs, tokens, usage};
 use crate::domain::token::check_note;
 use crate::domain::TokenId;
 use crate::error::AppError;
@@ -135,7 +135,8 @@ pub struct NewTokenPage {
     pub presets: Vec<(&'static str, String)>,
     pub today: String,
     pub max_date: String,
-    pub recommendation: &'static str,
+    /// The account's longest lifetime (`/settings`), and the 3 months we recommend within it.
+    pub max_days: i64,
     pub recommended_max_days: i64,
     /// Renew: the name of the token being renewed, and whether it still works.
     pub renewing: Option<(String, bool)>,
@@ -147,9 +148,9 @@ impl NewTokenPage {
         values: TokenFormValues,
         errors: TokenFormErrors,
         now: NaiveDateTime,
+        max_days: i64,
     ) -> Self {
-        let presets = expiry::PRESETS
-            .iter()
+        let presets = expiry::presets_within(max_days)
             .map(|(key, days)| {
                 let until = (now + Duration::days(*days)).format("%b %-d, %Y");
                 (*key, format!("{days} days (until {until})"))
@@ -161,9 +162,9 @@ impl NewTokenPage {
             errors,
             presets,
             today: now.date().to_string(),
-            max_date: (now.date() + Duration::days(expiry::MAX_DAYS)).to_string(),
-            recommendation: expiry::RECOMMENDATION,
-            recommended_max_days: expiry::RECOMMENDED_MAX_DAYS,
+            max_date: (now.date() + Duration::days(max_days)).to_string(),
+            max_days,
+            recommended_max_days: expiry::RECOMMENDED_MAX_DAYS.min(max_days),
             renewing: None,
         }
     }
@@ -188,8 +189,9 @@ pub async fn new_token_form(
     state: web::Data<AppState>,
     session: TypedSession,
 ) -> Result<HttpResponse, AppError> {
+    let max_days = lifetime_policy(&state, &user).await?;
     let values = TokenFormValues {
-        expires_in: "30d".into(),
+        expires_in: expiry::default_choice(max_days).into(),
         ..Default::default()
     };
     let layout = Layout::new("Add Token", "tokens", Some(&user), &session)?;
@@ -198,7 +200,16 @@ pub async fn new_token_form(
         values,
         TokenFormErrors::default(),
         state.clock.now(),
+        max_days,
     ))
+}
+
+/// The account's longest token lifetime, in days (`/settings`).
+async fn lifetime_policy(state: &AppState, user: &CurrentUser) -> Result<i64, AppError> {
+    let account_id = user.account_id.clone();
+    state
+        .db(move |conn| Ok(accounts::max_lifetime_days(conn, &account_id)?))
+        .await
 }
 
 #[derive(Template)]
@@ -223,9 +234,10 @@ pub async fn create_token(
 ) -> Result<HttpResponse, AppError> {
     let now = state.clock.now();
     let values = TokenFormValues::from_posted(&form);
-    let input = match values.new_token(&form, now) {
+    let max_days = lifetime_policy(&state, &user).await?;
+    let input = match values.new_token(&form, now, max_days) {
         Ok(input) => input,
-        Err(errors) => return new_token_form_again(&user, &session, values, errors, now),
+        Err(errors) => return new_token_form_again(&user, &session, values, errors, now, max_days),
     };
     let token = NewToken {
         actor: user.actor(&ip),
@@ -248,7 +260,7 @@ pub async fn create_token(
             name: Some(name_taken(input.details.name.as_str())),
             ..Default::default()
         };
-        return new_token_form_again(&user, &session, values, errors, now);
+        return new_token_form_again(&user, &session, values, errors, now, max_days);
     };
     views::ok(&CredentialsPage {
         layout: Layout::new("Token created", "tokens", Some(&user), &session)?,
@@ -272,11 +284,12 @@ pub async fn renew_token_form(
     // Any token, revoked ones too: renewing is how a leaked token is replaced (its
     // settings, new credentials), and the leak notice links here.
     let token = load_token(&state, &user, path_id(path)?).await?;
+    let max_days = lifetime_policy(&state, &user).await?;
     let values = TokenFormValues {
         name: token.name.clone(),
         description: token.description.clone(),
         allowed_ips: token.networks_text(),
-        expires_in: "30d".into(),
+        expires_in: expiry::default_choice(max_days).into(),
         renews: token.id.to_string(),
         revoke_old: "first_use".into(),
         ..Default::default()
@@ -293,6 +306,7 @@ pub async fn renew_token_form(
             values,
             TokenFormErrors::default(),
             state.clock.now(),
+            max_days,
         )
         .renewing(&token),
     )
@@ -308,11 +322,12 @@ fn new_token_form_again(
     values: TokenFormValues,
     errors: TokenFormErrors,
     now: NaiveDateTime,
+    max_days: i64,
 ) -> Result<HttpResponse, AppError> {
     let layout = Layout::new("Add Token", "tokens", Some(user), session)?;
     views::render(
         StatusCode::UNPROCESSABLE_ENTITY,
-        &NewTokenPage::new(layout, values, errors, now),
+        &NewTokenPage::new(layout, values, errors, now, max_days),
     )
 }
 

@@ -9,6 +9,7 @@ pub mod handoffs;
 pub mod leaks;
 pub mod passwords;
 pub mod people;
+pub mod policy;
 pub mod sessions;
 pub mod tokens;
 

@@ -20,11 +20,12 @@ document.addEventListener("DOMContentLoaded", () => {
     });
   });
 
-  // The 3-month recommendation, live as the expiry is chosen.
+  // The custom date, and the 3-month recommendation (absent when the account's policy is
+  // shorter), live as the expiry is chosen.
   const choice = document.getElementById("expires_in");
   const date = document.getElementById("expires_on");
   const warning = document.getElementById("expiry-warning");
-  if (choice && date && warning) {
+  if (choice && date) {
     const limitDays = Number(choice.dataset.recommendedDays || 90);
     const update = () => {
       const custom = choice.value === "custom";
@@ -36,7 +37,7 @@ document.addEventListener("DOMContentLoaded", () => {
       } else if (!custom) {
         days = parseInt(choice.value, 10) || 0;
       }
-      warning.classList.toggle("is-hidden", days <= limitDays);
+      if (warning) warning.classList.toggle("is-hidden", days <= limitDays);
     };
     choice.addEventListener("change", update);
     date.addEventListener("input", update);

@@ -17,6 +17,7 @@ mod journeys;
 mod leaks;
 mod operations;
 mod page_costs;
+mod policy;
 mod properties;
 mod proxy;
 mod reliability;
