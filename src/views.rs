@@ -307,6 +307,24 @@ impl ResponseError for AppError {
     }
 }
 
+/// Where the token API is and how to try a token on it, for whoever holds the credentials:
+/// the whole address from `SESAME_BASE_URL`, and a curl command with the username filled
+/// in (curl asks for the password, which so stays out of shell history).
+pub struct ApiUsage {
+    pub url: String,
+    pub curl: String,
+}
+
+impl ApiUsage {
+    pub fn new(base_url: &url::Url, username: &str) -> Self {
+        let url = crate::links::absolute(base_url, "api/v1/whoami");
+        Self {
+            curl: format!("curl -u {username} {url}"),
+            url,
+        }
+    }
+}
+
 /// A chart bar's height for `count` out of `max` in a plot `plot` high: rounded up, so no
 /// count above zero draws an invisible bar.
 pub fn bar_height(count: i64, max: i64, plot: i64) -> i64 {

@@ -1,6 +1,6 @@
 //! Credential hand-off links: a token's credentials, revealed once to whoever opens the link.
 
-use super::schema::{handoffs, users};
+use super::schema::{accounts, handoffs, users};
 use super::DbConn;
 use crate::domain::{AccountId, TokenId, UserId};
 use chrono::NaiveDateTime;
@@ -42,10 +42,15 @@ pub struct Handoff {
     pub expires_at: NaiveDateTime,
     pub opened_at: Option<NaiveDateTime>,
     pub cancelled_at: Option<NaiveDateTime>,
+    /// Who made the link, and their account's name: the page names them, as the e-mail does.
+    pub made_by: String,
+    pub account_name: String,
 }
 
 pub fn find_by_hash(conn: &mut DbConn, code_hash: &[u8]) -> QueryResult<Option<Handoff>> {
     handoffs::table
+        .inner_join(users::table.on(users::id.eq(handoffs::created_by)))
+        .inner_join(accounts::table.on(accounts::id.eq(handoffs::account_id)))
         .filter(handoffs::code_hash.eq(code_hash))
         .select((
             handoffs::id,
@@ -54,6 +59,8 @@ pub fn find_by_hash(conn: &mut DbConn, code_hash: &[u8]) -> QueryResult<Option<H
             handoffs::expires_at,
             handoffs::opened_at,
             handoffs::cancelled_at,
+            users::email,
+            accounts::name,
         ))
         .first(conn)
         .optional()

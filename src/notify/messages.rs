@@ -386,6 +386,8 @@ pub struct Handoff<'a> {
     pub account_name: &'a str,
     pub token_name: &'a str,
     pub url: &'a str,
+    /// The token API's address, to use the credentials on.
+    pub api_url: &'a str,
     pub expires_at: NaiveDateTime,
 }
 

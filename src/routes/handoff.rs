@@ -13,7 +13,7 @@ use crate::forms::PostedForm;
 use crate::services::handoffs::NewHandoff;
 use crate::state::AppState;
 use crate::tokens::secret::Password;
-use crate::views::{self, Layout, TimeView};
+use crate::views::{self, ApiUsage, Layout, TimeView};
 use actix_web::{web, HttpResponse};
 use askama::Template;
 
@@ -81,6 +81,8 @@ pub async fn create_handoff(
 pub struct RevealPage {
     pub layout: Layout,
     pub token_name: String,
+    pub from: String,
+    pub account_name: String,
     pub expires: TimeView,
 }
 
@@ -94,6 +96,8 @@ pub async fn show_handoff(
         layout: Layout::new("Your API credentials", "handoff", None, &session)?,
         token_name: token.name,
         expires: TimeView::new(handoff.expires_at, state.clock.now()),
+        from: handoff.made_by,
+        account_name: handoff.account_name,
     })
 }
 
@@ -102,9 +106,12 @@ pub async fn show_handoff(
 pub struct RevealedPage {
     pub layout: Layout,
     pub token_name: String,
+    pub from: String,
+    pub account_name: String,
     pub username: String,
     pub password: Password,
     pub expires: TimeView,
+    pub api: ApiUsage,
 }
 
 pub async fn reveal_handoff(
@@ -118,7 +125,10 @@ pub async fn reveal_handoff(
     views::ok(&RevealedPage {
         layout: Layout::new("Your API credentials", "handoff", None, &session)?,
         expires: TimeView::new(revealed.token_expires_at, state.clock.now()),
+        api: ApiUsage::new(&state.settings.base_url, &revealed.username),
         token_name: revealed.token_name,
+        from: revealed.from,
+        account_name: revealed.account_name,
         username: revealed.username,
         password: revealed.password,
     })

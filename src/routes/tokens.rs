@@ -21,7 +21,7 @@ use crate::state::AppState;
 use crate::tokens::expiry;
 use crate::tokens::lists::AccountAt;
 use crate::tokens::secret::Password;
-use crate::views::{self, Layout, Pagination, TimeView, PAGE_SIZE};
+use crate::views::{self, ApiUsage, Layout, Pagination, TimeView, PAGE_SIZE};
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use askama::Template;
@@ -223,6 +223,7 @@ pub struct CredentialsPage {
     pub just_created: bool,
     pub expires: Option<TimeView>,
     pub beyond_recommendation: bool,
+    pub api: ApiUsage,
 }
 
 pub async fn create_token(
@@ -263,6 +264,7 @@ pub async fn create_token(
         return new_token_form_again(&user, &session, values, errors, now, max_days);
     };
     views::ok(&CredentialsPage {
+        api: ApiUsage::new(&state.settings.base_url, &issued.username),
         layout: Layout::new("Token created", "tokens", Some(&user), &session)?,
         token_id: issued.id,
         name: input.details.name.to_string(),
@@ -549,6 +551,7 @@ pub async fn retrieve_credentials(
     }
     let revealed = state.tokens.reveal(user.actor(&ip), id.clone()).await?;
     views::ok(&CredentialsPage {
+        api: ApiUsage::new(&state.settings.base_url, &revealed.username),
         layout: Layout::new("Token credentials", "tokens", Some(&user), &session)?,
         token_id: id,
         name: revealed.name,

@@ -39,6 +39,9 @@ pub struct HandedOff {
 /// What an opened link reveals.
 pub struct Revealed {
     pub token_name: String,
+    /// Who made the link, and their account.
+    pub from: String,
+    pub account_name: String,
     pub username: String,
     pub password: Password,
     pub token_expires_at: NaiveDateTime,
@@ -111,11 +114,13 @@ impl HandoffService {
         url: &str,
         expires_at: NaiveDateTime,
     ) -> Result<bool, AppError> {
+        let api_url = links::absolute(&self.ctx.base_url, "api/v1/whoami");
         let message = messages::handoff(&Handoff {
             from: &from.email,
             account_name: &from.account_name,
             token_name,
             url,
+            api_url: &api_url,
             expires_at,
         })
         .map_err(|e| AppError::internal(format!("e-mail template: {e}")))?;
@@ -160,6 +165,7 @@ impl HandoffService {
     /// Opens the link: its credentials, once. The opening is audited.
     pub async fn reveal(&self, code: &str, ip: Option<String>) -> Result<Revealed, AppError> {
         let (handoff, token) = self.usable(code).await?;
+        let (from, account_name) = (handoff.made_by.clone(), handoff.account_name.clone());
         let now = self.ctx.clock.now();
         let crypto = self.ctx.crypto.clone();
         let (username, password) = db::run(&self.ctx.pool, move |conn| {
@@ -195,6 +201,8 @@ impl HandoffService {
         .await?;
         Ok(Revealed {
             token_name: token.name,
+            from,
+            account_name,
             username,
             password,
             token_expires_at: token.expires_at,

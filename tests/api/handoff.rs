@@ -46,6 +46,8 @@ async fn a_handoff_link_reveals_the_credentials_once() {
         let html = page.text().await.unwrap();
         assert!(html.contains("id=\"reveal\"") && html.contains("For the contractor"));
         assert!(!html.contains(&token.password));
+        let from = element_text(&html, "handed-off-by").unwrap();
+        assert!(from.starts_with("admin@acme.test of the Acme account is handing you"), "{from}");
     }
     let revealed = submit(&stranger, &app.url(&path), &app.url(&path), &[]).await;
     assert_eq!(revealed.status(), StatusCode::OK);
@@ -53,6 +55,10 @@ async fn a_handoff_link_reveals_the_credentials_once() {
     let html = revealed.text().await.unwrap();
     assert_eq!(element_text(&html, "token-username").unwrap(), token.username);
     assert_eq!(element_text(&html, "token-password").unwrap(), token.password);
+    assert!(element_text(&html, "handed-off-by").unwrap().starts_with("From admin@acme.test of the Acme account."));
+    let api = format!("{}api/v1/whoami", app.settings.base_url);
+    assert_eq!(element_text(&html, "api-url").unwrap(), api);
+    assert_eq!(element_text(&html, "curl-command").unwrap(), format!("curl -u {} {api}", token.username));
 
     // Used: gone, for everyone and every method.
     assert_eq!(stranger.get(app.url(&path)).send().await.unwrap().status(), StatusCode::GONE);
@@ -131,6 +137,8 @@ async fn only_admins_make_links_and_an_admin_can_email_one() {
     assert_eq!(mail.len(), 1);
     assert_eq!(mail[0].subject(), "API credentials for you: Mailed");
     assert!(mail[0].data.contains(&path), "the mail carries the link");
+    let api = format!("{}api/v1/whoami", app.settings.base_url);
+    assert!(mail[0].data.contains(&api), "and where the API is");
     assert!(!mail[0].data.contains(&token.password));
     let code = path.trim_start_matches("/handoff/");
     assert_eq!(app.count(&format!("SELECT COUNT(*) AS n FROM outbox WHERE body_text LIKE '%{code}%'")), 0, "never stored");

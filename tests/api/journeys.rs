@@ -93,3 +93,32 @@ async fn a_revoked_token_does_not_say_when_it_expires_as_if_it_still_would() {
         "{expiry}"
     );
 }
+
+/// The credentials page says where the API is, in full, with a curl command to try them
+/// that holds the username but not the password.
+#[tokio::test]
+async fn the_credentials_page_gives_the_apis_whole_address_and_a_curl_command() {
+    let app = spawn_app_with(&[("SESAME_BASE_URL", "https://tokens.example.com/")]).await;
+    let cast = app.cast().await;
+    let response = app
+        .post(
+            &cast.admin,
+            "/tokens",
+            &[("name", "Tried"), ("expires_in", "30d")],
+        )
+        .await;
+    let html = response.text().await.unwrap();
+    let username = element_text(&html, "token-username").unwrap();
+    let password = element_text(&html, "token-password").unwrap();
+    assert_eq!(
+        element_text(&html, "api-url").as_deref(),
+        Some("https://tokens.example.com/api/v1/whoami")
+    );
+    let curl = element_text(&html, "curl-command").unwrap();
+    assert_eq!(
+        curl,
+        format!("curl -u {username} https://tokens.example.com/api/v1/whoami")
+    );
+    assert!(!curl.contains(&password));
+    assert!(!html.contains("…/api/v1/whoami"));
+}

@@ -108,7 +108,10 @@ async fn changing_the_policy_asks_for_a_recent_password() {
     assert_eq!(prompt.status(), StatusCode::UNAUTHORIZED);
     let html = prompt.text().await.unwrap();
     let what = element_text(&html, "sudo-action").unwrap();
-    assert!(what.starts_with("To change the account&#39;s token policy,"), "{what}");
+    assert!(
+        what.starts_with("To change the account&#39;s token policy,"),
+        "{what}"
+    );
     assert!(
         html.contains("name=\"max_lifetime_days\" value=\"90\""),
         "the value is carried"
