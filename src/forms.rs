@@ -37,6 +37,14 @@ impl PostedForm {
             .map_or("", |(_, value)| value.as_str())
     }
 
+    /// Every value of a repeated field (checkboxes), in the order sent.
+    pub fn all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.fields
+            .iter()
+            .filter(move |(key, _)| key == name)
+            .map(|(_, value)| value.as_str())
+    }
+
     /// Whether the field's bytes were not UTF-8 (its value then holds a lossy copy).
     pub fn invalid_utf8(&self, name: &str) -> bool {
         self.invalid_utf8.contains(name)

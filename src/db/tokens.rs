@@ -542,6 +542,20 @@ pub fn listed_since(
     Ok(rows)
 }
 
+/// The ids of every active token matching the filter (bulk revoke's "all matching").
+pub fn active_ids(
+    conn: &mut DbConn,
+    account_id: &AccountId,
+    now: NaiveDateTime,
+    filter: &ActiveFilter,
+) -> QueryResult<Vec<TokenId>> {
+    let ids: Vec<String> = active_tokens!(account_id, now, filter)
+        .select(api_tokens::id)
+        .order(api_tokens::id.asc())
+        .load(conn)?;
+    Ok(ids.into_iter().map(TokenId::from).collect())
+}
+
 /// How many active tokens match `search` (without a search, `tokens::summary` has the
 /// count without counting).
 pub fn count_active(

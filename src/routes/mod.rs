@@ -4,6 +4,7 @@ pub mod account;
 pub mod api;
 pub mod api_errors;
 pub mod audit;
+pub mod bulk_revoke;
 pub mod dashboard;
 pub mod endpoint;
 pub mod handoff;
@@ -76,6 +77,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .post(tokens::create_token),
         // Fixed paths before `/tokens/{id}`, which would otherwise match them.
         At::at("/tokens/new").get(tokens::new_token_form),
+        At::at("/tokens/revoke").post(bulk_revoke::revoke_tokens),
         At::at("/tokens/inactive").get(inactive::list_inactive),
         At::at("/tokens/inactive.csv").get(inactive::export_inactive),
         At::at("/tokens/{id}")

@@ -41,6 +41,28 @@ pub struct ListQuery {
 const MAX_UNUSED_DAYS: i64 = crate::db::usage::KEEP_DAYS;
 
 /// `?unused=N`: a whole number of days from 1 to 90.
+/// API Tokens' filter, from its query or the bulk form's copy of it: the search as typed
+/// (trimmed, at most 100 characters), the unused days, and the filter they make.
+pub(super) fn list_filter(
+    q: Option<&str>,
+    unused: Option<&str>,
+    now: NaiveDateTime,
+) -> Result<(String, Option<i64>, ActiveFilter), AppError> {
+    let q = q
+        .unwrap_or("")
+        .trim()
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(100)
+        .collect::<String>();
+    let unused = unused_days(unused)?;
+    let filter = ActiveFilter {
+        search: (!q.is_empty()).then(|| q.clone()),
+        unused_since: unused.map(|days| usage::window_start(now, days)),
+    };
+    Ok((q, unused, filter))
+}
+
 fn unused_days(text: Option<&str>) -> Result<Option<i64>, AppError> {
     let Some(text) = text else { return Ok(None) };
     match text.trim().parse::<i64>() {
@@ -62,6 +84,13 @@ pub struct TokenListPage {
     pub pagination: Pagination,
 }
 
+impl TokenListPage {
+    /// Admins tick tokens to revoke them together (`routes::bulk_revoke`).
+    pub fn can_revoke(&self) -> bool {
+        self.layout.user.as_ref().is_some_and(|user| user.is_admin)
+    }
+}
+
 pub async fn list_tokens(
     claim: Claim,
     state: web::Data<AppState>,
@@ -69,21 +98,8 @@ pub async fn list_tokens(
     query: web::Query<ListQuery>,
 ) -> Result<HttpResponse, AppError> {
     let now = state.clock.now();
-    let q = query
-        .q
-        .as_deref()
-        .unwrap_or("")
-        .trim()
-        .chars()
-        .filter(|c| !c.is_control())
-        .take(100)
-        .collect::<String>();
+    let (q, unused, filter) = list_filter(query.q.as_deref(), query.unused.as_deref(), now)?;
     let page = Pagination::requested(query.page.as_deref());
-    let unused = unused_days(query.unused.as_deref())?;
-    let filter = ActiveFilter {
-        search: (!q.is_empty()).then(|| q.clone()),
-        unused_since: unused.map(|days| usage::window_start(now, days)),
-    };
     let lists = state.clone();
     // The user and the page in one database task (see `Claim`).
     let (user, (tokens, total)) = claim

@@ -5,6 +5,7 @@
 //! render.
 
 pub mod actor;
+pub mod bulk_revoke;
 pub mod handoffs;
 pub mod leaks;
 pub mod passwords;

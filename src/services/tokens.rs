@@ -14,7 +14,7 @@ use chrono::NaiveDateTime;
 use url::Url;
 
 pub struct TokenService {
-    ctx: Context,
+    pub(super) ctx: Context,
 }
 
 /// Add Token.

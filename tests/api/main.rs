@@ -5,6 +5,7 @@ mod architecture;
 mod authorization;
 mod binary;
 mod browser;
+mod bulk_revoke;
 mod coherence;
 mod csrf_and_escaping;
 mod email;
