@@ -331,7 +331,7 @@ fn revoke_replaced(
                 actor_email: None,
                 action: "token.revoke",
                 token_id: Some(&old_id),
-                detail: "reason: replaced, its renewal was used for the first time",
+                detail: &format!("reason: {}", tokens::AUTO_REVOKE_REASON),
                 ip,
             },
             at,

@@ -817,22 +817,21 @@ pub fn record_use(
 
 /// At a renewal's first use: revokes the token it replaces, if that was asked for and the
 /// old one still works. Returns (old token id, account id).
+/// Why a renewed token stopped working, in Expired & Revoked and the audit log.
+pub const AUTO_REVOKE_REASON: &str = "revoked automatically when its renewal was first used";
+
 pub fn revoke_replaced(
     conn: &mut TokenWrites<'_>,
     new_id: &TokenId,
     now: NaiveDateTime,
 ) -> QueryResult<Option<(TokenId, AccountId)>> {
-    let pending: Option<(Option<String>, String, String)> = api_tokens::table
+    let pending: Option<(Option<String>, String)> = api_tokens::table
         .find(new_id)
         .filter(api_tokens::revoke_replaced_on_use.eq(true))
-        .select((
-            api_tokens::replaces_id,
-            api_tokens::account_id,
-            api_tokens::created_by,
-        ))
+        .select((api_tokens::replaces_id, api_tokens::account_id))
         .first(&mut **conn)
         .optional()?;
-    let Some((Some(old_id), account_id, creator)) = pending else {
+    let Some((Some(old_id), account_id)) = pending else {
         return Ok(None);
     };
     let (old_id, account_id) = (TokenId::from(old_id), AccountId::from(account_id));
@@ -842,15 +841,9 @@ pub fn revoke_replaced(
     diesel::update(api_tokens::table.find(new_id))
         .set(api_tokens::revoke_replaced_on_use.eq(false))
         .execute(conn.changing())?;
-    let reason = "replaced: its renewal was used for the first time";
-    let revoked = revoke(
-        conn,
-        &old_id,
-        Some(&creator.into()),
-        Some(reason),
-        now,
-        version,
-    )?;
+    // Nobody's doing: the system's, when the renewal was first used (the person who renewed
+    // chose it, but did not revoke it then).
+    let revoked = revoke(conn, &old_id, None, Some(AUTO_REVOKE_REASON), now, version)?;
     Ok(revoked.then_some((old_id, account_id)))
 }
 

@@ -109,7 +109,15 @@ async fn renewing_copies_the_settings_and_revokes_the_old_token_as_chosen() {
         assert!(std::time::Instant::now() < deadline, "the old token still works");
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
-    assert!(app.get_html(&cast.admin, "/tokens/inactive").await.contains("its renewal was used"));
+    let ended = app.get_html(&cast.admin, "/tokens/inactive").await;
+    assert!(ended.contains("revoked automatically when its renewal was first used"), "{ended}");
+    // Credited to the system, not to the admin who renewed it.
+    let row = between(&ended, "data-label=\"Revoked by\">", "</td>").unwrap();
+    assert_eq!(row, "<span class=\"muted\">automatically</span>");
+    assert_eq!(
+        app.count(&format!("SELECT COUNT(*) AS n FROM api_tokens WHERE id = '{}' AND revoked_by IS NULL", old.id)),
+        1
+    );
     assert_eq!(app.whoami(&new).await, StatusCode::OK);
 
     // Now: the old one stops at once. Keep: both stay.
