@@ -526,6 +526,17 @@ impl Browser {
                 "{path} is wider than the phone: {widths} ({})",
                 self.journey
             );
+            // The header takes at most 15 % of a 390 x 844 screen.
+            let header = self
+                .script("return document.querySelector('header').getBoundingClientRect().height")
+                .await
+                .as_f64()
+                .unwrap();
+            assert!(
+                header <= 0.15 * 844.0,
+                "{path}: the header is {header} px high ({})",
+                self.journey
+            );
         }
 
         if !self.options.javascript {
