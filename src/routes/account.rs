@@ -28,6 +28,8 @@ pub struct AccountPage {
     pub is_admin: bool,
     pub weekly_report: bool,
     pub errors: Errors,
+    /// For a member, who has no token pages: the account's admins, to ask.
+    pub admins: Vec<String>,
 }
 
 /// What was wrong with the form just posted.
@@ -42,14 +44,8 @@ pub async fn account_page(
     state: web::Data<AppState>,
     session: TypedSession,
 ) -> Result<HttpResponse, AppError> {
-    let weekly_report = weekly_report_of(&state, &user).await?;
-    page(
-        &user,
-        &session,
-        StatusCode::OK,
-        weekly_report,
-        Errors::default(),
-    )
+    let stored = stored(&state, &user).await?;
+    page(&user, &session, StatusCode::OK, stored, Errors::default())
 }
 
 /// `POST /account/weekly-report`: the `weekly_report` checkbox, checked (`on`) or absent.
@@ -63,7 +59,7 @@ pub async fn set_weekly_report(
         "" => false,
         "on" | "1" | "true" => true,
         _ => {
-            let current = weekly_report_of(&state, &user).await?;
+            let current = stored(&state, &user).await?;
             let errors = Errors {
                 weekly_report: Some("The weekly report setting is either checked or not.".into()),
                 ..Errors::default()
@@ -168,14 +164,33 @@ async fn refused(
         password: Some(message),
         ..Errors::default()
     };
-    let weekly_report = weekly_report_of(state, user).await?;
-    page(user, session, status, weekly_report, errors)
+    let stored = stored(state, user).await?;
+    page(user, session, status, stored, errors)
 }
 
-async fn weekly_report_of(state: &AppState, user: &CurrentUser) -> Result<bool, AppError> {
-    let id = user.id.clone();
+/// What the page shows that the session does not hold.
+struct Stored {
+    weekly_report: bool,
+    /// For a member, who has no token pages: the account's admins, to ask.
+    admins: Vec<String>,
+}
+
+async fn stored(state: &AppState, user: &CurrentUser) -> Result<Stored, AppError> {
+    let (id, account_id, member) = (
+        user.id.clone(),
+        user.account_id.clone(),
+        !user.role.can_review(),
+    );
     db::run::<_, AppError, _>(&state.pool, move |conn| {
-        users::weekly_report(conn, &id)?.ok_or(AppError::Unauthenticated)
+        let weekly_report = users::weekly_report(conn, &id)?.ok_or(AppError::Unauthenticated)?;
+        let admins = match member {
+            true => users::admin_emails(conn, &account_id)?,
+            false => Vec::new(),
+        };
+        Ok(Stored {
+            weekly_report,
+            admins,
+        })
     })
     .await
 }
@@ -184,7 +199,7 @@ fn page(
     user: &CurrentUser,
     session: &TypedSession,
     status: StatusCode,
-    weekly_report: bool,
+    stored: Stored,
     errors: Errors,
 ) -> Result<HttpResponse, AppError> {
     let page = AccountPage {
@@ -193,7 +208,8 @@ fn page(
         role: user.role.as_str(),
         account_name: user.account_name.clone(),
         is_admin: user.role == Role::Admin,
-        weekly_report,
+        weekly_report: stored.weekly_report,
+        admins: stored.admins,
         errors,
     };
     views::render(status, &page)

@@ -100,9 +100,11 @@ pub async fn dashboard(
     let now = state.clock.now();
     let lists = state.clone();
     // The user and the page in one database task (see `Claim`).
-    let (user, (summary, expiring)) = claim
+    let (user, page) = claim
         .run(&state, move |conn, user| {
-            user.may_review()?;
+            if !user.role.can_review() {
+                return Ok(None); // members land on Your account, which names their admins
+            }
             let account = AccountAt {
                 id: &user.account_id,
                 version: user.account.version,
@@ -123,9 +125,12 @@ pub async fn dashboard(
                 .into_iter()
                 .filter(|(r, _)| r.expires_at <= soon)
                 .collect();
-            Ok((summary, views(rows, now)))
+            Ok(Some((summary, views(rows, now))))
         })
         .await?;
+    let Some((summary, expiring)) = page else {
+        return Ok(views::see_other("/account"));
+    };
     views::ok(&DashboardPage {
         layout: Layout::new("Dashboard", "dashboard", Some(&user), &session)?,
         counts: summary.counts,

@@ -183,7 +183,7 @@ pub async fn list_users(
         StatusCode::OK,
         query.page_at(),
         String::new(),
-        "member".into(),
+        String::new(),
         None,
     )
     .await
@@ -363,7 +363,7 @@ pub async fn change_role(
             StatusCode::UNPROCESSABLE_ENTITY,
             PageAt::First,
             String::new(),
-            "member".into(),
+            String::new(),
             Some("Choose a role: admin, support or member.".into()),
         )
         .await;

@@ -38,8 +38,10 @@ async fn every_route_answers_each_role_as_designed() {
             "GET",
             "/dashboard".into(),
             vec![],
-            [303, 403, 200, 200, 200],
+            [303, 303, 200, 200, 200],
         ),
+        ("GET", "/account".into(), vec![], [303, 200, 200, 200, 200]),
+        ("GET", "/settings".into(), vec![], [303, 403, 403, 200, 200]),
         ("GET", "/tokens".into(), vec![], [303, 403, 200, 200, 200]),
         (
             "GET",
@@ -228,8 +230,10 @@ async fn another_accounts_token_never_shows_its_data() {
 async fn members_get_403_on_every_token_page() {
     let app = spawn_app().await;
     let cast = app.cast().await;
+    // The Dashboard sends them to Your account, which names their admins.
+    let landing = app.get(&cast.member, "/dashboard").await;
+    assert_eq!(location(&landing), "/account");
     for path in [
-        "/dashboard",
         "/tokens",
         "/tokens/new",
         "/tokens/inactive",

@@ -122,3 +122,44 @@ async fn the_credentials_page_gives_the_apis_whole_address_and_a_curl_command() 
     assert!(!curl.contains(&password));
     assert!(!html.contains("…/api/v1/whoami"));
 }
+
+/// A member who signs in lands on Your account, which names the admins to ask, not on a
+/// Forbidden page; the invitation form makes the role an explicit choice.
+#[tokio::test]
+async fn members_land_on_a_page_that_names_their_admins_and_roles_are_chosen() {
+    let app = spawn_app().await;
+    let cast = app.cast().await;
+    app.add_user(
+        "Acme",
+        "second-admin@acme.test",
+        sesame::domain::Role::Admin,
+    );
+    let member = app.login("member@acme.test").await;
+    let landing = app.get(&member, "/dashboard").await;
+    assert_eq!(landing.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&landing), "/account");
+    let page = app.get_html(&member, "/account").await;
+    let admins = between(&page, "id=\"account-admins\">", "</ul>").unwrap();
+    assert!(admins.contains("admin@acme.test") && admins.contains("second-admin@acme.test"));
+    assert!(
+        !admins.contains("admin@globex.test"),
+        "only their own account's"
+    );
+    assert!(!app
+        .get_html(&cast.support, "/account")
+        .await
+        .contains("id=\"member-landing\""));
+
+    let users = app.get_html(&cast.admin, "/users").await;
+    assert!(
+        users.contains("<option value=\"\" selected disabled>Choose a role…</option>"),
+        "{users}"
+    );
+    let invite = between(&users, "id=\"invite-role\"", "</select>").unwrap();
+    assert!(!invite.contains("value=\"member\" selected"), "{invite}");
+    let unchosen = app
+        .post(&cast.admin, "/users", &[("email", "new@acme.test")])
+        .await;
+    assert_eq!(unchosen.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(unchosen.text().await.unwrap().contains("Choose a role"));
+}

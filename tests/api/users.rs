@@ -98,11 +98,11 @@ async fn roles_change_and_a_disabled_user_is_signed_out_at_the_next_request() {
     let cast = app.cast().await;
     let users = app.get_html(&cast.admin, "/users").await;
     let member_id = id_of(&users, "member@acme.test");
-    assert_eq!(app.get(&cast.member, "/dashboard").await.status(), StatusCode::FORBIDDEN);
+    assert_eq!(app.get(&cast.member, "/tokens").await.status(), StatusCode::FORBIDDEN);
     let promoted = app.post(&cast.admin, &format!("/users/{member_id}/role"), &[("role", "support")]).await;
     assert_eq!(promoted.status(), StatusCode::SEE_OTHER);
     // A new role ends their sessions: they sign in again to the pages of the new role.
-    assert_eq!(location(&app.get(&cast.member, "/dashboard").await), sign_in_for("/dashboard"));
+    assert_eq!(location(&app.get(&cast.member, "/tokens").await), sign_in_for("/tokens"));
     let promoted = app.login("member@acme.test").await;
     assert_eq!(app.get(&promoted, "/dashboard").await.status(), StatusCode::OK);
 
