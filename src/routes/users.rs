@@ -24,6 +24,9 @@ pub struct UserView {
     pub status: &'static str,
     pub created: TimeView,
     pub is_self: bool,
+    /// The account's only active admin: demoting or disabling them is refused, so those
+    /// choices are disabled.
+    pub last_admin: bool,
 }
 
 #[derive(Template)]
@@ -120,16 +123,17 @@ async fn users_page(
     let seek = at.clone();
     // One more than a page tells whether another page lies beyond.
     let first_page = matches!(at, PageAt::First);
-    let (mut rows, pending) = state
+    let (mut rows, pending, admins) = state
         .db(move |conn| {
             let rows = users::list(conn, &account_id, &seek, USERS_PER_PAGE + 1)?;
+            let admins = users::count_active_admins(conn, &account_id)?;
             // Open invitations head the first page.
             let pending = if first_page {
                 invitations::list_open(conn, &account_id, MAX_INVITATIONS_SHOWN)?
             } else {
                 Vec::new()
             };
-            Ok((rows, pending))
+            Ok((rows, pending, admins))
         })
         .await?;
     let (prev_url, next_url) = page_links(&mut rows, &at);
@@ -139,6 +143,7 @@ async fn users_page(
             status: if row.disabled { "disabled" } else { "active" },
             created: TimeView::new(row.created_at, now),
             is_self: row.id == user.id,
+            last_admin: row.role == Role::Admin && !row.disabled && admins <= 1,
             id: row.id,
             email: row.email,
             role: row.role.as_str(),
@@ -334,8 +339,26 @@ async fn change_user(
         user_id: id,
         change,
     };
-    if let Some(message) = state.people.change(change).await? {
-        session.flash(FlashKind::Success, message)?;
+    match state.people.change(change).await {
+        Ok(Some(message)) => session.flash(FlashKind::Success, message)?,
+        Ok(None) => {}
+        // Refused (the last admin): 409, said in a banner on the page it came from.
+        Err(AppError::Conflict(message)) => {
+            session.flash(FlashKind::Error, message)?;
+            let (status, at) = (StatusCode::CONFLICT, PageAt::First);
+            return users_page(
+                state,
+                user,
+                session,
+                status,
+                at,
+                String::new(),
+                String::new(),
+                None,
+            )
+            .await;
+        }
+        Err(other) => return Err(other),
     }
     Ok(views::see_other("/users"))
 }

@@ -132,7 +132,13 @@ async fn the_last_active_admin_can_be_neither_demoted_nor_disabled() {
     let admin_id = id_of(&users, "admin@acme.test");
     let demote = app.post(&cast.admin, &format!("/users/{admin_id}/role"), &[("role", "member")]).await;
     assert_eq!(demote.status(), StatusCode::CONFLICT);
-    assert!(demote.text().await.unwrap().contains("last active admin"));
+    // A banner on the Users page it came from; the choices it refuses were disabled there.
+    let page = demote.text().await.unwrap();
+    assert!(page.contains("class=\"flash flash-error\"") && page.contains("last active admin"), "{page}");
+    assert!(page.contains("id=\"users\""), "the Users page");
+    assert!(page.contains(&format!("id=\"last-admin-{admin_id}\"")));
+    let row = between(&page, &format!("id=\"role-{admin_id}\""), "</select>").unwrap();
+    assert!(row.contains("value=\"member\" disabled") && row.contains("value=\"support\" disabled"), "{row}");
 
     app.add_user("Acme", "deputy@acme.test", Role::Admin);
     let deputy = app.login("deputy@acme.test").await;
