@@ -817,6 +817,51 @@ pub fn record_use(
 
 /// At a renewal's first use: revokes the token it replaces, if that was asked for and the
 /// old one still works. Returns (old token id, account id).
+/// A token's place in a chain of renewals.
+#[derive(Debug, Default, Clone)]
+pub struct Renewals {
+    /// The token it replaces: id and name.
+    pub replaces: Option<(TokenId, String)>,
+    /// The newest token that replaces it: id, name, and whether that one revokes it at its
+    /// first use (still pending).
+    pub replaced_by: Option<(TokenId, String, bool)>,
+}
+
+/// The renewals around a token of the account (`api_tokens_replaces`).
+pub fn renewals(conn: &mut DbConn, account_id: &AccountId, id: &TokenId) -> QueryResult<Renewals> {
+    let previous: Option<Option<String>> = api_tokens::table
+        .find(id)
+        .filter(api_tokens::account_id.eq(account_id))
+        .select(api_tokens::replaces_id)
+        .first(conn)
+        .optional()?;
+    let replaces = match previous.flatten() {
+        Some(previous) => api_tokens::table
+            .find(&previous)
+            .filter(api_tokens::account_id.eq(account_id))
+            .select(api_tokens::name)
+            .first::<String>(conn)
+            .optional()?
+            .map(|name| (TokenId::from(previous), name)),
+        None => None,
+    };
+    let replaced_by: Option<(String, String, bool)> = api_tokens::table
+        .filter(api_tokens::replaces_id.eq(id))
+        .filter(api_tokens::account_id.eq(account_id))
+        .order(api_tokens::created_at.desc())
+        .select((
+            api_tokens::id,
+            api_tokens::name,
+            api_tokens::revoke_replaced_on_use,
+        ))
+        .first(conn)
+        .optional()?;
+    Ok(Renewals {
+        replaces,
+        replaced_by: replaced_by.map(|(id, name, pending)| (TokenId::from(id), name, pending)),
+    })
+}
+
 /// Why a renewed token stopped working, in Expired & Revoked and the audit log.
 pub const AUTO_REVOKE_REASON: &str = "revoked automatically when its renewal was first used";
 

@@ -240,6 +240,8 @@ pub struct CredentialsPage {
     pub expires: Option<TimeView>,
     pub beyond_recommendation: bool,
     pub api: ApiUsage,
+    /// A renewal: what becomes of the token it replaces.
+    pub renewed: Option<&'static str>,
 }
 
 pub async fn create_token(
@@ -281,12 +283,27 @@ pub async fn create_token(
     };
     views::ok(&CredentialsPage {
         api: ApiUsage::new(&state.settings.base_url, &issued.username),
-        layout: Layout::new("Token created", "tokens", Some(&user), &session)?,
+        layout: Layout::new(
+            match values.renews.as_str() {
+                "" => "Token created",
+                _ => "Token renewed",
+            },
+            "tokens",
+            Some(&user),
+            &session,
+        )?,
         token_id: issued.id,
         name: input.details.name.to_string(),
         username: issued.username,
         password: issued.password,
         just_created: true,
+        renewed: (!values.renews.is_empty()).then(|| match RevokeOld::parse(&values.revoke_old) {
+            RevokeOld::Now => "The token it replaces was revoked: it stopped working at once.",
+            RevokeOld::AtFirstUse => {
+                "The token it replaces works until this one is first used, then is revoked automatically."
+            }
+            RevokeOld::Keep => "The token it replaces keeps working until it expires or is revoked.",
+        }),
         expires: Some(TimeView::new(input.expires_at, now)),
         beyond_recommendation: expiry::beyond_recommendation(input.expires_at, now),
     })
@@ -365,6 +382,8 @@ pub struct TokenPage {
     pub links: Vec<OpenLinkView>,
     /// Its calls over the last 30 days.
     pub usage: UsageView,
+    /// The token it replaces, and the one replacing it.
+    pub renewals: tokens::Renewals,
 }
 
 pub struct OpenLinkView {
@@ -419,6 +438,7 @@ struct TokenExtras {
     /// While it is active, its open hand-off links.
     links: Vec<OpenLinkView>,
     usage: UsageView,
+    renewals: tokens::Renewals,
 }
 
 /// The token, its open hand-off links and its usage.
@@ -450,7 +470,15 @@ async fn load_token_page(
                 .collect();
             let days = usage::daily(conn, &id, usage::window_start(now, DAYS_SHOWN))?;
             let usage = UsageView::new(&days, now);
-            Ok((token, TokenExtras { links, usage }))
+            let renewals = tokens::renewals(conn, &account_id, &id)?;
+            Ok((
+                token,
+                TokenExtras {
+                    links,
+                    usage,
+                    renewals,
+                },
+            ))
         })
         .await
 }
@@ -479,6 +507,7 @@ fn token_page(
         handoff_error: None,
         links: extras.links,
         usage: extras.usage,
+        renewals: extras.renewals,
     })
 }
 
@@ -574,6 +603,7 @@ pub async fn retrieve_credentials(
         username: revealed.username,
         password: revealed.password,
         just_created: false,
+        renewed: None,
         expires: Some(TimeView::new(revealed.expires_at, state.clock.now())),
         beyond_recommendation: false,
     })

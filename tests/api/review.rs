@@ -102,6 +102,12 @@ async fn renewing_copies_the_settings_and_revokes_the_old_token_as_chosen() {
     let new = renew("first_use").await;
     let page = app.get_html(&cast.admin, &format!("/tokens/{}", new.id)).await;
     assert!(page.contains("ETL") && page.contains("10.0.0.0/8"));
+    // Both pages say how the two are linked.
+    let replaces = between(&page, "id=\"replaces\">", "</p>").unwrap();
+    assert!(replaces.contains(&format!("href=\"/tokens/{}\"", old.id)), "{replaces}");
+    let old_page = app.get_html(&cast.support, &format!("/tokens/{}", old.id)).await;
+    let replaced_by = between(&old_page, "id=\"replaced-by\">", "</p>").unwrap();
+    assert!(replaced_by.starts_with("Will be replaced by") && replaced_by.contains("at its first use"), "{replaced_by}");
     assert_eq!(app.whoami(&old).await, StatusCode::OK);
     assert_eq!(app.whoami(&new).await, StatusCode::OK);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
@@ -111,6 +117,19 @@ async fn renewing_copies_the_settings_and_revokes_the_old_token_as_chosen() {
     }
     let ended = app.get_html(&cast.admin, "/tokens/inactive").await;
     assert!(ended.contains("revoked automatically when its renewal was first used"), "{ended}");
+    let old_page = app.get_html(&cast.admin, &format!("/tokens/{}", old.id)).await;
+    assert!(between(&old_page, "id=\"replaced-by\">", "</p>").unwrap().starts_with("Replaced by"));
+    assert!(old_page.contains("automatically</dd>"), "revoked by nobody: {old_page}");
+    // The result page of a renewal says so, and what became of the old token.
+    let kept = app.create_named(&cast.admin, "Kept on").await;
+    let result = app
+        .post(&cast.admin, "/tokens", &[("name", "Kept on"), ("expires_in", "30d"), ("renews", &kept.id), ("revoke_old", "keep")])
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(result.contains("<h1>Token renewed</h1>"), "{result}");
+    assert!(element_text(&result, "renewed-note").unwrap().contains("keeps working until it expires"));
     // Credited to the system, not to the admin who renewed it.
     let row = between(&ended, "data-label=\"Revoked by\">", "</td>").unwrap();
     assert_eq!(row, "<span class=\"muted\">automatically</span>");
