@@ -163,3 +163,69 @@ async fn members_land_on_a_page_that_names_their_admins_and_roles_are_chosen() {
     assert_eq!(unchosen.status(), StatusCode::UNPROCESSABLE_ENTITY);
     assert!(unchosen.text().await.unwrap().contains("Choose a role"));
 }
+
+/// The audit log says what happened in words; the code stays as the title (and in the CSV).
+#[tokio::test]
+async fn the_audit_log_names_actions_in_words() {
+    let app = spawn_app().await;
+    let cast = app.cast().await;
+    let token = app.create_named(&cast.admin, "Worded").await;
+    app.post(&cast.admin, &format!("/tokens/{}/revoke", token.id), &[])
+        .await;
+    let audit = app.get_html(&cast.admin, "/audit").await;
+    for (code, words) in [
+        ("token.create", "Token created"),
+        ("token.revoke", "Token revoked"),
+    ] {
+        assert!(
+            audit.contains(&format!("<span title=\"{code}\">{words}</span>")),
+            "{code}: {audit}"
+        );
+    }
+    assert!(!audit.contains("<code>token.create</code>"));
+}
+
+/// Every action the code records has its words.
+#[test]
+fn every_recorded_action_has_words() {
+    fn sources(dir: &std::path::Path, found: &mut Vec<String>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                sources(&path, found);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                found.push(std::fs::read_to_string(path).unwrap());
+            }
+        }
+    }
+    let mut files = Vec::new();
+    sources(
+        &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src"),
+        &mut files,
+    );
+    let mut actions = std::collections::BTreeSet::new();
+    for text in &files {
+        for part in text.split('"').skip(1).step_by(2) {
+            let Some((area, what)) = part.split_once('.') else {
+                continue;
+            };
+            let known_area = ["token", "user", "session", "account"].contains(&area);
+            let is_code =
+                !what.is_empty() && what.chars().all(|c| c.is_ascii_lowercase() || c == '_');
+            // Template paths (`account.html`) are not actions.
+            if known_area && is_code && what != "html" {
+                actions.insert(part.to_string());
+            }
+        }
+    }
+    assert!(
+        actions.contains("token.revoke") && actions.len() > 20,
+        "{actions:?}"
+    );
+    for action in actions {
+        assert!(
+            !sesame::routes::audit::in_words(&action).is_empty(),
+            "{action} has no words"
+        );
+    }
+}
