@@ -53,7 +53,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .get(users::list_users)
             .post(users::invite_user),
         At::at("/users/{id}/role").post(users::change_role),
-        At::at("/users/{id}/disable").post(users::disable_user),
+        At::at("/users/{id}/disable")
+            .get(users::disable_form)
+            .post(users::disable_user),
         At::at("/users/{id}/sessions/end").post(users::end_user_sessions),
         At::at("/users/{id}/enable").post(users::enable_user),
         At::at("/users/invitations/{id}/resend").post(users::resend_invitation),

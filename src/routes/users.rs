@@ -394,6 +394,39 @@ pub async fn change_role(
     change_user(&state, &user, &session, id, Change::Role(role), ip).await
 }
 
+#[derive(Template)]
+#[template(path = "users_disable.html")]
+pub struct DisablePage {
+    pub layout: Layout,
+    pub id: UserId,
+    pub email: String,
+}
+
+/// `GET /users/{id}/disable`: asks before disabling (what it does, and Cancel).
+pub async fn disable_form(
+    AdminUser(user): AdminUser,
+    state: web::Data<AppState>,
+    session: TypedSession,
+    path: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
+    let id: UserId = super::path_ids::path_id(path)?;
+    let (account_id, target) = (user.account_id.clone(), id.clone());
+    let person = state
+        .db(move |conn| Ok(users::find_in_account(conn, &account_id, &target)?))
+        .await?
+        .ok_or_else(AppError::not_found)?;
+    views::ok(&DisablePage {
+        layout: Layout::new(
+            format!("Disable {}", person.email),
+            "users",
+            Some(&user),
+            &session,
+        )?,
+        id,
+        email: person.email,
+    })
+}
+
 pub async fn disable_user(
     AdminUser(user): AdminUser,
     state: web::Data<AppState>,

@@ -229,3 +229,44 @@ fn every_recorded_action_has_words() {
         );
     }
 }
+
+/// Disabling someone asks first, on a page that says what it does.
+#[tokio::test]
+async fn disabling_someone_asks_first() {
+    let app = spawn_app().await;
+    let cast = app.cast().await;
+    let users = app.get_html(&cast.admin, "/users").await;
+    let at = users
+        .find("data-label=\"E-mail\">support@acme.test")
+        .unwrap();
+    let id = between(&users[at..], "action=\"/users/", "/").unwrap();
+    assert!(
+        users.contains(&format!("href=\"/users/{id}/disable\"")),
+        "a link, not a form"
+    );
+    let ask = app
+        .get_html(&cast.admin, &format!("/users/{id}/disable"))
+        .await;
+    assert!(
+        ask.contains("<h1>Disable support@acme.test?</h1>") && ask.contains("signed out at once")
+    );
+    assert!(
+        ask.contains(&format!("action=\"/users/{id}/disable\"")) && ask.contains("href=\"/users\"")
+    );
+    for session in [&cast.support, &cast.member] {
+        let refused = app.get(session, &format!("/users/{id}/disable")).await;
+        assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    }
+    let elsewhere = app
+        .get(&cast.other_admin, &format!("/users/{id}/disable"))
+        .await;
+    assert_eq!(elsewhere.status(), StatusCode::NOT_FOUND);
+    let disabled =
+        "SELECT COUNT(*) AS n FROM users WHERE email = 'support@acme.test' AND disabled = TRUE";
+    assert_eq!(app.count(disabled), 0, "asking changes nothing");
+    let done = app
+        .post(&cast.admin, &format!("/users/{id}/disable"), &[])
+        .await;
+    assert_eq!(done.status(), StatusCode::SEE_OTHER);
+    assert_eq!(app.count(disabled), 1);
+}
