@@ -4,7 +4,6 @@
 use crate::auth::guards::{AdminUser, CurrentUser};
 use crate::auth::session::{FlashKind, TypedSession};
 use crate::client_ip::ClientIp;
-use crate::db::accounts;
 use crate::error::AppError;
 use crate::forms::PostedForm;
 use crate::services::policy::MAX_LIFETIME_DAYS;
@@ -34,10 +33,7 @@ pub async fn settings_page(
     state: web::Data<AppState>,
     session: TypedSession,
 ) -> Result<HttpResponse, AppError> {
-    let account_id = user.account_id.clone();
-    let days = state
-        .db(move |conn| Ok(accounts::max_lifetime_days(conn, &account_id)?))
-        .await?;
+    let days = super::tokens::lifetime_policy(&state, &user).await?;
     page(&user, &session, StatusCode::OK, days.to_string(), None)
 }
 

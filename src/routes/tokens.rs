@@ -221,7 +221,7 @@ pub async fn new_token_form(
 }
 
 /// The account's longest token lifetime, in days (`/settings`).
-async fn lifetime_policy(state: &AppState, user: &CurrentUser) -> Result<i64, AppError> {
+pub(super) async fn lifetime_policy(state: &AppState, user: &CurrentUser) -> Result<i64, AppError> {
     let account_id = user.account_id.clone();
     state
         .db(move |conn| Ok(accounts::max_lifetime_days(conn, &account_id)?))
